@@ -1,0 +1,396 @@
+//! What every function builds once at start-up ([`AppState`]) and the token logic
+//! the functions share: getting a usable TikTok token for a user, refreshing it at
+//! most once per request with a compare-and-set, and retrying a call once when
+//! TikTok says the token is no longer valid.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use lambda_http::{Request, RequestExt};
+use tokio::time::Instant;
+
+use crate::config::{Config, ConfigError, TokenMode};
+use crate::error::Error;
+use crate::secret::AccessToken;
+use crate::secrets::{Secrets, SecretsManagerSource};
+use crate::store::{
+    Connection, ConnectionStatus, DynamoStore, StoreError, TableLayout, TokenStore, Tokens,
+};
+use crate::tiktok::{TikTokClient, TokenGrant, Upstream, UpstreamError};
+
+/// Tokens this close to expiry are treated as expired (clock skew, request time).
+pub const EXPIRY_SKEW_SECS: i64 = 60;
+
+/// Leave this much of the Lambda's own deadline for answering.
+const RESPONSE_MARGIN: Duration = Duration::from_millis(500);
+
+/// The current Unix time in seconds; replaceable in tests.
+pub type Clock = Arc<dyn Fn() -> i64 + Send + Sync>;
+
+/// The wall clock.
+pub fn system_clock() -> Clock {
+    Arc::new(|| {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64)
+    })
+}
+
+/// Start-up failed; the function cannot serve.
+#[derive(Debug, thiserror::Error)]
+pub enum BootError {
+    /// A setting is missing or malformed.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The HTTP client could not be built.
+    #[error("HTTP client: {0}")]
+    Http(#[from] reqwest::Error),
+}
+
+/// Everything a function needs, built once per container and borrowed by each
+/// invocation.
+#[derive(Clone)]
+pub struct AppState {
+    /// Settings.
+    pub config: Arc<Config>,
+    /// Connections, states, app token, product cache.
+    pub store: Arc<dyn TokenStore>,
+    /// TikTok.
+    pub upstream: Arc<dyn Upstream>,
+    /// App credentials and token keys, cached.
+    pub secrets: Arc<Secrets>,
+    /// Unix seconds.
+    pub clock: Clock,
+}
+
+/// How a refresh attempt ended.
+#[derive(Debug)]
+pub enum Refresh {
+    /// We rotated the tokens and stored them.
+    Refreshed(Connection),
+    /// Someone else rotated them first; this is what they stored.
+    LostRace(Connection),
+    /// TikTok refused the refresh token and nobody had rotated it: the user must
+    /// connect again (the connection is marked so).
+    ReconnectRequired,
+    /// The connection was deleted meanwhile.
+    Gone,
+}
+
+/// Initialises JSON logs filtered by `RUST_LOG` (default `info`). The AWS SDK and
+/// HTTP stack are capped at `info` whatever `RUST_LOG` says: at trace level they
+/// log request and response bodies, which carry secrets and tokens.
+pub fn init_tracing() {
+    let filter = std::env::var("RUST_LOG").unwrap_or_else(|_| "info".to_owned());
+    let filter = tracing_subscriber::EnvFilter::try_new(format!(
+        "{filter},aws_smithy_runtime=info,aws_smithy_runtime_api=info,aws_sdk_secretsmanager=info,\
+         aws_sdk_dynamodb=info,aws_config=info,hyper=info,hyper_util=info,reqwest=info,rustls=info,h2=info"
+    ))
+    .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(filter)
+        .with_current_span(false)
+        .without_time()
+        .with_target(false)
+        .try_init();
+}
+
+impl AppState {
+    /// Wires the parts together.
+    pub fn new(
+        config: Config,
+        store: Arc<dyn TokenStore>,
+        upstream: Arc<dyn Upstream>,
+        secrets: Arc<Secrets>,
+    ) -> Self {
+        Self {
+            config: Arc::new(config),
+            store,
+            upstream,
+            secrets,
+            clock: system_clock(),
+        }
+    }
+
+    /// The production wiring: config from the environment, one AWS config load,
+    /// DynamoDB, Secrets Manager (fetched lazily, on first use) and TikTok.
+    pub async fn from_env() -> Result<Self, BootError> {
+        let config = Config::from_env()?;
+        let aws = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .timeout_config(
+                aws_config::timeout::TimeoutConfig::builder()
+                    .connect_timeout(Duration::from_secs(1))
+                    .operation_attempt_timeout(Duration::from_secs(2))
+                    .operation_timeout(Duration::from_secs(4))
+                    .build(),
+            )
+            .load()
+            .await;
+        Ok(Self::from_aws(config, &aws)?)
+    }
+
+    /// The production wiring over an already loaded AWS config (tests point it at moto).
+    pub fn from_aws(config: Config, aws: &aws_config::SdkConfig) -> Result<Self, BootError> {
+        let secrets = Arc::new(Secrets::new(
+            Arc::new(SecretsManagerSource::new(
+                aws_sdk_secretsmanager::Client::new(aws),
+                config.secret_id.clone(),
+            )),
+            config.secret_cache_ttl,
+        ));
+        let store = Arc::new(DynamoStore::new(
+            aws_sdk_dynamodb::Client::new(aws),
+            TableLayout {
+                table: config.table_name.clone(),
+                due_shards: config.due_shards,
+            },
+            secrets.clone(),
+        ));
+        let upstream = Arc::new(TikTokClient::new(
+            TikTokClient::http_client(&config.tiktok)?,
+            config.tiktok.clone(),
+        ));
+        Ok(Self::new(config, store, upstream, secrets))
+    }
+
+    /// Now, in Unix seconds.
+    pub fn now(&self) -> i64 {
+        (self.clock)()
+    }
+
+    /// When upstream work for `req` must stop: the configured budget, and never
+    /// past the Lambda's own deadline less a margin to answer.
+    pub fn deadline(&self, req: &Request) -> Instant {
+        let budget = Instant::now() + self.config.upstream_budget;
+        let lambda_deadline = req
+            .lambda_context_ref()
+            .map(|c| c.deadline)
+            .filter(|d| *d > 0)
+            .and_then(|deadline_ms| {
+                let now_ms = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .ok()?
+                    .as_millis() as u64;
+                let left = Duration::from_millis(deadline_ms.saturating_sub(now_ms));
+                Some(Instant::now() + left.saturating_sub(RESPONSE_MARGIN))
+            });
+        lambda_deadline.map_or(budget, |d| d.min(budget))
+    }
+
+    /// Tokens from a grant, with absolute expiry times; what the grant leaves out
+    /// is kept from `previous`.
+    pub fn tokens_from_grant(
+        &self,
+        grant: TokenGrant,
+        previous: Option<&Tokens>,
+    ) -> Result<Tokens, Error> {
+        let now = self.now();
+        let refresh_token = grant
+            .refresh_token
+            .or_else(|| previous.map(|p| p.refresh_token.clone()))
+            .ok_or_else(|| {
+                Error::Upstream(UpstreamError::Decode {
+                    status: 200,
+                    body: "[redacted]".into(),
+                    source: serde::de::Error::custom("the grant has no refresh_token"),
+                })
+            })?;
+        let refresh_expires_at = match grant.refresh_expires_in {
+            Some(secs) => now.saturating_add(secs as i64),
+            None => previous.map_or(now, |p| p.refresh_expires_at),
+        };
+        Ok(Tokens {
+            open_id: grant
+                .open_id
+                .or_else(|| previous.map(|p| p.open_id.clone()))
+                .unwrap_or_default(),
+            scopes: if grant.scopes.is_empty() {
+                previous.map(|p| p.scopes.clone()).unwrap_or_default()
+            } else {
+                grant.scopes
+            },
+            access_token: grant.access_token,
+            refresh_token,
+            access_expires_at: now.saturating_add(grant.expires_in as i64),
+            refresh_expires_at,
+            refreshed_at: now,
+        })
+    }
+
+    /// Refreshes `connection` at TikTok and stores the rotated tokens with a
+    /// compare-and-set on its version. On `invalid_grant` it re-reads first (a
+    /// sibling may have rotated the token) and only then marks the connection as
+    /// needing a reconnect.
+    pub async fn refresh_connection(
+        &self,
+        connection: &Connection,
+        deadline: Instant,
+    ) -> Result<Refresh, Error> {
+        let user_id = &connection.user_id;
+        let secrets = self.secrets.get().await?;
+        let result = self
+            .upstream
+            .refresh(
+                &secrets.credentials,
+                &connection.tokens.refresh_token,
+                deadline,
+            )
+            .await;
+        match result {
+            Ok(grant) => {
+                let tokens = self.tokens_from_grant(grant, Some(&connection.tokens))?;
+                match self
+                    .store
+                    .update_tokens(user_id, connection.version, &tokens)
+                    .await
+                {
+                    Ok(stored) => Ok(Refresh::Refreshed(stored)),
+                    Err(StoreError::Conflict) => self.reread(user_id).await,
+                    // The dangerous case: TikTok rotated the token and our write did
+                    // not land. Nothing half-written is stored; the old refresh token
+                    // is now dead at TikTok, so the next refresh of this connection
+                    // gets invalid_grant and the user is asked to reconnect.
+                    Err(e) => {
+                        tracing::error!(user_id, error = %e, "rotated tokens could not be stored");
+                        Err(e.into())
+                    }
+                }
+            }
+            Err(UpstreamError::InvalidGrant { log_id, .. }) => {
+                tracing::warn!(
+                    user_id,
+                    tiktok_log_id = log_id.as_deref(),
+                    "refresh token refused"
+                );
+                match self.store.get_connection(user_id).await? {
+                    None => Ok(Refresh::Gone),
+                    Some(current) if current.version != connection.version => {
+                        Ok(match current.status {
+                            ConnectionStatus::Active => Refresh::LostRace(current),
+                            ConnectionStatus::ReconnectRequired => Refresh::ReconnectRequired,
+                        })
+                    }
+                    Some(current) => {
+                        match self
+                            .store
+                            .mark_reconnect_required(user_id, current.version)
+                            .await
+                        {
+                            Ok(()) => Ok(Refresh::ReconnectRequired),
+                            Err(StoreError::Conflict) => self.reread(user_id).await,
+                            Err(e) => Err(e.into()),
+                        }
+                    }
+                }
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    async fn reread(&self, user_id: &str) -> Result<Refresh, Error> {
+        Ok(match self.store.get_connection(user_id).await? {
+            None => Refresh::Gone,
+            Some(c) if c.status == ConnectionStatus::Active => Refresh::LostRace(c),
+            Some(_) => Refresh::ReconnectRequired,
+        })
+    }
+
+    /// The user's connection, usable: 409 when there is none or it needs a reconnect.
+    pub async fn active_connection(&self, user_id: &str) -> Result<Connection, Error> {
+        match self.store.get_connection(user_id).await? {
+            None => Err(Error::NotConnected),
+            Some(c) if c.status == ConnectionStatus::ReconnectRequired => {
+                Err(Error::ReconnectRequired)
+            }
+            Some(c) if c.tokens.refresh_expires_at <= self.now() => Err(Error::ReconnectRequired),
+            Some(c) => Ok(c),
+        }
+    }
+
+    async fn refreshed_user_token(
+        &self,
+        connection: &Connection,
+        deadline: Instant,
+    ) -> Result<Connection, Error> {
+        match self.refresh_connection(connection, deadline).await? {
+            Refresh::Refreshed(c) | Refresh::LostRace(c) => Ok(c),
+            Refresh::ReconnectRequired => Err(Error::ReconnectRequired),
+            Refresh::Gone => Err(Error::NotConnected),
+        }
+    }
+
+    /// The app's client-credentials token: stored once for all containers, fetched
+    /// from TikTok when missing, expiring, or `force`d (TikTok refused it).
+    pub async fn app_token(
+        &self,
+        deadline: Instant,
+        refused: Option<&AccessToken>,
+    ) -> Result<AccessToken, Error> {
+        let stored = self.store.get_app_token().await?;
+        if let Some(token) = &stored {
+            let refused_this_one = refused.is_some_and(|r| *r == token.access_token);
+            if !refused_this_one && token.expires_at > self.now() + EXPIRY_SKEW_SECS {
+                return Ok(token.access_token.clone());
+            }
+        }
+        let secrets = self.secrets.get().await?;
+        let grant = self
+            .upstream
+            .client_token(&secrets.credentials, deadline)
+            .await?;
+        let expires_at = self.now().saturating_add(grant.expires_in as i64);
+        match self
+            .store
+            .put_app_token(&grant.access_token, expires_at, stored.map(|t| t.version))
+            .await
+        {
+            // Another container stored one first; both are valid, use ours.
+            Ok(_) | Err(StoreError::Conflict) => Ok(grant.access_token),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Runs `call` with a usable token for `user_id` (theirs, or the app's in
+    /// `app` mode). An expired token is refreshed first; if TikTok answers
+    /// `access_token_invalid`, the token is refreshed once and `call` retried once.
+    pub async fn with_token<T, F, Fut>(
+        &self,
+        user_id: &str,
+        deadline: Instant,
+        call: F,
+    ) -> Result<T, Error>
+    where
+        F: Fn(AccessToken) -> Fut,
+        Fut: Future<Output = Result<T, UpstreamError>>,
+    {
+        let mut connection = self.active_connection(user_id).await?;
+        match self.config.token_mode {
+            TokenMode::App => {
+                let token = self.app_token(deadline, None).await?;
+                match call(token.clone()).await {
+                    Err(UpstreamError::AccessTokenInvalid { .. }) => {
+                        let token = self.app_token(deadline, Some(&token)).await?;
+                        Ok(call(token).await?)
+                    }
+                    other => Ok(other?),
+                }
+            }
+            TokenMode::User => {
+                let mut refreshed = false;
+                if connection.tokens.access_expires_at <= self.now() + EXPIRY_SKEW_SECS {
+                    connection = self.refreshed_user_token(&connection, deadline).await?;
+                    refreshed = true;
+                }
+                match call(connection.tokens.access_token.clone()).await {
+                    Err(UpstreamError::AccessTokenInvalid { .. }) if !refreshed => {
+                        let connection = self.refreshed_user_token(&connection, deadline).await?;
+                        Ok(call(connection.tokens.access_token.clone()).await?)
+                    }
+                    other => Ok(other?),
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,347 @@
+//! Configuration, read once from environment variables at start-up.
+//!
+//! Environment variables carry names, ARNs, URLs and numbers only; secret values
+//! live in Secrets Manager (see [`crate::secrets`]). A missing or malformed
+//! setting fails start-up with an error naming it.
+
+use std::num::NonZeroU32;
+use std::time::Duration;
+
+use url::Url;
+
+/// TikTok's current (v2) authorization page.
+pub const DEFAULT_AUTHORIZE_URL: &str = "https://www.tiktok.com/v2/auth/authorize/";
+/// TikTok's v2 token endpoint.
+pub const DEFAULT_TOKEN_URL: &str = "https://open.tiktokapis.com/v2/oauth/token/";
+/// TikTok's v2 revoke endpoint.
+pub const DEFAULT_REVOKE_URL: &str = "https://open.tiktokapis.com/v2/oauth/revoke/";
+/// The host of TikTok's v2 data API.
+pub const DEFAULT_API_BASE_URL: &str = "https://open.tiktokapis.com";
+
+/// A setting that is missing or cannot be used.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ConfigError {
+    /// A required variable is not set.
+    #[error("missing required setting {0}")]
+    Missing(&'static str),
+    /// A variable is set but its value cannot be used.
+    #[error("invalid setting {name}: {reason}")]
+    Invalid {
+        /// The variable's name.
+        name: &'static str,
+        /// What is wrong with it (never the value of a secret: there are none here).
+        reason: String,
+    },
+}
+
+/// Whose access token the data routes send to TikTok.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenMode {
+    /// The connected user's own token (Login Kit).
+    User,
+    /// The app's client-credentials token, which TikTok requires for the Research API.
+    App,
+}
+
+/// Everything the TikTok client needs besides credentials.
+#[derive(Debug, Clone)]
+pub struct TikTokConfig {
+    /// Browser authorization page.
+    pub authorize_url: Url,
+    /// Token endpoint (all grants).
+    pub token_url: Url,
+    /// Revoke endpoint.
+    pub revoke_url: Url,
+    /// Base of the data API; `/v2/research/...` paths are joined to it.
+    pub api_base_url: Url,
+    /// The registered redirect URI (exact match at TikTok).
+    pub redirect_uri: Url,
+    /// Scopes to ask the user for.
+    pub scopes: Vec<String>,
+    /// Upstream calls per second this process may make.
+    pub rate_per_sec: NonZeroU32,
+    /// TCP/TLS connect timeout.
+    pub connect_timeout: Duration,
+    /// Timeout of one attempt.
+    pub request_timeout: Duration,
+}
+
+/// The scheduled refresher's settings.
+#[derive(Debug, Clone)]
+pub struct RefresherConfig {
+    /// Refresh access tokens expiring within this much time (next run plus a margin).
+    pub ahead: Duration,
+    /// Refresh connections whose refresh token expires within this much time.
+    pub refresh_window: Duration,
+    /// Refreshes in flight at once (the upstream rate limiter still applies).
+    pub concurrency: usize,
+    /// Stop taking new work this long before the Lambda deadline.
+    pub deadline_margin: Duration,
+}
+
+/// The whole configuration of a function.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// DynamoDB table holding connections, OAuth states and the product cache.
+    pub table_name: String,
+    /// Secrets Manager secret id or ARN holding the app credentials and token keys.
+    pub secret_id: String,
+    /// How long a fetched secret is used before it is fetched again.
+    pub secret_cache_ttl: Duration,
+    /// TikTok endpoints and client behaviour.
+    pub tiktok: TikTokConfig,
+    /// Whose token the data routes use.
+    pub token_mode: TokenMode,
+    /// Origins a `returnTo` URL may point at (scheme://host[:port]).
+    pub allowed_return_origins: Vec<String>,
+    /// Where the browser goes after the callback when no `returnTo` was given.
+    pub default_return_url: Url,
+    /// Total time a request may spend on upstream calls, retries included.
+    pub upstream_budget: Duration,
+    /// How long fetched products answer product lookups.
+    pub product_cache_ttl: Duration,
+    /// Listing pages a product lookup may read when the product is not cached.
+    pub product_lookup_page_budget: u32,
+    /// Shards of the refresh-due indexes.
+    pub due_shards: u32,
+    /// The refresher's settings.
+    pub refresher: RefresherConfig,
+}
+
+impl Config {
+    /// Reads the configuration from the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads the configuration through `lookup` (tests and the local stack pass a map).
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let env = Env(&lookup);
+        let tiktok = TikTokConfig {
+            authorize_url: env.url("TIKTOK_AUTHORIZE_URL", Some(DEFAULT_AUTHORIZE_URL))?,
+            token_url: env.url("TIKTOK_TOKEN_URL", Some(DEFAULT_TOKEN_URL))?,
+            revoke_url: env.url("TIKTOK_REVOKE_URL", Some(DEFAULT_REVOKE_URL))?,
+            api_base_url: env.url("TIKTOK_API_BASE_URL", Some(DEFAULT_API_BASE_URL))?,
+            redirect_uri: env.redirect_uri("TIKTOK_REDIRECT_URI")?,
+            scopes: env
+                .list("TIKTOK_SCOPES")
+                .unwrap_or_else(|| vec!["user.info.basic".to_owned()]),
+            rate_per_sec: env.number("UPSTREAM_RATE_PER_SEC", 50)?,
+            connect_timeout: env.millis("UPSTREAM_CONNECT_TIMEOUT_MS", 2_000)?,
+            request_timeout: env.millis("UPSTREAM_REQUEST_TIMEOUT_MS", 5_000)?,
+        };
+        let token_mode = match env.get("DATA_TOKEN_MODE").as_deref() {
+            None | Some("user") => TokenMode::User,
+            Some("app") => TokenMode::App,
+            Some(other) => {
+                return Err(ConfigError::Invalid {
+                    name: "DATA_TOKEN_MODE",
+                    reason: format!("expected `user` or `app`, got `{other}`"),
+                })
+            }
+        };
+        let allowed_return_origins = env
+            .list("ALLOWED_RETURN_ORIGINS")
+            .unwrap_or_default()
+            .into_iter()
+            .map(|origin| {
+                Url::parse(&origin)
+                    .ok()
+                    .filter(|u| matches!(u.scheme(), "https" | "http") && u.host().is_some())
+                    .map(|u| u.origin().ascii_serialization())
+                    .ok_or(ConfigError::Invalid {
+                        name: "ALLOWED_RETURN_ORIGINS",
+                        reason: format!("`{origin}` is not an http(s) origin"),
+                    })
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(Self {
+            table_name: env.required("TABLE_NAME")?,
+            secret_id: env.required("SECRET_ID")?,
+            secret_cache_ttl: env.secs("SECRET_CACHE_TTL_SECS", 300)?,
+            tiktok,
+            token_mode,
+            allowed_return_origins,
+            default_return_url: env.url("DEFAULT_RETURN_URL", None)?,
+            upstream_budget: env.millis("UPSTREAM_BUDGET_MS", 8_000)?,
+            product_cache_ttl: env.secs("PRODUCT_CACHE_TTL_SECS", 3_600)?,
+            product_lookup_page_budget: env.number::<u32>("PRODUCT_LOOKUP_PAGE_BUDGET", 5)?,
+            due_shards: env.number::<NonZeroU32>("DUE_INDEX_SHARDS", 4)?.get(),
+            refresher: RefresherConfig {
+                ahead: env.secs("REFRESH_AHEAD_SECS", 1_200)?,
+                refresh_window: env.secs("REFRESH_WINDOW_DAYS", 7)?.saturating_mul(86_400),
+                concurrency: env.number::<NonZeroU32>("REFRESHER_CONCURRENCY", 8)?.get() as usize,
+                deadline_margin: env.millis("REFRESHER_DEADLINE_MARGIN_MS", 5_000)?,
+            },
+        })
+    }
+}
+
+struct Env<'a>(&'a dyn Fn(&str) -> Option<String>);
+
+impl Env<'_> {
+    fn get(&self, name: &str) -> Option<String> {
+        (self.0)(name)
+            .map(|v| v.trim().to_owned())
+            .filter(|v| !v.is_empty())
+    }
+
+    fn required(&self, name: &'static str) -> Result<String, ConfigError> {
+        self.get(name).ok_or(ConfigError::Missing(name))
+    }
+
+    fn list(&self, name: &str) -> Option<Vec<String>> {
+        self.get(name).map(|v| {
+            v.split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+                .collect()
+        })
+    }
+
+    fn url(&self, name: &'static str, default: Option<&str>) -> Result<Url, ConfigError> {
+        let raw = match (self.get(name), default) {
+            (Some(v), _) => v,
+            (None, Some(d)) => d.to_owned(),
+            (None, None) => return Err(ConfigError::Missing(name)),
+        };
+        let url = Url::parse(&raw).map_err(|e| ConfigError::Invalid {
+            name,
+            reason: e.to_string(),
+        })?;
+        if !matches!(url.scheme(), "https" | "http") {
+            return Err(ConfigError::Invalid {
+                name,
+                reason: "must be an http(s) URL".into(),
+            });
+        }
+        Ok(url)
+    }
+
+    /// TikTok requires the redirect URI to carry no query string and no fragment.
+    fn redirect_uri(&self, name: &'static str) -> Result<Url, ConfigError> {
+        let url = self.url(name, None)?;
+        if url.query().is_some() || url.fragment().is_some() {
+            return Err(ConfigError::Invalid {
+                name,
+                reason: "must have no query string and no fragment".into(),
+            });
+        }
+        Ok(url)
+    }
+
+    fn number<T: std::str::FromStr + TryFrom<u32>>(
+        &self,
+        name: &'static str,
+        default: u32,
+    ) -> Result<T, ConfigError> {
+        let invalid = |reason: String| ConfigError::Invalid { name, reason };
+        match self.get(name) {
+            Some(v) => v
+                .parse::<T>()
+                .map_err(|_| invalid(format!("`{v}` is not a positive whole number"))),
+            None => T::try_from(default).map_err(|_| invalid("bad default".into())),
+        }
+    }
+
+    fn millis(&self, name: &'static str, default: u32) -> Result<Duration, ConfigError> {
+        Ok(Duration::from_millis(self.number::<u64>(name, default)?))
+    }
+
+    fn secs(&self, name: &'static str, default: u32) -> Result<Duration, ConfigError> {
+        Ok(Duration::from_secs(self.number::<u64>(name, default)?))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn minimal() -> HashMap<&'static str, &'static str> {
+        HashMap::from([
+            ("TABLE_NAME", "connections"),
+            (
+                "SECRET_ID",
+                "arn:aws:secretsmanager:us-east-1:123456789012:secret:tiktok",
+            ),
+            (
+                "TIKTOK_REDIRECT_URI",
+                "https://api.dshipit.com/auth/tiktok/callback",
+            ),
+            ("DEFAULT_RETURN_URL", "https://app.dshipit.com/research"),
+        ])
+    }
+
+    fn load(vars: &HashMap<&'static str, &'static str>) -> Result<Config, ConfigError> {
+        Config::from_lookup(|name| vars.get(name).map(|v| v.to_string()))
+    }
+
+    #[test]
+    fn defaults_point_at_tiktok_v2_not_the_deprecated_host() {
+        let config = load(&minimal()).unwrap();
+        for url in [
+            &config.tiktok.authorize_url,
+            &config.tiktok.token_url,
+            &config.tiktok.revoke_url,
+            &config.tiktok.api_base_url,
+        ] {
+            assert!(!url.as_str().contains("open-api.tiktok.com"), "{url}");
+        }
+        assert_eq!(config.tiktok.rate_per_sec.get(), 50);
+        assert_eq!(config.token_mode, TokenMode::User);
+        assert_eq!(
+            config.refresher.refresh_window,
+            Duration::from_secs(7 * 86_400)
+        );
+    }
+
+    #[test]
+    fn a_missing_setting_is_named() {
+        for name in [
+            "TABLE_NAME",
+            "SECRET_ID",
+            "TIKTOK_REDIRECT_URI",
+            "DEFAULT_RETURN_URL",
+        ] {
+            let mut vars = minimal();
+            vars.remove(name);
+            assert_eq!(load(&vars).unwrap_err(), ConfigError::Missing(name));
+        }
+    }
+
+    #[test]
+    fn a_malformed_setting_is_named() {
+        let cases = [
+            ("UPSTREAM_RATE_PER_SEC", "0"),
+            ("UPSTREAM_RATE_PER_SEC", "fast"),
+            ("TIKTOK_TOKEN_URL", "not a url"),
+            ("TIKTOK_REDIRECT_URI", "https://api.dshipit.com/cb?x=1"),
+            ("DATA_TOKEN_MODE", "both"),
+            ("ALLOWED_RETURN_ORIGINS", "javascript:alert(1)"),
+        ];
+        for (name, value) in cases {
+            let mut vars = minimal();
+            vars.insert(name, value);
+            match load(&vars) {
+                Err(ConfigError::Invalid { name: named, .. }) => assert_eq!(named, name),
+                other => panic!("{name}={value}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn return_origins_are_normalised() {
+        let mut vars = minimal();
+        vars.insert(
+            "ALLOWED_RETURN_ORIGINS",
+            "https://app.dshipit.com/, http://localhost:3000",
+        );
+        let config = load(&vars).unwrap();
+        assert_eq!(
+            config.allowed_return_origins,
+            ["https://app.dshipit.com", "http://localhost:3000"]
+        );
+    }
+}

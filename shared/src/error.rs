@@ -1,0 +1,167 @@
+//! The error every HTTP function answers with, and the one place that maps it to
+//! an HTTP status and a public message.
+
+use std::time::Duration;
+
+use crate::secrets::SecretsError;
+use crate::store::StoreError;
+use crate::tiktok::UpstreamError;
+
+/// Why a request did not succeed.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The request is malformed; the message says how (shown to the caller).
+    #[error("bad request: {0}")]
+    BadRequest(String),
+    /// No authenticated dshipit user on the request.
+    #[error("no authenticated user")]
+    Unauthorized,
+    /// The thing asked for does not exist (the message is shown to the caller).
+    #[error("not found: {0}")]
+    NotFound(String),
+    /// The user has not connected a TikTok account.
+    #[error("no TikTok connection")]
+    NotConnected,
+    /// TikTok refused the user's refresh token: they must connect again.
+    #[error("TikTok connection needs to be renewed")]
+    ReconnectRequired,
+    /// A TikTok call failed.
+    #[error("upstream: {0}")]
+    Upstream(#[from] UpstreamError),
+    /// The token store failed.
+    #[error("store: {0}")]
+    Store(#[from] StoreError),
+    /// The app secret could not be had.
+    #[error("secrets: {0}")]
+    Secrets(#[from] SecretsError),
+}
+
+impl Error {
+    /// The HTTP status this error is answered with.
+    pub fn status(&self) -> u16 {
+        match self {
+            Self::BadRequest(_) => 400,
+            Self::Unauthorized => 401,
+            Self::NotFound(_) => 404,
+            Self::NotConnected | Self::ReconnectRequired => 409,
+            Self::Upstream(e) => match e {
+                UpstreamError::RateLimited { .. } => 429,
+                UpstreamError::Timeout | UpstreamError::DeadlineExceeded => 504,
+                UpstreamError::InvalidGrant { .. } => 409,
+                UpstreamError::Api {
+                    status: 400, code, ..
+                } if code == "invalid_params" => 400,
+                _ => 502,
+            },
+            Self::Store(StoreError::Unavailable(_)) => 503,
+            Self::Store(StoreError::Secrets(SecretsError::Unavailable(_))) => 503,
+            Self::Secrets(SecretsError::Unavailable(_)) => 503,
+            Self::Store(_) | Self::Secrets(_) => 500,
+        }
+    }
+
+    /// The stable machine-readable code in the error body.
+    pub fn code(&self) -> &'static str {
+        match self.status() {
+            400 => "bad_request",
+            401 => "unauthorized",
+            404 => "not_found",
+            409 if matches!(self, Self::NotConnected) => "not_connected",
+            409 => "reconnect_required",
+            429 => "rate_limited",
+            502 => "upstream_error",
+            503 => "unavailable",
+            504 => "upstream_timeout",
+            _ => "internal",
+        }
+    }
+
+    /// What the caller is told. 5xx messages are generic: details go to the log.
+    pub fn public_message(&self) -> String {
+        match self {
+            Self::BadRequest(m) => m.clone(),
+            Self::NotFound(m) => format!("{m} not found"),
+            Self::Unauthorized => "sign in to dshipit first".into(),
+            Self::NotConnected => "connect your TikTok account first".into(),
+            Self::ReconnectRequired => "your TikTok connection has expired; connect again".into(),
+            _ => match self.status() {
+                400 => "TikTok rejected the request parameters".into(),
+                409 => "your TikTok connection has expired; connect again".into(),
+                429 => "TikTok's rate limit was reached; try again later".into(),
+                502 => "TikTok returned an error".into(),
+                503 => "a service this API depends on is unavailable; try again".into(),
+                504 => "TikTok did not answer in time".into(),
+                _ => "internal error".into(),
+            },
+        }
+    }
+
+    /// How long the caller should wait before retrying (429 only).
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            Self::Upstream(UpstreamError::RateLimited { retry_after, .. }) => {
+                Some(retry_after.unwrap_or(Duration::from_secs(1)))
+            }
+            _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statuses_follow_the_api_contract() {
+        let cases: Vec<(Error, u16, &str)> = vec![
+            (Error::BadRequest("x".into()), 400, "bad_request"),
+            (Error::Unauthorized, 401, "unauthorized"),
+            (Error::NotFound("shop".into()), 404, "not_found"),
+            (Error::NotConnected, 409, "not_connected"),
+            (Error::ReconnectRequired, 409, "reconnect_required"),
+            (
+                UpstreamError::RateLimited {
+                    retry_after: None,
+                    log_id: None,
+                }
+                .into(),
+                429,
+                "rate_limited",
+            ),
+            (UpstreamError::Timeout.into(), 504, "upstream_timeout"),
+            (
+                UpstreamError::DeadlineExceeded.into(),
+                504,
+                "upstream_timeout",
+            ),
+            (
+                UpstreamError::Status {
+                    status: 500,
+                    body: String::new(),
+                }
+                .into(),
+                502,
+                "upstream_error",
+            ),
+            (
+                StoreError::Unavailable("down".into()).into(),
+                503,
+                "unavailable",
+            ),
+            (StoreError::Corrupt("x".into()).into(), 500, "internal"),
+        ];
+        for (error, status, code) in cases {
+            assert_eq!((error.status(), error.code()), (status, code), "{error:?}");
+        }
+    }
+
+    #[test]
+    fn server_errors_never_show_details() {
+        let error: Error = UpstreamError::Status {
+            status: 500,
+            body: "stack trace with secrets".into(),
+        }
+        .into();
+        assert!(!error.public_message().contains("secrets"));
+    }
+}

@@ -1,0 +1,119 @@
+//! HTTP helpers for the API Gateway (HTTP API, payload 2.0) functions: who the user
+//! is, the request id, query parameters, and the JSON responses, errors included,
+//! in one format: `{"error": {"code", "message", "requestId"}}`.
+
+use lambda_http::http::{header, StatusCode};
+use lambda_http::request::RequestContext;
+use lambda_http::{Body, Request, RequestExt, Response};
+use serde::Serialize;
+
+use crate::error::Error;
+
+/// The dshipit user id: the `sub` claim the API Gateway JWT authorizer verified.
+/// Nothing else on the request (query, body, headers) is trusted for identity.
+pub fn user_id(req: &Request) -> Result<String, Error> {
+    match req.request_context_ref() {
+        Some(RequestContext::ApiGatewayV2(ctx)) => ctx
+            .authorizer
+            .as_ref()
+            .and_then(|a| a.jwt.as_ref())
+            .and_then(|jwt| jwt.claims.get("sub"))
+            .map(|sub| sub.trim())
+            .filter(|sub| !sub.is_empty() && sub.len() <= 256 && !sub.chars().any(char::is_control))
+            .map(str::to_owned)
+            .ok_or(Error::Unauthorized),
+        _ => Err(Error::Unauthorized),
+    }
+}
+
+/// API Gateway's request id, or the Lambda invocation id, for the error body and logs.
+pub fn request_id(req: &Request) -> String {
+    if let Some(RequestContext::ApiGatewayV2(ctx)) = req.request_context_ref() {
+        if let Some(id) = ctx.request_id.as_deref().filter(|id| !id.is_empty()) {
+            return id.to_owned();
+        }
+    }
+    req.lambda_context_ref()
+        .map(|c| c.request_id.clone())
+        .filter(|id| !id.is_empty())
+        .unwrap_or_else(|| "-".to_owned())
+}
+
+/// A query parameter's first value.
+pub fn query(req: &Request, name: &str) -> Option<String> {
+    req.query_string_parameters_ref()
+        .and_then(|q| q.first(name))
+        .map(str::to_owned)
+}
+
+/// A path parameter.
+pub fn path_param(req: &Request, name: &str) -> Option<String> {
+    req.path_parameters_ref()
+        .and_then(|q| q.first(name))
+        .map(str::to_owned)
+}
+
+/// Whether the caller asked for JSON (`Accept: application/json`).
+pub fn wants_json(req: &Request) -> bool {
+    req.headers()
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|v| v.contains("application/json"))
+}
+
+/// A JSON response.
+pub fn json<T: Serialize>(status: u16, body: &T) -> Response<Body> {
+    let body = serde_json::to_string(body).unwrap_or_else(|_| "{}".to_owned());
+    Response::builder()
+        .status(StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR))
+        .header(header::CONTENT_TYPE, "application/json")
+        .header(header::CACHE_CONTROL, "no-store")
+        .body(Body::Text(body))
+        .expect("static headers are valid")
+}
+
+/// A `302 Found` to `location`.
+pub fn redirect(location: &str) -> Response<Body> {
+    Response::builder()
+        .status(StatusCode::FOUND)
+        .header(header::LOCATION, location)
+        .header(header::CACHE_CONTROL, "no-store")
+        .body(Body::Empty)
+        .unwrap_or_else(|_| error_response(&Error::BadRequest("invalid redirect".into()), "-"))
+}
+
+/// The JSON error response for `error`, logged once here: 5xx with the cause chain
+/// (never a secret: error types do not carry them), 4xx at info level.
+pub fn error_response(error: &Error, request_id: &str) -> Response<Body> {
+    let status = error.status();
+    if status >= 500 {
+        let log_id = match error {
+            Error::Upstream(e) => e.log_id(),
+            _ => None,
+        };
+        tracing::error!(request_id, status, tiktok_log_id = log_id, error = %error, "request failed");
+    } else {
+        tracing::info!(request_id, status, error = %error, "request refused");
+    }
+    let body = serde_json::json!({
+        "error": {
+            "code": error.code(),
+            "message": error.public_message(),
+            "requestId": request_id,
+        }
+    });
+    let mut response = json(status, &body);
+    if let Some(after) = error.retry_after() {
+        response.headers_mut().insert(
+            header::RETRY_AFTER,
+            header::HeaderValue::from(after.as_secs().max(1)),
+        );
+    }
+    response
+}
+
+/// Turns a handler's result into the response (errors become JSON error responses).
+pub fn respond(result: Result<Response<Body>, Error>, request_id: &str) -> Response<Body> {
+    result.unwrap_or_else(|error| error_response(&error, request_id))
+}

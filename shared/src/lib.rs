@@ -1,0 +1,33 @@
+//! dshipit's gateway to TikTok: everything the Lambda functions share.
+//!
+//! - [`tiktok`]: the [`Upstream`] port and [`TikTokClient`], which speaks TikTok's v2
+//!   wire protocol (Login Kit OAuth, Research API shop data) with retries, a
+//!   deadline and a rate limiter.
+//! - [`store`]: the [`TokenStore`] port with DynamoDB and in-memory adapters.
+//! - [`secrets`], [`config`], [`error`], [`http`]: credentials, settings, the one
+//!   error type, and API Gateway request/response helpers.
+//! - [`app`]: the state each function builds once, and the shared token logic.
+//! - [`product`]: the dshipit product record.
+#![warn(missing_docs)]
+
+pub mod app;
+pub mod config;
+pub mod crypto;
+pub mod error;
+pub mod http;
+pub mod product;
+pub mod secret;
+pub mod secrets;
+pub mod store;
+pub mod tiktok;
+
+pub use app::{init_tracing, AppState, BootError, Clock, Refresh};
+pub use config::{Config, ConfigError, TokenMode};
+pub use error::Error;
+pub use product::DshipitProduct;
+pub use secret::{AccessToken, AuthCode, ClientSecret, CodeVerifier, OAuthState, RefreshToken};
+pub use secrets::{AppSecrets, Secrets, SecretsError};
+pub use store::{
+    Connection, ConnectionStatus, DynamoStore, MemoryStore, StoreError, TokenStore, Tokens,
+};
+pub use tiktok::{TikTokClient, TikTokId, Upstream, UpstreamError};

@@ -1,0 +1,310 @@
+//! The dshipit product record: how a TikTok Shop product is shown on the site.
+//! Prices are parsed exactly (decimal, never `f64`); a price that cannot be parsed
+//! leaves the price empty and logs a warning instead of failing the page.
+
+use std::str::FromStr;
+
+use rust_decimal::{Decimal, RoundingStrategy};
+use serde::Serialize;
+
+use crate::tiktok::{Product, TikTokId};
+
+/// The supplier name on every record.
+pub const SUPPLIER: &str = "TikTok Shop";
+
+/// A product as the dshipit site consumes it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DshipitProduct {
+    /// TikTok product id (digits).
+    pub product_id: String,
+    /// Product name.
+    pub product_title: String,
+    /// Main image; the Research API does not provide one, so this is empty.
+    pub product_main_image_url: String,
+    /// Sale price as an exact decimal string, or empty.
+    pub target_sale_price: String,
+    /// Original price as an exact decimal string, or empty.
+    pub target_original_price: String,
+    /// Percent off the original price, a whole number as a string; `"0"` when unknown.
+    pub discount: String,
+    /// Count-weighted average rating, 0–5 with one decimal; `"0.0"` without ratings.
+    pub evaluate_rate: String,
+    /// Units sold.
+    pub orders_count: u64,
+    /// The product's page on TikTok Shop.
+    pub product_detail_url: String,
+    /// Always [`SUPPLIER`].
+    pub supplier: String,
+    /// The shop's page on TikTok Shop.
+    pub shop_url: String,
+    /// The shop id.
+    pub seller_id: String,
+    /// ISO 4217 currency of the prices, or empty.
+    pub currency: String,
+}
+
+/// A parsed price.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Price {
+    /// The amount, exactly as written (scale kept).
+    pub amount: Decimal,
+    /// ISO 4217 code.
+    pub currency: String,
+}
+
+const SYMBOLS: &[(&str, &str)] = &[
+    ("US$", "USD"),
+    ("$", "USD"),
+    ("€", "EUR"),
+    ("£", "GBP"),
+    ("¥", "JPY"),
+    ("₩", "KRW"),
+    ("₫", "VND"),
+    ("₱", "PHP"),
+    ("฿", "THB"),
+    ("RM", "MYR"),
+    ("Rp", "IDR"),
+    ("S$", "SGD"),
+];
+
+/// Parses `"29.99USD"`, `"1,299.00 EUR"`, `"USD 5"`, `"¥88"`, `"€15,50"`.
+pub fn parse_price(raw: &str) -> Option<Price> {
+    let text = raw.trim();
+    let (number, currency) = split_currency(text)?;
+    Some(Price {
+        amount: parse_amount(number.trim())?,
+        currency,
+    })
+}
+
+fn split_currency(text: &str) -> Option<(&str, String)> {
+    let is_code = |s: &str| s.len() == 3 && s.bytes().all(|b| b.is_ascii_uppercase());
+    if text.len() > 3 && text.is_char_boundary(text.len() - 3) {
+        let (number, code) = text.split_at(text.len() - 3);
+        if is_code(code) {
+            return Some((number, code.to_owned()));
+        }
+    }
+    if text.len() > 3 && text.is_char_boundary(3) {
+        let (code, number) = text.split_at(3);
+        if is_code(code) {
+            return Some((number, code.to_owned()));
+        }
+    }
+    SYMBOLS.iter().find_map(|(symbol, code)| {
+        text.strip_prefix(symbol)
+            .or_else(|| text.strip_suffix(symbol))
+            .map(|number| (number, (*code).to_owned()))
+    })
+}
+
+fn parse_amount(number: &str) -> Option<Decimal> {
+    if number.is_empty()
+        || !number
+            .bytes()
+            .all(|b| b.is_ascii_digit() || b == b',' || b == b'.')
+        || !number.bytes().next()?.is_ascii_digit()
+    {
+        return None;
+    }
+    // The last separator is the decimal point when both appear, or when a lone
+    // comma is not followed by exactly three digits ("15,50" vs "1,299").
+    let last_comma = number.rfind(',');
+    let last_dot = number.rfind('.');
+    let decimal_comma = match (last_comma, last_dot) {
+        (Some(c), Some(d)) => c > d,
+        (Some(c), None) => number.matches(',').count() == 1 && number.len() - c - 1 != 3,
+        _ => false,
+    };
+    let normalised: String = if decimal_comma {
+        number.replace('.', "").replace(',', ".")
+    } else {
+        number.replace(',', "")
+    };
+    if normalised.matches('.').count() > 1 {
+        return None;
+    }
+    Decimal::from_str(&normalised).ok()
+}
+
+/// The count-weighted average of the five rating counts, one decimal.
+pub fn evaluate_rate(counts: [u64; 5]) -> String {
+    let total: u128 = counts.iter().map(|&c| c as u128).sum();
+    if total == 0 {
+        return "0.0".to_owned();
+    }
+    let weighted: u128 = counts
+        .iter()
+        .enumerate()
+        .map(|(i, &c)| (i as u128 + 1) * c as u128)
+        .sum();
+    let (Ok(weighted), Ok(total)) = (i64::try_from(weighted), i64::try_from(total)) else {
+        return "0.0".to_owned();
+    };
+    let rate = (Decimal::from(weighted) / Decimal::from(total))
+        .round_dp_with_strategy(1, RoundingStrategy::MidpointAwayFromZero);
+    format!("{rate:.1}")
+}
+
+/// Whole percent off `original`, `"0"` when there is no reduction.
+pub fn discount(sale: Option<&Price>, original: Option<&Price>) -> String {
+    match (sale, original) {
+        (Some(sale), Some(original))
+            if original.amount > Decimal::ZERO
+                && sale.amount < original.amount
+                && sale.currency == original.currency =>
+        {
+            let percent = (original.amount - sale.amount) / original.amount * Decimal::ONE_HUNDRED;
+            percent
+                .round_dp_with_strategy(0, RoundingStrategy::MidpointAwayFromZero)
+                .normalize()
+                .to_string()
+        }
+        _ => "0".to_owned(),
+    }
+}
+
+impl DshipitProduct {
+    /// The record for `product` of shop `shop_id`.
+    pub fn from_tiktok(product: &Product, shop_id: &TikTokId) -> Self {
+        let mut prices: Vec<Price> = Vec::new();
+        for raw in &product.product_price {
+            match parse_price(raw) {
+                Some(price) => prices.push(price),
+                None => tracing::warn!(
+                    product_id = %product.product_id,
+                    price = %raw,
+                    "unparseable TikTok price; leaving it empty"
+                ),
+            }
+        }
+        // The lower price is the sale price, the higher the original.
+        let sale = prices.iter().min_by_key(|p| p.amount).cloned();
+        let original = prices.iter().max_by_key(|p| p.amount).cloned();
+        let counts = [
+            product.product_rating_1_count,
+            product.product_rating_2_count,
+            product.product_rating_3_count,
+            product.product_rating_4_count,
+            product.product_rating_5_count,
+        ]
+        .map(|c| c.unwrap_or(0));
+        let id = product.product_id.as_str();
+        Self {
+            product_id: id.to_owned(),
+            product_title: product.product_name.clone(),
+            product_main_image_url: String::new(),
+            target_sale_price: sale
+                .as_ref()
+                .map(|p| p.amount.to_string())
+                .unwrap_or_default(),
+            target_original_price: original
+                .as_ref()
+                .map(|p| p.amount.to_string())
+                .unwrap_or_default(),
+            discount: discount(sale.as_ref(), original.as_ref()),
+            evaluate_rate: evaluate_rate(counts),
+            orders_count: product.product_sold_count.unwrap_or(0),
+            product_detail_url: format!("https://www.tiktokshop.com/product/{id}"),
+            supplier: SUPPLIER.to_owned(),
+            shop_url: format!("https://www.tiktokshop.com/shop/{shop_id}"),
+            seller_id: shop_id.to_string(),
+            currency: sale.map(|p| p.currency).unwrap_or_default(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn price(raw: &str) -> Option<(String, String)> {
+        parse_price(raw).map(|p| (p.amount.to_string(), p.currency))
+    }
+
+    #[test]
+    fn prices_parse_exactly_in_every_documented_shape() {
+        let cases = [
+            ("29.99USD", "29.99", "USD"),
+            ("1,299.00 EUR", "1299.00", "EUR"),
+            ("¥88", "88", "JPY"),
+            ("15.50GBP", "15.50", "GBP"),
+            ("USD 5", "5", "USD"),
+            ("€15,50", "15.50", "EUR"),
+            ("1.299,00 EUR", "1299.00", "EUR"),
+            ("$0.10", "0.10", "USD"),
+            ("12345678901234567.89USD", "12345678901234567.89", "USD"),
+        ];
+        for (raw, amount, currency) in cases {
+            assert_eq!(price(raw), Some((amount.into(), currency.into())), "{raw}");
+        }
+    }
+
+    #[test]
+    fn nonsense_prices_are_none() {
+        for raw in [
+            "",
+            "USD",
+            "free",
+            "12.3.4USD",
+            "-5USD",
+            "1e5USD",
+            "29.99usd",
+            "¥",
+            "٣USD",
+        ] {
+            assert_eq!(price(raw), None, "{raw}");
+        }
+    }
+
+    #[test]
+    fn evaluate_rate_is_weighted_and_never_divides_by_zero() {
+        assert_eq!(evaluate_rate([0, 0, 0, 0, 0]), "0.0");
+        assert_eq!(evaluate_rate([0, 0, 0, 0, 7]), "5.0");
+        assert_eq!(evaluate_rate([1, 0, 0, 0, 1]), "3.0");
+        // (1*1 + 4*2 + 5*3) / 6 = 24/6 = 4.0; (4*1+5*2)/3 = 4.666.. -> 4.7
+        assert_eq!(evaluate_rate([1, 0, 0, 2, 3]), "4.0");
+        assert_eq!(evaluate_rate([0, 0, 0, 1, 2]), "4.7");
+        assert_eq!(evaluate_rate([0, 0, 0, 1, 1]), "4.5");
+    }
+
+    #[test]
+    fn a_product_becomes_a_dshipit_record() {
+        let product: Product = serde_json::from_value(serde_json::json!({
+            "product_id": 7494754040961993100u64,
+            "product_name": "Desk Lamp",
+            "product_price": ["29.99USD", "39.99USD"],
+            "product_sold_count": 120,
+            "product_rating_4_count": 1,
+            "product_rating_5_count": 3,
+        }))
+        .unwrap();
+        let shop = TikTokId::parse("7494754040961993092").unwrap();
+        let record = DshipitProduct::from_tiktok(&product, &shop);
+        assert_eq!(record.product_id, "7494754040961993100");
+        assert_eq!(record.target_sale_price, "29.99");
+        assert_eq!(record.target_original_price, "39.99");
+        assert_eq!(record.discount, "25");
+        assert_eq!(record.evaluate_rate, "4.8");
+        assert_eq!(record.orders_count, 120);
+        assert_eq!(record.currency, "USD");
+        assert_eq!(record.supplier, "TikTok Shop");
+        assert_eq!(record.seller_id, "7494754040961993092");
+        assert_eq!(
+            record.product_detail_url,
+            "https://www.tiktokshop.com/product/7494754040961993100"
+        );
+    }
+
+    #[test]
+    fn one_bad_price_does_not_fail_the_record() {
+        let product: Product = serde_json::from_value(serde_json::json!({
+            "product_id": "1", "product_price": ["call us"],
+        }))
+        .unwrap();
+        let record = DshipitProduct::from_tiktok(&product, &TikTokId::parse("2").unwrap());
+        assert_eq!(record.target_sale_price, "");
+        assert_eq!(record.discount, "0");
+        assert_eq!(record.evaluate_rate, "0.0");
+    }
+}

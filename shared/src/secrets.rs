@@ -1,0 +1,273 @@
+//! The app's credentials and token keys, from one Secrets Manager secret (JSON):
+//!
+//! ```json
+//! {"client_key": "...", "client_secret": "...",
+//!  "token_keys": {"k1": "<base64 of 32 random bytes>"}, "active_token_key": "k1"}
+//! ```
+//!
+//! Fetched on first use (not at start-up) and cached per container with a TTL, so
+//! a rotation is picked up. When a refetch fails, the cached value is kept and the
+//! failure logged: a Secrets Manager outage does not take the API down with it.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use secrecy::{ExposeSecret, SecretString};
+use tokio::sync::Mutex;
+use tokio::time::Instant;
+
+use crate::crypto::Keyring;
+use crate::secret::ClientSecret;
+use crate::tiktok::AppCredentials;
+
+/// The secret could not be had or used. Never carries the secret's value.
+#[derive(Debug, thiserror::Error)]
+pub enum SecretsError {
+    /// Secrets Manager could not be reached or refused.
+    #[error("secret store unavailable: {0}")]
+    Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// The secret is not the JSON this gateway expects.
+    #[error("secret is malformed: {0}")]
+    Malformed(String),
+}
+
+/// The secret's contents, parsed.
+#[derive(Debug, Clone)]
+pub struct AppSecrets {
+    /// TikTok client key and secret.
+    pub credentials: AppCredentials,
+    /// Keys that encrypt tokens at rest.
+    pub keyring: Keyring,
+}
+
+#[derive(serde::Deserialize)]
+struct RawSecret {
+    client_key: String,
+    client_secret: String,
+    token_keys: HashMap<String, String>,
+    active_token_key: String,
+}
+
+impl AppSecrets {
+    /// Parses the secret's JSON. Errors name the problem, never a value.
+    pub fn parse(json: &str) -> Result<Self, SecretsError> {
+        let raw: RawSecret = serde_json::from_str(json).map_err(|e| {
+            // serde_json's message can quote input; keep only its position.
+            SecretsError::Malformed(format!(
+                "expected client_key, client_secret, token_keys, active_token_key (line {}, column {})",
+                e.line(),
+                e.column()
+            ))
+        })?;
+        if raw.client_key.trim().is_empty() || raw.client_secret.trim().is_empty() {
+            return Err(SecretsError::Malformed(
+                "client_key and client_secret must be set".into(),
+            ));
+        }
+        let keyring = Keyring::from_base64(&raw.active_token_key, raw.token_keys)
+            .map_err(|e| SecretsError::Malformed(e.to_string()))?;
+        Ok(Self {
+            credentials: AppCredentials {
+                client_key: raw.client_key,
+                client_secret: ClientSecret::new(raw.client_secret),
+            },
+            keyring,
+        })
+    }
+}
+
+/// Where the secret's JSON comes from.
+#[async_trait]
+pub trait SecretSource: Send + Sync {
+    /// Reads the current value.
+    async fn fetch(&self) -> Result<SecretString, SecretsError>;
+}
+
+/// Secrets Manager, by secret id or ARN.
+#[derive(Debug, Clone)]
+pub struct SecretsManagerSource {
+    client: aws_sdk_secretsmanager::Client,
+    secret_id: String,
+}
+
+impl SecretsManagerSource {
+    /// A source reading `secret_id` through `client`.
+    pub fn new(client: aws_sdk_secretsmanager::Client, secret_id: impl Into<String>) -> Self {
+        Self {
+            client,
+            secret_id: secret_id.into(),
+        }
+    }
+}
+
+#[async_trait]
+impl SecretSource for SecretsManagerSource {
+    async fn fetch(&self) -> Result<SecretString, SecretsError> {
+        let output = self
+            .client
+            .get_secret_value()
+            .secret_id(&self.secret_id)
+            .send()
+            .await
+            .map_err(|e| SecretsError::Unavailable(Box::new(e.into_service_error())))?;
+        output
+            .secret_string
+            .map(SecretString::from)
+            .ok_or_else(|| SecretsError::Malformed("the secret has no string value".into()))
+    }
+}
+
+/// A fixed value (tests and the local stack).
+pub struct StaticSecret(pub SecretString);
+
+#[async_trait]
+impl SecretSource for StaticSecret {
+    async fn fetch(&self) -> Result<SecretString, SecretsError> {
+        Ok(self.0.clone())
+    }
+}
+
+/// The per-container cache in front of a [`SecretSource`].
+pub struct Secrets {
+    source: Arc<dyn SecretSource>,
+    ttl: Duration,
+    cached: Mutex<Option<(Instant, Arc<AppSecrets>)>>,
+    fetches: AtomicU64,
+}
+
+impl std::fmt::Debug for Secrets {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Secrets")
+            .field("ttl", &self.ttl)
+            .field("fetches", &self.fetch_count())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Secrets {
+    /// A cache that refetches after `ttl`.
+    pub fn new(source: Arc<dyn SecretSource>, ttl: Duration) -> Self {
+        Self {
+            source,
+            ttl,
+            cached: Mutex::new(None),
+            fetches: AtomicU64::new(0),
+        }
+    }
+
+    /// The secrets, fetched at most once per TTL. Concurrent callers share one fetch.
+    pub async fn get(&self) -> Result<Arc<AppSecrets>, SecretsError> {
+        let mut cached = self.cached.lock().await;
+        if let Some((fetched_at, value)) = cached.as_ref() {
+            if fetched_at.elapsed() < self.ttl {
+                return Ok(value.clone());
+            }
+        }
+        self.fetches.fetch_add(1, Ordering::Relaxed);
+        let fresh = match self.source.fetch().await {
+            Ok(json) => AppSecrets::parse(json.expose_secret()),
+            Err(e) => Err(e),
+        };
+        match (fresh, cached.as_mut()) {
+            (Ok(value), _) => {
+                let value = Arc::new(value);
+                *cached = Some((Instant::now(), value.clone()));
+                Ok(value)
+            }
+            (Err(error), Some((fetched_at, stale))) => {
+                tracing::warn!(%error, "could not refresh the app secret; keeping the cached one");
+                // Try again after a short pause rather than on every request.
+                *fetched_at = Instant::now() - self.ttl + Duration::from_secs(10).min(self.ttl);
+                Ok(stale.clone())
+            }
+            (Err(error), None) => Err(error),
+        }
+    }
+
+    /// How many times the source was asked (benchmarks check warm requests ask 0 times).
+    pub fn fetch_count(&self) -> u64 {
+        self.fetches.load(Ordering::Relaxed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use base64::Engine;
+    use std::sync::atomic::AtomicBool;
+
+    pub(crate) fn secret_json(client_secret: &str) -> String {
+        let key = base64::engine::general_purpose::STANDARD.encode([7u8; 32]);
+        serde_json::json!({
+            "client_key": "ck-test",
+            "client_secret": client_secret,
+            "token_keys": {"k1": key},
+            "active_token_key": "k1",
+        })
+        .to_string()
+    }
+
+    struct Flaky {
+        up: AtomicBool,
+        value: String,
+    }
+
+    #[async_trait]
+    impl SecretSource for Flaky {
+        async fn fetch(&self) -> Result<SecretString, SecretsError> {
+            if self.up.load(Ordering::SeqCst) {
+                Ok(SecretString::from(self.value.clone()))
+            } else {
+                Err(SecretsError::Unavailable("down".into()))
+            }
+        }
+    }
+
+    #[test]
+    fn debug_of_parsed_secrets_is_redacted() {
+        let secrets = AppSecrets::parse(&secret_json("cs-super-secret-value")).unwrap();
+        let shown = format!("{secrets:?}");
+        assert!(!shown.contains("cs-super-secret-value"), "{shown}");
+        assert!(shown.contains("[redacted]"), "{shown}");
+        let key = base64::engine::general_purpose::STANDARD.encode([7u8; 32]);
+        assert!(!shown.contains(&key), "{shown}");
+    }
+
+    #[test]
+    fn malformed_secrets_are_named_without_the_value() {
+        for bad in [
+            "not json with cs-leak".to_owned(),
+            r#"{"client_key":"ck","client_secret":"cs-leak"}"#.to_owned(),
+            secret_json(""),
+        ] {
+            let err = AppSecrets::parse(&bad).unwrap_err().to_string();
+            assert!(!err.contains("cs-leak"), "{err}");
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn cached_within_ttl_refetched_after_and_stale_kept_when_down() {
+        let source = Arc::new(Flaky {
+            up: AtomicBool::new(false),
+            value: secret_json("cs-1"),
+        });
+        let secrets = Secrets::new(source.clone(), Duration::from_secs(300));
+        // Down before the first fetch: an error, not a panic.
+        assert!(secrets.get().await.is_err());
+        source.up.store(true, Ordering::SeqCst);
+        secrets.get().await.unwrap();
+        secrets.get().await.unwrap();
+        assert_eq!(secrets.fetch_count(), 2);
+        tokio::time::advance(Duration::from_secs(301)).await;
+        source.up.store(false, Ordering::SeqCst);
+        let stale = secrets.get().await.unwrap();
+        assert_eq!(stale.credentials.client_key, "ck-test");
+        assert_eq!(secrets.fetch_count(), 3);
+        // Not hammered on every request while down.
+        secrets.get().await.unwrap();
+        assert_eq!(secrets.fetch_count(), 3);
+    }
+}

@@ -1,0 +1,561 @@
+//! The DynamoDB adapter of [`TokenStore`]: one table, tokens sealed with the
+//! application's AES-256-GCM keys, compare-and-set on `version`, two sparse
+//! indexes for the refresher.
+//!
+//! | item | `pk` | `sk` |
+//! |---|---|---|
+//! | connection | `USER#<sub>` | `TIKTOK` |
+//! | pending login | `LOGIN#<sha256(state)>` | `LOGIN` |
+//! | app token | `APP` | `TIKTOK#client_token` |
+//! | cached product | `SHOP#<shop id>` | `PRODUCT#<product id>` |
+//!
+//! Active connections carry `due_shard`, which puts them in the `access-due`
+//! (sort key `access_expires_at`) and `refresh-due` (sort key `refresh_expires_at`)
+//! indexes; a connection that needs a reconnect drops out of both.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, ReturnValue, WriteRequest};
+use aws_sdk_dynamodb::Client;
+
+use super::{
+    shard_of, AppToken, Connection, ConnectionStatus, PendingLogin, StoreError, TokenStore, Tokens,
+};
+use crate::crypto::Keyring;
+use crate::secret::{AccessToken, CodeVerifier, RefreshToken};
+use crate::secrets::Secrets;
+use crate::tiktok::{Product, TikTokId};
+
+/// The index of connections by access-token expiry.
+pub const ACCESS_DUE_INDEX: &str = "access-due";
+/// The index of connections by refresh-token expiry.
+pub const REFRESH_DUE_INDEX: &str = "refresh-due";
+
+type Item = HashMap<String, AttributeValue>;
+
+/// Where the store lives.
+#[derive(Debug, Clone)]
+pub struct TableLayout {
+    /// Table name.
+    pub table: String,
+    /// Shards of the due indexes.
+    pub due_shards: u32,
+}
+
+/// The DynamoDB adapter.
+pub struct DynamoStore {
+    client: Client,
+    layout: TableLayout,
+    secrets: Arc<Secrets>,
+}
+
+impl DynamoStore {
+    /// A store over `layout.table`; token keys come from `secrets`.
+    pub fn new(client: Client, layout: TableLayout, secrets: Arc<Secrets>) -> Self {
+        Self {
+            client,
+            layout,
+            secrets,
+        }
+    }
+
+    async fn keyring(&self) -> Result<Keyring, StoreError> {
+        Ok(self.secrets.get().await?.keyring.clone())
+    }
+
+    fn shard_value(&self, user_id: &str) -> AttributeValue {
+        s(format!(
+            "SHARD#{}",
+            shard_of(user_id, self.layout.due_shards)
+        ))
+    }
+}
+
+fn s(value: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(value.into())
+}
+
+fn n(value: impl ToString) -> AttributeValue {
+    AttributeValue::N(value.to_string())
+}
+
+fn unavailable<E, R>(error: SdkError<E, R>) -> StoreError
+where
+    E: std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
+{
+    StoreError::Unavailable(Box::new(error))
+}
+
+fn user_key(user_id: &str) -> Item {
+    HashMap::from([
+        ("pk".to_owned(), s(format!("USER#{user_id}"))),
+        ("sk".to_owned(), s("TIKTOK")),
+    ])
+}
+
+fn login_key(state_hash: &str) -> Item {
+    HashMap::from([
+        ("pk".to_owned(), s(format!("LOGIN#{state_hash}"))),
+        ("sk".to_owned(), s("LOGIN")),
+    ])
+}
+
+fn app_key() -> Item {
+    HashMap::from([
+        ("pk".to_owned(), s("APP")),
+        ("sk".to_owned(), s("TIKTOK#client_token")),
+    ])
+}
+
+fn product_key(shop_id: &TikTokId, product_id: &TikTokId) -> Item {
+    HashMap::from([
+        ("pk".to_owned(), s(format!("SHOP#{shop_id}"))),
+        ("sk".to_owned(), s(format!("PRODUCT#{product_id}"))),
+    ])
+}
+
+fn get_s<'a>(item: &'a Item, name: &str) -> Result<&'a str, StoreError> {
+    item.get(name)
+        .and_then(|v| v.as_s().ok())
+        .map(String::as_str)
+        .ok_or_else(|| StoreError::Corrupt(format!("missing string attribute {name}")))
+}
+
+fn get_n<T: std::str::FromStr>(item: &Item, name: &str) -> Result<T, StoreError> {
+    item.get(name)
+        .and_then(|v| v.as_n().ok())
+        .and_then(|v| v.parse().ok())
+        .ok_or_else(|| StoreError::Corrupt(format!("missing number attribute {name}")))
+}
+
+fn open(ring: &Keyring, item: &Item, name: &str, context: &str) -> Result<String, StoreError> {
+    ring.open(get_s(item, name)?, context)
+        .map_err(|e| StoreError::Corrupt(format!("{name}: {e}")))
+}
+
+fn access_context(user_id: &str) -> String {
+    format!("{user_id}/access_token")
+}
+
+fn refresh_context(user_id: &str) -> String {
+    format!("{user_id}/refresh_token")
+}
+
+fn connection_from(ring: &Keyring, item: &Item) -> Result<Connection, StoreError> {
+    let user_id = get_s(item, "user_id")?.to_owned();
+    let scopes = match item.get("scopes") {
+        Some(AttributeValue::L(list)) => {
+            list.iter().filter_map(|v| v.as_s().ok().cloned()).collect()
+        }
+        _ => Vec::new(),
+    };
+    Ok(Connection {
+        tokens: Tokens {
+            open_id: get_s(item, "open_id")?.to_owned(),
+            scopes,
+            access_token: AccessToken::new(open(
+                ring,
+                item,
+                "access_token",
+                &access_context(&user_id),
+            )?),
+            refresh_token: RefreshToken::new(open(
+                ring,
+                item,
+                "refresh_token",
+                &refresh_context(&user_id),
+            )?),
+            access_expires_at: get_n(item, "access_expires_at")?,
+            refresh_expires_at: get_n(item, "refresh_expires_at")?,
+            refreshed_at: get_n(item, "refreshed_at")?,
+        },
+        status: ConnectionStatus::parse(get_s(item, "status")?)
+            .ok_or_else(|| StoreError::Corrupt("unknown status".into()))?,
+        version: get_n(item, "version")?,
+        user_id,
+    })
+}
+
+/// `SET` clauses and values shared by a new grant and a refresh.
+fn token_values(
+    ring: &Keyring,
+    user_id: &str,
+    tokens: &Tokens,
+    shard: AttributeValue,
+) -> (String, Item) {
+    let values = HashMap::from([
+        (":user".to_owned(), s(user_id)),
+        (":open_id".to_owned(), s(&tokens.open_id)),
+        (
+            ":scopes".to_owned(),
+            AttributeValue::L(tokens.scopes.iter().map(s).collect()),
+        ),
+        (
+            ":access".to_owned(),
+            s(ring.seal(tokens.access_token.expose(), &access_context(user_id))),
+        ),
+        (
+            ":refresh".to_owned(),
+            s(ring.seal(tokens.refresh_token.expose(), &refresh_context(user_id))),
+        ),
+        (":ae".to_owned(), n(tokens.access_expires_at)),
+        (":re".to_owned(), n(tokens.refresh_expires_at)),
+        (":ra".to_owned(), n(tokens.refreshed_at)),
+        (":active".to_owned(), s(ConnectionStatus::Active.as_str())),
+        (":shard".to_owned(), shard),
+        (":one".to_owned(), n(1)),
+    ]);
+    let set = "SET user_id = :user, open_id = :open_id, scopes = :scopes, \
+               access_token = :access, refresh_token = :refresh, \
+               access_expires_at = :ae, refresh_expires_at = :re, refreshed_at = :ra, \
+               #status = :active, due_shard = :shard"
+        .to_owned();
+    (set, values)
+}
+
+#[async_trait]
+impl TokenStore for DynamoStore {
+    async fn get_connection(&self, user_id: &str) -> Result<Option<Connection>, StoreError> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.layout.table)
+            .set_key(Some(user_key(user_id)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        match output.item {
+            Some(item) => Ok(Some(connection_from(&self.keyring().await?, &item)?)),
+            None => Ok(None),
+        }
+    }
+
+    async fn put_connection(
+        &self,
+        user_id: &str,
+        tokens: &Tokens,
+    ) -> Result<Connection, StoreError> {
+        let ring = self.keyring().await?;
+        let (set, mut values) = token_values(&ring, user_id, tokens, self.shard_value(user_id));
+        values.insert(":zero".to_owned(), n(0));
+        let output = self
+            .client
+            .update_item()
+            .table_name(&self.layout.table)
+            .set_key(Some(user_key(user_id)))
+            .update_expression(format!("{set}, #v = if_not_exists(#v, :zero) + :one"))
+            .expression_attribute_names("#v", "version")
+            .expression_attribute_names("#status", "status")
+            .set_expression_attribute_values(Some(values))
+            .return_values(ReturnValue::AllNew)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        connection_from(&ring, &output.attributes.unwrap_or_default())
+    }
+
+    async fn update_tokens(
+        &self,
+        user_id: &str,
+        expected_version: u64,
+        tokens: &Tokens,
+    ) -> Result<Connection, StoreError> {
+        let ring = self.keyring().await?;
+        let (set, mut values) = token_values(&ring, user_id, tokens, self.shard_value(user_id));
+        values.insert(":expected".to_owned(), n(expected_version));
+        let output = self
+            .client
+            .update_item()
+            .table_name(&self.layout.table)
+            .set_key(Some(user_key(user_id)))
+            .update_expression(format!("{set}, #v = #v + :one"))
+            .condition_expression("#v = :expected")
+            .expression_attribute_names("#v", "version")
+            .expression_attribute_names("#status", "status")
+            .set_expression_attribute_values(Some(values))
+            .return_values(ReturnValue::AllNew)
+            .send()
+            .await
+            .map_err(|e| match e.as_service_error() {
+                Some(se) if se.is_conditional_check_failed_exception() => StoreError::Conflict,
+                _ => unavailable(e),
+            })?;
+        connection_from(&ring, &output.attributes.unwrap_or_default())
+    }
+
+    async fn mark_reconnect_required(
+        &self,
+        user_id: &str,
+        expected_version: u64,
+    ) -> Result<(), StoreError> {
+        self.client
+            .update_item()
+            .table_name(&self.layout.table)
+            .set_key(Some(user_key(user_id)))
+            .update_expression("SET #status = :status, #v = #v + :one REMOVE due_shard")
+            .condition_expression("#v = :expected")
+            .expression_attribute_names("#v", "version")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":status", s(ConnectionStatus::ReconnectRequired.as_str()))
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":expected", n(expected_version))
+            .send()
+            .await
+            .map_err(|e| match e.as_service_error() {
+                Some(se) if se.is_conditional_check_failed_exception() => StoreError::Conflict,
+                _ => unavailable(e),
+            })?;
+        Ok(())
+    }
+
+    async fn delete_connection(&self, user_id: &str) -> Result<bool, StoreError> {
+        let output = self
+            .client
+            .delete_item()
+            .table_name(&self.layout.table)
+            .set_key(Some(user_key(user_id)))
+            .return_values(ReturnValue::AllOld)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(output.attributes.is_some_and(|a| !a.is_empty()))
+    }
+
+    fn due_shards(&self) -> u32 {
+        self.layout.due_shards.max(1)
+    }
+
+    async fn find_due(
+        &self,
+        shard: u32,
+        access_before: i64,
+        refresh_before: i64,
+    ) -> Result<Vec<String>, StoreError> {
+        let mut users = std::collections::BTreeSet::new();
+        for (index, attribute, before) in [
+            (ACCESS_DUE_INDEX, "access_expires_at", access_before),
+            (REFRESH_DUE_INDEX, "refresh_expires_at", refresh_before),
+        ] {
+            let mut start: Option<Item> = None;
+            loop {
+                let output = self
+                    .client
+                    .query()
+                    .table_name(&self.layout.table)
+                    .index_name(index)
+                    .key_condition_expression("due_shard = :shard AND #t < :before")
+                    .expression_attribute_names("#t", attribute)
+                    .expression_attribute_values(":shard", s(format!("SHARD#{shard}")))
+                    .expression_attribute_values(":before", n(before))
+                    .set_exclusive_start_key(start.take())
+                    .send()
+                    .await
+                    .map_err(unavailable)?;
+                for item in output.items.unwrap_or_default() {
+                    if let Some(user) = get_s(&item, "pk")?.strip_prefix("USER#") {
+                        users.insert(user.to_owned());
+                    }
+                }
+                match output.last_evaluated_key {
+                    Some(key) if !key.is_empty() => start = Some(key),
+                    _ => break,
+                }
+            }
+        }
+        Ok(users.into_iter().collect())
+    }
+
+    async fn put_login(&self, state_hash: &str, login: &PendingLogin) -> Result<(), StoreError> {
+        let mut item = login_key(state_hash);
+        item.insert("user_id".into(), s(&login.user_id));
+        item.insert("expires_at".into(), n(login.expires_at));
+        // DynamoDB's TTL deletes lazily (within days): `take_login` checks `expires_at` itself.
+        item.insert("ttl".into(), n(login.expires_at));
+        if let Some(return_to) = &login.return_to {
+            item.insert("return_to".into(), s(return_to));
+        }
+        if let Some(verifier) = &login.code_verifier {
+            let ring = self.keyring().await?;
+            item.insert(
+                "code_verifier".into(),
+                s(ring.seal(verifier.expose(), state_hash)),
+            );
+        }
+        self.client
+            .put_item()
+            .table_name(&self.layout.table)
+            .set_item(Some(item))
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn take_login(
+        &self,
+        state_hash: &str,
+        now: i64,
+    ) -> Result<Option<PendingLogin>, StoreError> {
+        let output = self
+            .client
+            .delete_item()
+            .table_name(&self.layout.table)
+            .set_key(Some(login_key(state_hash)))
+            .return_values(ReturnValue::AllOld)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        let Some(item) = output.attributes.filter(|a| !a.is_empty()) else {
+            return Ok(None);
+        };
+        let expires_at: i64 = get_n(&item, "expires_at")?;
+        if expires_at <= now {
+            return Ok(None);
+        }
+        let code_verifier = match item.contains_key("code_verifier") {
+            true => Some(CodeVerifier::new(open(
+                &self.keyring().await?,
+                &item,
+                "code_verifier",
+                state_hash,
+            )?)),
+            false => None,
+        };
+        Ok(Some(PendingLogin {
+            user_id: get_s(&item, "user_id")?.to_owned(),
+            return_to: item.get("return_to").and_then(|v| v.as_s().ok()).cloned(),
+            code_verifier,
+            expires_at,
+        }))
+    }
+
+    async fn get_app_token(&self) -> Result<Option<AppToken>, StoreError> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.layout.table)
+            .set_key(Some(app_key()))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        let Some(item) = output.item else {
+            return Ok(None);
+        };
+        let ring = self.keyring().await?;
+        Ok(Some(AppToken {
+            access_token: AccessToken::new(open(&ring, &item, "access_token", "app/access_token")?),
+            expires_at: get_n(&item, "expires_at")?,
+            version: get_n(&item, "version")?,
+        }))
+    }
+
+    async fn put_app_token(
+        &self,
+        access_token: &AccessToken,
+        expires_at: i64,
+        expected_version: Option<u64>,
+    ) -> Result<AppToken, StoreError> {
+        let ring = self.keyring().await?;
+        let version = expected_version.unwrap_or(0) + 1;
+        let mut item = app_key();
+        item.insert(
+            "access_token".into(),
+            s(ring.seal(access_token.expose(), "app/access_token")),
+        );
+        item.insert("expires_at".into(), n(expires_at));
+        item.insert("version".into(), n(version));
+        let request = self
+            .client
+            .put_item()
+            .table_name(&self.layout.table)
+            .set_item(Some(item))
+            .expression_attribute_names("#v", "version");
+        let request = match expected_version {
+            Some(expected) => request
+                .condition_expression("#v = :expected")
+                .expression_attribute_values(":expected", n(expected)),
+            None => request.condition_expression("attribute_not_exists(#v)"),
+        };
+        request
+            .send()
+            .await
+            .map_err(|e| match e.as_service_error() {
+                Some(se) if se.is_conditional_check_failed_exception() => StoreError::Conflict,
+                _ => unavailable(e),
+            })?;
+        Ok(AppToken {
+            access_token: access_token.clone(),
+            expires_at,
+            version,
+        })
+    }
+
+    async fn cache_products(
+        &self,
+        shop_id: &TikTokId,
+        products: &[Product],
+        expires_at: i64,
+    ) -> Result<(), StoreError> {
+        for chunk in products.chunks(25) {
+            let mut writes = Vec::with_capacity(chunk.len());
+            for product in chunk {
+                let mut item = product_key(shop_id, &product.product_id);
+                let json = serde_json::to_string(product)
+                    .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                item.insert("product".into(), s(json));
+                item.insert("expires_at".into(), n(expires_at));
+                item.insert("ttl".into(), n(expires_at));
+                let put = PutRequest::builder()
+                    .set_item(Some(item))
+                    .build()
+                    .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                writes.push(WriteRequest::builder().put_request(put).build());
+            }
+            let output = self
+                .client
+                .batch_write_item()
+                .request_items(&self.layout.table, writes)
+                .send()
+                .await
+                .map_err(unavailable)?;
+            let left = output
+                .unprocessed_items
+                .map_or(0, |u| u.values().map(Vec::len).sum::<usize>());
+            if left > 0 {
+                tracing::warn!(left, "product cache: some writes were not processed");
+            }
+        }
+        Ok(())
+    }
+
+    async fn cached_product(
+        &self,
+        shop_id: &TikTokId,
+        product_id: &TikTokId,
+        now: i64,
+    ) -> Result<Option<Product>, StoreError> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.layout.table)
+            .set_key(Some(product_key(shop_id, product_id)))
+            .send()
+            .await
+            .map_err(unavailable)?;
+        let Some(item) = output.item else {
+            return Ok(None);
+        };
+        if get_n::<i64>(&item, "expires_at")? <= now {
+            return Ok(None);
+        }
+        serde_json::from_str(get_s(&item, "product")?)
+            .map(Some)
+            .map_err(|e| StoreError::Corrupt(format!("cached product: {e}")))
+    }
+}

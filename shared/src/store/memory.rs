@@ -1,0 +1,211 @@
+//! An in-memory [`TokenStore`]: the same contract as DynamoDB, for tests and the
+//! local stack. Nothing is encrypted because nothing is persisted.
+
+use std::collections::HashMap;
+
+use async_trait::async_trait;
+use tokio::sync::Mutex;
+
+use super::{
+    shard_of, AppToken, Connection, ConnectionStatus, PendingLogin, StoreError, TokenStore, Tokens,
+};
+use crate::secret::AccessToken;
+use crate::tiktok::{Product, TikTokId};
+
+#[derive(Default)]
+struct Tables {
+    connections: HashMap<String, Connection>,
+    logins: HashMap<String, PendingLogin>,
+    app_token: Option<AppToken>,
+    products: HashMap<(TikTokId, TikTokId), (Product, i64)>,
+}
+
+/// The in-memory adapter.
+pub struct MemoryStore {
+    shards: u32,
+    tables: Mutex<Tables>,
+}
+
+impl Default for MemoryStore {
+    fn default() -> Self {
+        Self::new(4)
+    }
+}
+
+impl MemoryStore {
+    /// An empty store whose due index has `shards` shards.
+    pub fn new(shards: u32) -> Self {
+        Self {
+            shards: shards.max(1),
+            tables: Mutex::default(),
+        }
+    }
+}
+
+#[async_trait]
+impl TokenStore for MemoryStore {
+    async fn get_connection(&self, user_id: &str) -> Result<Option<Connection>, StoreError> {
+        Ok(self.tables.lock().await.connections.get(user_id).cloned())
+    }
+
+    async fn put_connection(
+        &self,
+        user_id: &str,
+        tokens: &Tokens,
+    ) -> Result<Connection, StoreError> {
+        let mut tables = self.tables.lock().await;
+        let version = tables.connections.get(user_id).map_or(1, |c| c.version + 1);
+        let connection = Connection {
+            user_id: user_id.to_owned(),
+            tokens: tokens.clone(),
+            status: ConnectionStatus::Active,
+            version,
+        };
+        tables
+            .connections
+            .insert(user_id.to_owned(), connection.clone());
+        Ok(connection)
+    }
+
+    async fn update_tokens(
+        &self,
+        user_id: &str,
+        expected_version: u64,
+        tokens: &Tokens,
+    ) -> Result<Connection, StoreError> {
+        let mut tables = self.tables.lock().await;
+        match tables.connections.get_mut(user_id) {
+            Some(c) if c.version == expected_version => {
+                c.tokens = tokens.clone();
+                c.status = ConnectionStatus::Active;
+                c.version += 1;
+                Ok(c.clone())
+            }
+            _ => Err(StoreError::Conflict),
+        }
+    }
+
+    async fn mark_reconnect_required(
+        &self,
+        user_id: &str,
+        expected_version: u64,
+    ) -> Result<(), StoreError> {
+        let mut tables = self.tables.lock().await;
+        match tables.connections.get_mut(user_id) {
+            Some(c) if c.version == expected_version => {
+                c.status = ConnectionStatus::ReconnectRequired;
+                c.version += 1;
+                Ok(())
+            }
+            _ => Err(StoreError::Conflict),
+        }
+    }
+
+    async fn delete_connection(&self, user_id: &str) -> Result<bool, StoreError> {
+        Ok(self
+            .tables
+            .lock()
+            .await
+            .connections
+            .remove(user_id)
+            .is_some())
+    }
+
+    fn due_shards(&self) -> u32 {
+        self.shards
+    }
+
+    async fn find_due(
+        &self,
+        shard: u32,
+        access_before: i64,
+        refresh_before: i64,
+    ) -> Result<Vec<String>, StoreError> {
+        let tables = self.tables.lock().await;
+        let mut due: Vec<String> = tables
+            .connections
+            .values()
+            .filter(|c| c.status == ConnectionStatus::Active)
+            .filter(|c| shard_of(&c.user_id, self.shards) == shard)
+            .filter(|c| {
+                c.tokens.access_expires_at < access_before
+                    || c.tokens.refresh_expires_at < refresh_before
+            })
+            .map(|c| c.user_id.clone())
+            .collect();
+        due.sort();
+        Ok(due)
+    }
+
+    async fn put_login(&self, state_hash: &str, login: &PendingLogin) -> Result<(), StoreError> {
+        self.tables
+            .lock()
+            .await
+            .logins
+            .insert(state_hash.to_owned(), login.clone());
+        Ok(())
+    }
+
+    async fn take_login(
+        &self,
+        state_hash: &str,
+        now: i64,
+    ) -> Result<Option<PendingLogin>, StoreError> {
+        let login = self.tables.lock().await.logins.remove(state_hash);
+        Ok(login.filter(|l| l.expires_at > now))
+    }
+
+    async fn get_app_token(&self) -> Result<Option<AppToken>, StoreError> {
+        Ok(self.tables.lock().await.app_token.clone())
+    }
+
+    async fn put_app_token(
+        &self,
+        access_token: &AccessToken,
+        expires_at: i64,
+        expected_version: Option<u64>,
+    ) -> Result<AppToken, StoreError> {
+        let mut tables = self.tables.lock().await;
+        let current = tables.app_token.as_ref().map(|t| t.version);
+        if current != expected_version {
+            return Err(StoreError::Conflict);
+        }
+        let token = AppToken {
+            access_token: access_token.clone(),
+            expires_at,
+            version: current.unwrap_or(0) + 1,
+        };
+        tables.app_token = Some(token.clone());
+        Ok(token)
+    }
+
+    async fn cache_products(
+        &self,
+        shop_id: &TikTokId,
+        products: &[Product],
+        expires_at: i64,
+    ) -> Result<(), StoreError> {
+        let mut tables = self.tables.lock().await;
+        for product in products {
+            tables.products.insert(
+                (shop_id.clone(), product.product_id.clone()),
+                (product.clone(), expires_at),
+            );
+        }
+        Ok(())
+    }
+
+    async fn cached_product(
+        &self,
+        shop_id: &TikTokId,
+        product_id: &TikTokId,
+        now: i64,
+    ) -> Result<Option<Product>, StoreError> {
+        let tables = self.tables.lock().await;
+        Ok(tables
+            .products
+            .get(&(shop_id.clone(), product_id.clone()))
+            .filter(|(_, expires_at)| *expires_at > now)
+            .map(|(p, _)| p.clone()))
+    }
+}

@@ -1,0 +1,220 @@
+//! The token store: the [`TokenStore`] port and its adapters, [`DynamoStore`]
+//! (production, tokens sealed with AES-256-GCM) and [`MemoryStore`] (tests, local).
+//!
+//! It owns per-user TikTok connections, single-use OAuth states, the app's
+//! client-credentials token and the product cache. Every change to a connection is
+//! a compare-and-set on its `version`, so two writers racing on a rotated refresh
+//! token cannot both win and the loser is told ([`StoreError::Conflict`]).
+
+mod dynamodb;
+mod memory;
+
+pub use dynamodb::{DynamoStore, TableLayout};
+pub use memory::MemoryStore;
+
+use async_trait::async_trait;
+
+use crate::secret::{AccessToken, CodeVerifier, RefreshToken};
+use crate::secrets::SecretsError;
+use crate::tiktok::{Product, TikTokId};
+
+/// How long an OAuth state is good for.
+pub const STATE_TTL_SECS: i64 = 600;
+
+/// Whether a connection can be used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConnectionStatus {
+    /// Tokens are usable or refreshable.
+    Active,
+    /// TikTok refused the refresh token: the user must connect again.
+    ReconnectRequired,
+}
+
+impl ConnectionStatus {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Active => "active",
+            Self::ReconnectRequired => "reconnect_required",
+        }
+    }
+
+    fn parse(raw: &str) -> Option<Self> {
+        match raw {
+            "active" => Some(Self::Active),
+            "reconnect_required" => Some(Self::ReconnectRequired),
+            _ => None,
+        }
+    }
+}
+
+/// The tokens a grant gave, with absolute expiry times (Unix seconds).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Tokens {
+    /// TikTok's user id.
+    pub open_id: String,
+    /// Scopes the user granted.
+    pub scopes: Vec<String>,
+    /// Access token.
+    pub access_token: AccessToken,
+    /// Refresh token.
+    pub refresh_token: RefreshToken,
+    /// When the access token expires.
+    pub access_expires_at: i64,
+    /// When the refresh token expires.
+    pub refresh_expires_at: i64,
+    /// When these tokens were issued.
+    pub refreshed_at: i64,
+}
+
+/// A dshipit user's TikTok connection.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Connection {
+    /// The dshipit user (the JWT `sub`).
+    pub user_id: String,
+    /// The current tokens.
+    pub tokens: Tokens,
+    /// Usable, or needing the user to connect again.
+    pub status: ConnectionStatus,
+    /// Bumped by every write; the compare-and-set key.
+    pub version: u64,
+}
+
+/// A pending login, keyed by the hash of its `state` value.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PendingLogin {
+    /// The user who started the login.
+    pub user_id: String,
+    /// Where to send the browser afterwards (already checked against the allow-list).
+    pub return_to: Option<String>,
+    /// The PKCE verifier, when PKCE is used.
+    pub code_verifier: Option<CodeVerifier>,
+    /// Unix time after which the state is refused.
+    pub expires_at: i64,
+}
+
+/// The app's client-credentials token, shared by all containers.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AppToken {
+    /// The token.
+    pub access_token: AccessToken,
+    /// When it expires.
+    pub expires_at: i64,
+    /// The compare-and-set key.
+    pub version: u64,
+}
+
+/// A store operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// Someone else changed (or deleted) the item since it was read.
+    #[error("the item was changed by someone else")]
+    Conflict,
+    /// The database could not be reached, refused, or throttled us.
+    #[error("token store unavailable: {0}")]
+    Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// An item is not what this code writes (or its ciphertext does not open).
+    #[error("stored item is corrupt: {0}")]
+    Corrupt(String),
+    /// The token keys could not be had.
+    #[error(transparent)]
+    Secrets(#[from] SecretsError),
+}
+
+/// Persistence for connections, OAuth states, the app token and the product cache.
+#[async_trait]
+pub trait TokenStore: Send + Sync {
+    /// The user's connection, if any.
+    async fn get_connection(&self, user_id: &str) -> Result<Option<Connection>, StoreError>;
+
+    /// Stores a new grant for the user (a first connect or a reconnect), replacing
+    /// whatever was there; the version moves past any earlier one so racing writers
+    /// holding the old version lose.
+    async fn put_connection(
+        &self,
+        user_id: &str,
+        tokens: &Tokens,
+    ) -> Result<Connection, StoreError>;
+
+    /// Replaces the tokens after a refresh, only if the stored version is still
+    /// `expected_version`; otherwise [`StoreError::Conflict`].
+    async fn update_tokens(
+        &self,
+        user_id: &str,
+        expected_version: u64,
+        tokens: &Tokens,
+    ) -> Result<Connection, StoreError>;
+
+    /// Marks the connection as needing the user to connect again, only if the
+    /// stored version is still `expected_version`.
+    async fn mark_reconnect_required(
+        &self,
+        user_id: &str,
+        expected_version: u64,
+    ) -> Result<(), StoreError>;
+
+    /// Deletes the connection. Returns whether there was one.
+    async fn delete_connection(&self, user_id: &str) -> Result<bool, StoreError>;
+
+    /// How many shards the due index has (the refresher walks them all, or a
+    /// fan-out gives each worker some).
+    fn due_shards(&self) -> u32;
+
+    /// Users in `shard` with an active connection whose access token expires
+    /// before `access_before` or whose refresh token expires before
+    /// `refresh_before`. Uses an index; never scans.
+    async fn find_due(
+        &self,
+        shard: u32,
+        access_before: i64,
+        refresh_before: i64,
+    ) -> Result<Vec<String>, StoreError>;
+
+    /// Saves a pending login under the hash of its state value.
+    async fn put_login(&self, state_hash: &str, login: &PendingLogin) -> Result<(), StoreError>;
+
+    /// Removes and returns the pending login atomically, so a replay finds
+    /// nothing. An expired one is removed and not returned.
+    async fn take_login(
+        &self,
+        state_hash: &str,
+        now: i64,
+    ) -> Result<Option<PendingLogin>, StoreError>;
+
+    /// The app's client-credentials token, if one is stored.
+    async fn get_app_token(&self) -> Result<Option<AppToken>, StoreError>;
+
+    /// Stores the app token if the stored version is `expected_version` (`None`:
+    /// only if none is stored).
+    async fn put_app_token(
+        &self,
+        access_token: &AccessToken,
+        expires_at: i64,
+        expected_version: Option<u64>,
+    ) -> Result<AppToken, StoreError>;
+
+    /// Caches products of a shop until `expires_at` (best effort for the caller).
+    async fn cache_products(
+        &self,
+        shop_id: &TikTokId,
+        products: &[Product],
+        expires_at: i64,
+    ) -> Result<(), StoreError>;
+
+    /// A cached product that has not expired.
+    async fn cached_product(
+        &self,
+        shop_id: &TikTokId,
+        product_id: &TikTokId,
+        now: i64,
+    ) -> Result<Option<Product>, StoreError>;
+}
+
+/// The due-index shard a user's connection lives in (stable across processes).
+pub fn shard_of(user_id: &str, shards: u32) -> u32 {
+    // FNV-1a: stable, unlike std's randomly seeded hasher.
+    let hash = user_id.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ b as u64).wrapping_mul(0x0100_0000_01b3)
+    });
+    (hash % shards.max(1) as u64) as u32
+}

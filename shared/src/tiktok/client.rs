@@ -1,0 +1,205 @@
+//! The TikTok HTTP client: one private execution path that waits for the rate
+//! limiter, sends, retries, checks the answer and decodes it. The public calls in
+//! [`super::oauth`] and [`super::research`] are thin wrappers over it.
+
+use std::num::NonZeroU32;
+use std::sync::Arc;
+use std::time::Duration;
+
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use reqwest::header::{HeaderMap, RETRY_AFTER};
+use tokio::time::Instant;
+
+use super::error::UpstreamError;
+use crate::config::TikTokConfig;
+
+/// How failed attempts are retried.
+#[derive(Debug, Clone)]
+pub struct RetryPolicy {
+    /// Attempts in all, the first included.
+    pub max_attempts: u32,
+    /// The first backoff ceiling; it doubles after each attempt.
+    pub base_delay: Duration,
+    /// The largest backoff ceiling.
+    pub max_delay: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self {
+            max_attempts: 4,
+            base_delay: Duration::from_millis(100),
+            max_delay: Duration::from_secs(2),
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// Full jitter: a uniformly random wait between zero and the exponential ceiling.
+    fn backoff(&self, retry: u32) -> Duration {
+        let ceiling = self
+            .base_delay
+            .saturating_mul(1u32 << retry.min(16))
+            .min(self.max_delay);
+        ceiling.mul_f64(rand::random::<f64>())
+    }
+}
+
+/// A client for TikTok's v2 API. Cheap to clone; clones share the connection pool
+/// and the rate limiter.
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+/// use tiktok_gateway::{Config, TikTokClient, TikTokId};
+/// let config = Config::from_env()?;
+/// let client = TikTokClient::new(TikTokClient::http_client(&config.tiktok)?, config.tiktok);
+/// let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
+/// let token = tiktok_gateway::AccessToken::new(std::env::var("TIKTOK_TOKEN")?);
+/// let shop = TikTokId::parse("7494754040961993092").unwrap();
+/// let page = client.products(&token, &shop, 1, 10, deadline).await?;
+/// println!("{} products, more: {}", page.items.len(), page.has_more);
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct TikTokClient {
+    pub(super) http: reqwest::Client,
+    pub(super) config: Arc<TikTokConfig>,
+    limiter: Arc<DefaultDirectRateLimiter>,
+    retry: RetryPolicy,
+}
+
+impl std::fmt::Debug for TikTokClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TikTokClient")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What an attempt brought back before decoding.
+pub(super) struct Answer {
+    pub status: u16,
+    pub headers: HeaderMap,
+    pub body: bytes::Bytes,
+}
+
+impl TikTokClient {
+    /// A client over `http` (build it with [`TikTokClient::http_client`]).
+    pub fn new(http: reqwest::Client, config: TikTokConfig) -> Self {
+        Self::with_retry(http, config, RetryPolicy::default())
+    }
+
+    /// A client with a custom retry policy.
+    pub fn with_retry(http: reqwest::Client, config: TikTokConfig, retry: RetryPolicy) -> Self {
+        // A burst of one spaces calls evenly, so no one-second window ever holds
+        // more than the configured rate.
+        let quota = Quota::per_second(config.rate_per_sec).allow_burst(NonZeroU32::MIN);
+        Self {
+            http,
+            config: Arc::new(config),
+            limiter: Arc::new(RateLimiter::direct(quota)),
+            retry,
+        }
+    }
+
+    /// The reqwest client the gateway uses: connect and request timeouts set,
+    /// redirects never followed, rustls.
+    pub fn http_client(config: &TikTokConfig) -> reqwest::Result<reqwest::Client> {
+        reqwest::Client::builder()
+            .connect_timeout(config.connect_timeout)
+            .timeout(config.request_timeout)
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(concat!(
+                "dshipit-tiktok-gateway/",
+                env!("CARGO_PKG_VERSION")
+            ))
+            .build()
+    }
+
+    /// Sends the request `make` builds, retrying what can be retried until
+    /// `deadline`, and decodes the answer with `decode`.
+    pub(super) async fn execute<T>(
+        &self,
+        deadline: Instant,
+        make: impl Fn() -> reqwest::RequestBuilder,
+        decode: impl Fn(Answer) -> Result<T, UpstreamError>,
+    ) -> Result<T, UpstreamError> {
+        let mut attempt = 1;
+        loop {
+            let error = match self.attempt(deadline, &make).await.and_then(&decode) {
+                Ok(value) => return Ok(value),
+                Err(error) => error,
+            };
+            if !error.is_retryable() || attempt >= self.retry.max_attempts {
+                return Err(error);
+            }
+            let wait = match &error {
+                UpstreamError::RateLimited {
+                    retry_after: Some(after),
+                    ..
+                } => *after,
+                _ => self.retry.backoff(attempt - 1),
+            };
+            if Instant::now() + wait >= deadline {
+                tracing::warn!(error = %error, "upstream retry would pass the deadline; giving up");
+                return Err(error);
+            }
+            tracing::info!(error = %error, attempt, wait_ms = wait.as_millis() as u64, "retrying upstream call");
+            tokio::time::sleep(wait).await;
+            attempt += 1;
+        }
+    }
+
+    async fn attempt(
+        &self,
+        deadline: Instant,
+        make: &impl Fn() -> reqwest::RequestBuilder,
+    ) -> Result<Answer, UpstreamError> {
+        tokio::time::timeout_at(deadline, self.limiter.until_ready())
+            .await
+            .map_err(|_| UpstreamError::DeadlineExceeded)?;
+        let now = Instant::now();
+        let remaining = deadline.saturating_duration_since(now);
+        let budget_cut = remaining < self.config.request_timeout;
+        let send = async {
+            let response = make()
+                .timeout(remaining.min(self.config.request_timeout))
+                .send()
+                .await?;
+            let status = response.status().as_u16();
+            let headers = response.headers().clone();
+            let body = response.bytes().await?;
+            Ok::<_, reqwest::Error>(Answer {
+                status,
+                headers,
+                body,
+            })
+        };
+        send.await.map_err(|e| match () {
+            _ if e.is_timeout() && budget_cut => UpstreamError::DeadlineExceeded,
+            _ if e.is_timeout() => UpstreamError::Timeout,
+            _ => UpstreamError::Transport(e.without_url()),
+        })
+    }
+}
+
+/// `Retry-After` in seconds (the HTTP-date form falls back to our own backoff).
+pub(super) fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+    headers
+        .get(RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse::<u64>()
+        .ok()
+        .map(Duration::from_secs)
+}
+
+/// The body as text for an error, or a note of its size where it may hold tokens.
+pub(super) fn body_for_error(body: &[u8], may_hold_secrets: bool) -> String {
+    if may_hold_secrets {
+        format!("[redacted: {} bytes]", body.len())
+    } else {
+        String::from_utf8_lossy(&body[..body.len().min(4096)]).into_owned()
+    }
+}

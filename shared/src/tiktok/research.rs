@@ -1,0 +1,239 @@
+//! The Research API's TikTok Shop endpoints: shops by name, a shop's products, a
+//! product's reviews. `POST` with a JSON body, `fields` as a query parameter, the
+//! `{data, error}` envelope checked on every answer.
+
+use reqwest::header::HeaderMap;
+use serde::de::DeserializeOwned;
+use tokio::time::Instant;
+
+use super::client::{body_for_error, retry_after, Answer, TikTokClient};
+use super::error::UpstreamError;
+use super::model::{
+    Page, Product, Review, Shop, TikTokId, PRODUCT_FIELDS, REVIEW_FIELDS, SHOP_FIELDS,
+};
+use crate::secret::AccessToken;
+
+/// The most items TikTok returns per page (and shops per query).
+pub const MAX_PAGE_SIZE: u32 = 10;
+
+/// Turns a non-`ok` envelope code into an error.
+pub(super) fn classify(
+    status: u16,
+    headers: &HeaderMap,
+    code: &str,
+    message: &str,
+    log_id: Option<String>,
+) -> UpstreamError {
+    match code {
+        "access_token_invalid" => UpstreamError::AccessTokenInvalid {
+            message: message.to_owned(),
+            log_id,
+        },
+        "rate_limit_exceeded" => UpstreamError::RateLimited {
+            retry_after: retry_after(headers),
+            log_id,
+        },
+        _ if status == 429 => UpstreamError::RateLimited {
+            retry_after: retry_after(headers),
+            log_id,
+        },
+        _ => UpstreamError::Api {
+            status,
+            code: code.to_owned(),
+            message: message.to_owned(),
+            log_id,
+        },
+    }
+}
+
+/// Checks the envelope and finds the list: under `data.<key>`, or `data` itself
+/// when it is an array (the list key is unverified upstream).
+fn decode_list<T: DeserializeOwned>(
+    answer: Answer,
+    key: &str,
+) -> Result<(Vec<T>, Option<bool>), UpstreamError> {
+    let status = answer.status;
+    let decode_error = |source| UpstreamError::Decode {
+        status,
+        body: body_for_error(&answer.body, false),
+        source,
+    };
+    let envelope: serde_json::Value = match serde_json::from_slice(&answer.body) {
+        Ok(value) => value,
+        Err(source) => {
+            return Err(match status {
+                429 => UpstreamError::RateLimited {
+                    retry_after: retry_after(&answer.headers),
+                    log_id: None,
+                },
+                s if s >= 500 => UpstreamError::Status {
+                    status,
+                    body: body_for_error(&answer.body, false),
+                },
+                _ => decode_error(source),
+            })
+        }
+    };
+    let error = envelope.get("error");
+    let code = error.and_then(|e| e.get("code")).and_then(|c| c.as_str());
+    if code != Some("ok") {
+        let Some(code) = code else {
+            return Err(if status >= 500 || status == 429 {
+                classify(status, &answer.headers, "", "", None)
+            } else {
+                decode_error(serde::de::Error::custom("no error.code in the envelope"))
+            });
+        };
+        let message = error
+            .and_then(|e| e.get("message"))
+            .and_then(|m| m.as_str())
+            .unwrap_or_default();
+        let log_id = error
+            .and_then(|e| e.get("log_id"))
+            .and_then(|m| m.as_str())
+            .map(str::to_owned);
+        return Err(classify(status, &answer.headers, code, message, log_id));
+    }
+    let data = envelope.get("data").unwrap_or(&serde_json::Value::Null);
+    let (list, has_more) = match data {
+        serde_json::Value::Array(items) => (Some(items), None),
+        serde_json::Value::Object(map) => (
+            map.get(key).and_then(|v| v.as_array()),
+            map.get("has_more").and_then(|v| v.as_bool()),
+        ),
+        _ => (None, None),
+    };
+    let items: Vec<T> = match list {
+        Some(items) => items
+            .iter()
+            .map(|item| T::deserialize(item).map_err(decode_error))
+            .collect::<Result<_, _>>()?,
+        None => Vec::new(),
+    };
+    Ok((items, has_more))
+}
+
+impl TikTokClient {
+    async fn research<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        fields: &[&str],
+        list_key: &str,
+        token: &AccessToken,
+        body: serde_json::Value,
+        page_size: u32,
+        deadline: Instant,
+    ) -> Result<Page<T>, UpstreamError> {
+        let url = self
+            .config
+            .api_base_url
+            .join(path)
+            .expect("research paths are valid relative URLs");
+        let fields = fields.join(",");
+        let page = self
+            .execute(
+                deadline,
+                || {
+                    self.http
+                        .post(url.clone())
+                        .query(&[("fields", fields.as_str())])
+                        .bearer_auth(token.expose())
+                        .json(&body)
+                },
+                |answer| decode_list(answer, list_key),
+            )
+            .await?;
+        // Without TikTok's flag (unverified), a full page may have a successor.
+        let (items, has_more) = page;
+        let has_more = has_more.unwrap_or(items.len() as u32 >= page_size);
+        Ok(Page { items, has_more })
+    }
+
+    /// Shops whose name matches `shop_name`, at most `limit` (capped at 10).
+    pub async fn shops(
+        &self,
+        token: &AccessToken,
+        shop_name: &str,
+        limit: u32,
+        deadline: Instant,
+    ) -> Result<Vec<Shop>, UpstreamError> {
+        let body = serde_json::json!({
+            "shop_name": shop_name,
+            "limit": limit.clamp(1, MAX_PAGE_SIZE),
+        });
+        let page = self
+            .research(
+                "/v2/research/tts/shop/",
+                SHOP_FIELDS,
+                "shop_data",
+                token,
+                body,
+                u32::MAX,
+                deadline,
+            )
+            .await?;
+        Ok(page.items)
+    }
+
+    /// One page of a shop's products (`page_start` from 1, `page_size` at most 10).
+    pub async fn products(
+        &self,
+        token: &AccessToken,
+        shop_id: &TikTokId,
+        page_start: u32,
+        page_size: u32,
+        deadline: Instant,
+    ) -> Result<Page<Product>, UpstreamError> {
+        let page_size = page_size.clamp(1, MAX_PAGE_SIZE);
+        let body = serde_json::json!({
+            "shop_id": raw_id(shop_id),
+            "page_start": page_start.max(1),
+            "page_size": page_size,
+        });
+        self.research(
+            "/v2/research/tts/product/",
+            PRODUCT_FIELDS,
+            "product_data",
+            token,
+            body,
+            page_size,
+            deadline,
+        )
+        .await
+    }
+
+    /// One page of a product's reviews.
+    pub async fn reviews(
+        &self,
+        token: &AccessToken,
+        product_id: &TikTokId,
+        page_start: u32,
+        page_size: u32,
+        deadline: Instant,
+    ) -> Result<Page<Review>, UpstreamError> {
+        let page_size = page_size.clamp(1, MAX_PAGE_SIZE);
+        let body = serde_json::json!({
+            "product_id": raw_id(product_id),
+            "page_start": page_start.max(1),
+            "page_size": page_size,
+        });
+        self.research(
+            "/v2/research/tts/review/",
+            REVIEW_FIELDS,
+            "review_data",
+            token,
+            body,
+            page_size,
+            deadline,
+        )
+        .await
+    }
+}
+
+/// The id as a JSON integer, exactly (serde_json keeps `u64` whole).
+fn raw_id(id: &TikTokId) -> serde_json::Value {
+    id.as_str()
+        .parse::<u64>()
+        .map(serde_json::Value::from)
+        .unwrap_or_else(|_| serde_json::Value::from(id.as_str()))
+}
