@@ -128,7 +128,7 @@ impl AppState {
             )
             .load()
             .await;
-        Ok(Self::from_aws(config, &aws)?)
+        Self::from_aws(config, &aws)
     }
 
     /// The production wiring over an already loaded AWS config (tests point it at moto).
@@ -393,4 +393,47 @@ impl AppState {
             }
         }
     }
+}
+
+impl AppState {
+    /// One page of a shop's listing, with the user's (or the app's) token, and
+    /// cached for product lookups (a cache failure is logged, not fatal).
+    pub async fn list_products(
+        &self,
+        user_id: &str,
+        shop_id: &crate::tiktok::TikTokId,
+        page_start: u32,
+        page_size: u32,
+        deadline: Instant,
+    ) -> Result<crate::tiktok::Page<crate::tiktok::Product>, Error> {
+        let listing = self
+            .with_token(user_id, deadline, |token| {
+                let upstream = self.upstream.clone();
+                let shop_id = shop_id.clone();
+                async move {
+                    upstream
+                        .products(&token, &shop_id, page_start, page_size, deadline)
+                        .await
+                }
+            })
+            .await?;
+        let expires_at = self.now() + self.config.product_cache_ttl.as_secs() as i64;
+        if let Err(error) = self
+            .store
+            .cache_products(shop_id, &listing.items, expires_at)
+            .await
+        {
+            tracing::warn!(error = %error, "could not cache products");
+        }
+        Ok(listing)
+    }
+}
+
+/// Start-up of every function: JSON logs, then the state. A missing or malformed
+/// setting stops the function here, with a message naming it.
+pub async fn boot() -> AppState {
+    init_tracing();
+    AppState::from_env()
+        .await
+        .unwrap_or_else(|e| panic!("cannot start: {e}"))
 }

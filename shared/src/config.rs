@@ -100,8 +100,10 @@ pub struct Config {
     pub upstream_budget: Duration,
     /// How long fetched products answer product lookups.
     pub product_cache_ttl: Duration,
-    /// Listing pages a product lookup may read when the product is not cached.
-    pub product_lookup_page_budget: u32,
+    /// Listing pages one search or product lookup may read upstream.
+    pub page_budget: u32,
+    /// Whether the login uses PKCE (S256); optional for web apps at TikTok.
+    pub use_pkce: bool,
     /// Shards of the refresh-due indexes.
     pub due_shards: u32,
     /// The refresher's settings.
@@ -165,7 +167,8 @@ impl Config {
             default_return_url: env.url("DEFAULT_RETURN_URL", None)?,
             upstream_budget: env.millis("UPSTREAM_BUDGET_MS", 8_000)?,
             product_cache_ttl: env.secs("PRODUCT_CACHE_TTL_SECS", 3_600)?,
-            product_lookup_page_budget: env.number::<u32>("PRODUCT_LOOKUP_PAGE_BUDGET", 5)?,
+            page_budget: env.number::<NonZeroU32>("UPSTREAM_PAGE_BUDGET", 5)?.get(),
+            use_pkce: env.flag("TIKTOK_PKCE")?,
             due_shards: env.number::<NonZeroU32>("DUE_INDEX_SHARDS", 4)?.get(),
             refresher: RefresherConfig {
                 ahead: env.secs("REFRESH_AHEAD_SECS", 1_200)?,
@@ -242,6 +245,17 @@ impl Env<'_> {
                 .parse::<T>()
                 .map_err(|_| invalid(format!("`{v}` is not a positive whole number"))),
             None => T::try_from(default).map_err(|_| invalid("bad default".into())),
+        }
+    }
+
+    fn flag(&self, name: &'static str) -> Result<bool, ConfigError> {
+        match self.get(name).as_deref() {
+            None | Some("false") | Some("0") => Ok(false),
+            Some("true") | Some("1") => Ok(true),
+            Some(other) => Err(ConfigError::Invalid {
+                name,
+                reason: format!("expected true or false, got `{other}`"),
+            }),
         }
     }
 

@@ -117,3 +117,31 @@ pub fn error_response(error: &Error, request_id: &str) -> Response<Body> {
 pub fn respond(result: Result<Response<Body>, Error>, request_id: &str) -> Response<Body> {
     result.unwrap_or_else(|error| error_response(&error, request_id))
 }
+
+/// A required TikTok id (digits only) from `value`, named `name` in the error.
+pub fn id_param(value: Option<String>, name: &str) -> Result<crate::tiktok::TikTokId, Error> {
+    let value = value.ok_or_else(|| Error::BadRequest(format!("{name} is required")))?;
+    crate::tiktok::TikTokId::parse(value.trim())
+        .ok_or_else(|| Error::BadRequest(format!("{name} must be a TikTok id (digits only)")))
+}
+
+/// A whole-number query parameter within `min..=max`, `default` when absent.
+pub fn number_param(
+    req: &Request,
+    name: &str,
+    default: u32,
+    min: u32,
+    max: u32,
+) -> Result<u32, Error> {
+    match query(req, name) {
+        None => Ok(default),
+        Some(raw) => raw
+            .trim()
+            .parse::<u32>()
+            .ok()
+            .filter(|n| (min..=max).contains(n))
+            .ok_or_else(|| {
+                Error::BadRequest(format!("{name} must be a whole number from {min} to {max}"))
+            }),
+    }
+}

@@ -113,12 +113,33 @@ fn decode_list<T: DeserializeOwned>(
     Ok((items, has_more))
 }
 
+/// A research endpoint: its path, the fields asked for, and its list key.
+struct Endpoint {
+    path: &'static str,
+    fields: &'static [&'static str],
+    list_key: &'static str,
+}
+
+const SHOP: Endpoint = Endpoint {
+    path: "/v2/research/tts/shop/",
+    fields: SHOP_FIELDS,
+    list_key: "shop_data",
+};
+const PRODUCT: Endpoint = Endpoint {
+    path: "/v2/research/tts/product/",
+    fields: PRODUCT_FIELDS,
+    list_key: "product_data",
+};
+const REVIEW: Endpoint = Endpoint {
+    path: "/v2/research/tts/review/",
+    fields: REVIEW_FIELDS,
+    list_key: "review_data",
+};
+
 impl TikTokClient {
     async fn research<T: DeserializeOwned>(
         &self,
-        path: &str,
-        fields: &[&str],
-        list_key: &str,
+        endpoint: &Endpoint,
         token: &AccessToken,
         body: serde_json::Value,
         page_size: u32,
@@ -127,9 +148,9 @@ impl TikTokClient {
         let url = self
             .config
             .api_base_url
-            .join(path)
+            .join(endpoint.path)
             .expect("research paths are valid relative URLs");
-        let fields = fields.join(",");
+        let fields = endpoint.fields.join(",");
         let page = self
             .execute(
                 deadline,
@@ -140,7 +161,7 @@ impl TikTokClient {
                         .bearer_auth(token.expose())
                         .json(&body)
                 },
-                |answer| decode_list(answer, list_key),
+                |answer| decode_list(answer, endpoint.list_key),
             )
             .await?;
         // Without TikTok's flag (unverified), a full page may have a successor.
@@ -162,15 +183,7 @@ impl TikTokClient {
             "limit": limit.clamp(1, MAX_PAGE_SIZE),
         });
         let page = self
-            .research(
-                "/v2/research/tts/shop/",
-                SHOP_FIELDS,
-                "shop_data",
-                token,
-                body,
-                u32::MAX,
-                deadline,
-            )
+            .research(&SHOP, token, body, u32::MAX, deadline)
             .await?;
         Ok(page.items)
     }
@@ -190,16 +203,8 @@ impl TikTokClient {
             "page_start": page_start.max(1),
             "page_size": page_size,
         });
-        self.research(
-            "/v2/research/tts/product/",
-            PRODUCT_FIELDS,
-            "product_data",
-            token,
-            body,
-            page_size,
-            deadline,
-        )
-        .await
+        self.research(&PRODUCT, token, body, page_size, deadline)
+            .await
     }
 
     /// One page of a product's reviews.
@@ -217,16 +222,8 @@ impl TikTokClient {
             "page_start": page_start.max(1),
             "page_size": page_size,
         });
-        self.research(
-            "/v2/research/tts/review/",
-            REVIEW_FIELDS,
-            "review_data",
-            token,
-            body,
-            page_size,
-            deadline,
-        )
-        .await
+        self.research(&REVIEW, token, body, page_size, deadline)
+            .await
     }
 }
 

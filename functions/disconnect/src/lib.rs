@@ -1,0 +1,36 @@
+//! `POST /auth/tiktok/disconnect`: revokes the user's token at TikTok (a failure
+//! there is logged, not fatal) and deletes the connection. Idempotent.
+
+use lambda_http::{Body, Request, Response};
+use tiktok_gateway::http;
+use tiktok_gateway::{AppState, Error};
+
+/// The Lambda handler.
+pub async fn handler(state: &AppState, req: Request) -> Result<Response<Body>, lambda_http::Error> {
+    let request_id = http::request_id(&req);
+    Ok(http::respond(handle(state, &req).await, &request_id))
+}
+
+async fn handle(state: &AppState, req: &Request) -> Result<Response<Body>, Error> {
+    let user_id = http::user_id(req)?;
+    if let Some(connection) = state.store.get_connection(&user_id).await? {
+        let revoked = match state.secrets.get().await {
+            Ok(secrets) => state
+                .upstream
+                .revoke(
+                    &secrets.credentials,
+                    &connection.tokens.access_token,
+                    state.deadline(req),
+                )
+                .await
+                .map_err(Error::from),
+            Err(e) => Err(e.into()),
+        };
+        if let Err(error) = revoked {
+            tracing::warn!(user_id, error = %error, "revoke at TikTok failed; deleting the connection anyway");
+        }
+        state.store.delete_connection(&user_id).await?;
+        tracing::info!(user_id, "TikTok disconnected");
+    }
+    Ok(http::json(200, &serde_json::json!({ "connected": false })))
+}

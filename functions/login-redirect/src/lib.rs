@@ -1,0 +1,105 @@
+//! `GET /auth/tiktok/login`: starts a TikTok connection for the signed-in user.
+//!
+//! Stores a single-use state (hashed, bound to the user, 10 minutes) and answers
+//! `302` to TikTok's authorization page, or `{"authorizeUrl": ...}` to a caller
+//! that sends `Accept: application/json`. An optional `returnTo` must have an
+//! origin on the allow-list.
+
+use lambda_http::{Body, Request, Response};
+use tiktok_gateway::crypto::{random_token, sha256_hex};
+use tiktok_gateway::http;
+use tiktok_gateway::store::{PendingLogin, STATE_TTL_SECS};
+use tiktok_gateway::tiktok::Pkce;
+use tiktok_gateway::{AppState, Error, OAuthState};
+use url::Url;
+
+/// The Lambda handler.
+pub async fn handler(state: &AppState, req: Request) -> Result<Response<Body>, lambda_http::Error> {
+    let request_id = http::request_id(&req);
+    Ok(http::respond(handle(state, &req).await, &request_id))
+}
+
+async fn handle(state: &AppState, req: &Request) -> Result<Response<Body>, Error> {
+    let user_id = http::user_id(req)?;
+    let return_to = match http::query(req, "returnTo") {
+        Some(raw) => Some(allowed_return_to(
+            &raw,
+            &state.config.allowed_return_origins,
+        )?),
+        None => None,
+    };
+    let secrets = state.secrets.get().await?;
+    let oauth_state = OAuthState::new(random_token(32));
+    let pkce = state.config.use_pkce.then(Pkce::generate);
+    let login = PendingLogin {
+        user_id,
+        return_to,
+        code_verifier: pkce.as_ref().map(|p| p.verifier.clone()),
+        expires_at: state.now() + STATE_TTL_SECS,
+    };
+    state
+        .store
+        .put_login(&sha256_hex(oauth_state.expose()), &login)
+        .await?;
+    let url =
+        state
+            .upstream
+            .authorize_url(&secrets.credentials.client_key, &oauth_state, pkce.as_ref());
+    Ok(if http::wants_json(req) {
+        http::json(200, &serde_json::json!({ "authorizeUrl": url.as_str() }))
+    } else {
+        http::redirect(url.as_str())
+    })
+}
+
+/// `raw` if it is an absolute http(s) URL whose origin is allowed; no userinfo,
+/// no open redirect.
+pub fn allowed_return_to(raw: &str, allowed_origins: &[String]) -> Result<String, Error> {
+    let refuse = || Error::BadRequest("returnTo must be a URL on the dshipit site".into());
+    if raw.len() > 2048 || raw.chars().any(|c| c.is_control() || c == '\\') {
+        return Err(refuse());
+    }
+    let url = Url::parse(raw).map_err(|_| refuse())?;
+    let ok = matches!(url.scheme(), "https" | "http")
+        && url.username().is_empty()
+        && url.password().is_none()
+        && url.host().is_some()
+        && allowed_origins
+            .iter()
+            .any(|origin| *origin == url.origin().ascii_serialization());
+    if ok {
+        Ok(url.to_string())
+    } else {
+        Err(refuse())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::allowed_return_to;
+
+    #[test]
+    fn only_allowed_origins_pass() {
+        let allowed = vec!["https://app.dshipit.com".to_owned()];
+        assert_eq!(
+            allowed_return_to("https://app.dshipit.com/research?q=1", &allowed).unwrap(),
+            "https://app.dshipit.com/research?q=1"
+        );
+        for bad in [
+            "https://evil.example.com/",
+            "//evil.example.com",
+            "/research",
+            "javascript:alert(1)",
+            "https://app.dshipit.com.evil.example.com/",
+            "https://app.dshipit.com@evil.example.com/",
+            "https://user@app.dshipit.com/",
+            "http://app.dshipit.com/",
+            "https://app.dshipit.com:8443/",
+            "https:\\\\evil.example.com",
+            "https://app.dshipit.com/\r\nSet-Cookie:x",
+            "%68ttps://evil.example.com",
+        ] {
+            assert!(allowed_return_to(bad, &allowed).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,138 @@
+//! `GET /auth/tiktok/callback`: where TikTok sends the browser back. The one route
+//! without the JWT authorizer: the user is learned from the state record.
+//!
+//! - TikTok reported an error (e.g. the user denied): back to the site with
+//!   `tiktokError=<code>`.
+//! - Missing, unknown, expired or replayed state: `400`, nothing stored.
+//! - Otherwise the code is exchanged, the connection stored (encrypted), and the
+//!   browser sent to `returnTo` (or the default page) with `tiktok=connected`;
+//!   a failure after the state was accepted goes back to the site with
+//!   `tiktokError=<code>` too, since a browser is waiting.
+
+use lambda_http::{Body, Request, Response};
+use tiktok_gateway::crypto::sha256_hex;
+use tiktok_gateway::http;
+use tiktok_gateway::store::PendingLogin;
+use tiktok_gateway::{AppState, AuthCode, Error};
+use url::Url;
+
+/// The longest code or state accepted.
+const MAX_PARAM_LEN: usize = 2048;
+
+/// The Lambda handler.
+pub async fn handler(state: &AppState, req: Request) -> Result<Response<Body>, lambda_http::Error> {
+    let request_id = http::request_id(&req);
+    Ok(http::respond(handle(state, &req).await, &request_id))
+}
+
+fn param(req: &Request, name: &str) -> Result<Option<String>, Error> {
+    match http::query(req, name) {
+        Some(v) if v.len() > MAX_PARAM_LEN => Err(Error::BadRequest(format!("{name} is too long"))),
+        Some(v) if v.trim().is_empty() => Ok(None),
+        other => Ok(other),
+    }
+}
+
+async fn handle(state: &AppState, req: &Request) -> Result<Response<Body>, Error> {
+    let oauth_state = param(req, "state")?;
+    let tiktok_error = param(req, "error")?;
+    let code = param(req, "code")?;
+    let now = state.now();
+
+    if let Some(error) = tiktok_error {
+        // Consume the state so it cannot be used again, and learn where to go back.
+        let login = match &oauth_state {
+            Some(s) => state.store.take_login(&sha256_hex(s), now).await?,
+            None => None,
+        };
+        tracing::info!(tiktok_error = %sanitize(&error), "TikTok authorization failed");
+        return Ok(back_to_site(
+            state,
+            login.as_ref(),
+            &[("tiktokError", &sanitize(&error))],
+        ));
+    }
+
+    let oauth_state = oauth_state.ok_or_else(|| Error::BadRequest("state is missing".into()))?;
+    let code = code.ok_or_else(|| Error::BadRequest("code is missing".into()))?;
+    let login = state
+        .store
+        .take_login(&sha256_hex(&oauth_state), now)
+        .await?
+        .ok_or_else(|| Error::BadRequest("unknown, expired or already used state".into()))?;
+
+    match connect(state, req, &login, AuthCode::new(code)).await {
+        Ok(()) => Ok(back_to_site(
+            state,
+            Some(&login),
+            &[("tiktok", "connected")],
+        )),
+        Err(error) => {
+            let log_id = match &error {
+                Error::Upstream(e) => e.log_id(),
+                _ => None,
+            };
+            tracing::error!(
+                request_id = %http::request_id(req),
+                status = error.status(),
+                tiktok_log_id = log_id,
+                error = %error,
+                "connecting failed after a valid state"
+            );
+            Ok(back_to_site(
+                state,
+                Some(&login),
+                &[("tiktokError", error.code())],
+            ))
+        }
+    }
+}
+
+async fn connect(
+    state: &AppState,
+    req: &Request,
+    login: &PendingLogin,
+    code: AuthCode,
+) -> Result<(), Error> {
+    let secrets = state.secrets.get().await?;
+    let grant = state
+        .upstream
+        .exchange_code(
+            &secrets.credentials,
+            &code,
+            login.code_verifier.as_ref(),
+            state.deadline(req),
+        )
+        .await?;
+    let tokens = state.tokens_from_grant(grant, None)?;
+    state.store.put_connection(&login.user_id, &tokens).await?;
+    tracing::info!(user_id = %login.user_id, "TikTok connected");
+    Ok(())
+}
+
+/// TikTok's error code, reduced to a safe token for a URL and a log.
+fn sanitize(error: &str) -> String {
+    let clean: String = error
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '_')
+        .take(64)
+        .collect();
+    if clean.is_empty() {
+        "unknown_error".to_owned()
+    } else {
+        clean
+    }
+}
+
+fn back_to_site(
+    state: &AppState,
+    login: Option<&PendingLogin>,
+    params: &[(&str, &str)],
+) -> Response<Body> {
+    let mut url = login
+        .and_then(|l| l.return_to.as_deref())
+        .and_then(|r| Url::parse(r).ok())
+        .unwrap_or_else(|| state.config.default_return_url.clone());
+    url.query_pairs_mut().extend_pairs(params);
+    http::redirect(url.as_str())
+}

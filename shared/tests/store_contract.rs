@@ -1,0 +1,503 @@
+//! One contract, two adapters: every test here runs against the in-memory store
+//! and against DynamoDB (moto's server, through the real aws-sdk-dynamodb client).
+
+use std::sync::Arc;
+
+use secrecy::SecretString;
+use tiktok_gateway::secrets::StaticSecret;
+use tiktok_gateway::store::{PendingLogin, TableLayout};
+use tiktok_gateway::tiktok::Product;
+use tiktok_gateway::{
+    AccessToken, ConnectionStatus, DynamoStore, MemoryStore, RefreshToken, Secrets, StoreError,
+    TikTokId, TokenStore, Tokens,
+};
+
+const NOW: i64 = 1_800_000_000;
+
+fn tokens(tag: &str, access_expires_at: i64, refresh_expires_at: i64) -> Tokens {
+    Tokens {
+        open_id: "open-1".into(),
+        scopes: vec!["user.info.basic".into(), "research.data.basic".into()],
+        access_token: AccessToken::new(format!("act.{tag}")),
+        refresh_token: RefreshToken::new(format!("rft.{tag}")),
+        access_expires_at,
+        refresh_expires_at,
+        refreshed_at: NOW,
+    }
+}
+
+fn user() -> String {
+    test_support::unique("user")
+}
+
+fn memory() -> Arc<dyn TokenStore> {
+    Arc::new(MemoryStore::new(4))
+}
+
+/// A DynamoDB store over a fresh table in moto; returns the raw client and table too.
+async fn dynamo_parts() -> (
+    Arc<DynamoStore>,
+    aws_sdk_dynamodb::Client,
+    String,
+    Arc<Secrets>,
+) {
+    let aws = test_support::moto_config();
+    let client = aws_sdk_dynamodb::Client::new(&aws);
+    let table = test_support::unique("connections");
+    test_support::create_table(&client, &table).await;
+    let secrets = Arc::new(Secrets::new(
+        Arc::new(StaticSecret(SecretString::from(test_support::secret_json(
+            "ck",
+            "cs-store-test",
+        )))),
+        std::time::Duration::from_secs(300),
+    ));
+    let store = DynamoStore::new(
+        client.clone(),
+        TableLayout {
+            table: table.clone(),
+            due_shards: 4,
+        },
+        secrets.clone(),
+    );
+    (Arc::new(store), client, table, secrets)
+}
+
+async fn dynamo() -> Arc<dyn TokenStore> {
+    dynamo_parts().await.0
+}
+
+async fn a_connection_round_trips(store: Arc<dyn TokenStore>) {
+    let user = user();
+    assert!(store.get_connection(&user).await.unwrap().is_none());
+    let stored = store
+        .put_connection(&user, &tokens("a", NOW + 3600, NOW + 86_400))
+        .await
+        .unwrap();
+    assert_eq!(stored.version, 1);
+    assert_eq!(stored.status, ConnectionStatus::Active);
+    let read = store.get_connection(&user).await.unwrap().unwrap();
+    assert_eq!(read, stored);
+    assert_eq!(read.tokens, tokens("a", NOW + 3600, NOW + 86_400));
+    // A reconnect replaces the grant and moves the version past the old one.
+    let again = store
+        .put_connection(&user, &tokens("b", NOW + 3600, NOW + 86_400))
+        .await
+        .unwrap();
+    assert_eq!(again.version, 2);
+    assert_eq!(again.tokens.refresh_token, RefreshToken::new("rft.b"));
+}
+
+async fn a_stale_writer_loses_and_changes_nothing(store: Arc<dyn TokenStore>) {
+    let user = user();
+    let v1 = store
+        .put_connection(&user, &tokens("a", NOW, NOW + 86_400))
+        .await
+        .unwrap();
+    let v2 = store
+        .update_tokens(&user, v1.version, &tokens("b", NOW + 7200, NOW + 86_400))
+        .await
+        .unwrap();
+    assert_eq!(v2.version, v1.version + 1);
+    let stale = store
+        .update_tokens(&user, v1.version, &tokens("c", NOW + 7200, NOW + 86_400))
+        .await;
+    assert!(matches!(stale, Err(StoreError::Conflict)), "{stale:?}");
+    let read = store.get_connection(&user).await.unwrap().unwrap();
+    assert_eq!(read.tokens.refresh_token, RefreshToken::new("rft.b"));
+    // Updating a connection that does not exist is a conflict too, and creates nothing.
+    let ghost = user.clone() + "-ghost";
+    assert!(matches!(
+        store.update_tokens(&ghost, 1, &tokens("x", NOW, NOW)).await,
+        Err(StoreError::Conflict)
+    ));
+    assert!(store.get_connection(&ghost).await.unwrap().is_none());
+}
+
+async fn racing_refreshes_have_one_winner_per_version(store: Arc<dyn TokenStore>) {
+    let user = user();
+    store
+        .put_connection(&user, &tokens("gen0", NOW, NOW + 86_400))
+        .await
+        .unwrap();
+    for round in 0..5 {
+        let current = store.get_connection(&user).await.unwrap().unwrap();
+        let racers = (0..16).map(|i| {
+            let store = store.clone();
+            let user = user.clone();
+            async move {
+                let tag = format!("r{round}-w{i}");
+                let result = store
+                    .update_tokens(
+                        &user,
+                        current.version,
+                        &tokens(&tag, NOW + 7200, NOW + 86_400),
+                    )
+                    .await;
+                (tag, result)
+            }
+        });
+        let results = futures::future::join_all(racers).await;
+        let winners: Vec<_> = results.iter().filter(|(_, r)| r.is_ok()).collect();
+        assert_eq!(winners.len(), 1, "round {round}: exactly one writer wins");
+        assert!(results
+            .iter()
+            .filter(|(_, r)| r.is_err())
+            .all(|(_, r)| matches!(r, Err(StoreError::Conflict))));
+        let stored = store.get_connection(&user).await.unwrap().unwrap();
+        assert_eq!(stored.version, current.version + 1);
+        assert_eq!(
+            stored.tokens.refresh_token,
+            RefreshToken::new(format!("rft.{}", winners[0].0)),
+            "the stored refresh token is the winner's"
+        );
+    }
+}
+
+async fn reconnect_required_is_conditional_and_leaves_the_due_index(store: Arc<dyn TokenStore>) {
+    let user = user();
+    let c = store
+        .put_connection(&user, &tokens("a", NOW - 10, NOW + 86_400))
+        .await
+        .unwrap();
+    let shard = tiktok_gateway::store::shard_of(&user, store.due_shards());
+    assert!(store
+        .find_due(shard, NOW, NOW)
+        .await
+        .unwrap()
+        .contains(&user));
+    assert!(matches!(
+        store.mark_reconnect_required(&user, c.version + 7).await,
+        Err(StoreError::Conflict)
+    ));
+    store
+        .mark_reconnect_required(&user, c.version)
+        .await
+        .unwrap();
+    let read = store.get_connection(&user).await.unwrap().unwrap();
+    assert_eq!(read.status, ConnectionStatus::ReconnectRequired);
+    assert_eq!(read.version, c.version + 1);
+    assert!(!store
+        .find_due(shard, NOW, NOW)
+        .await
+        .unwrap()
+        .contains(&user));
+    // A new grant makes it active (and due-indexed) again.
+    store
+        .put_connection(&user, &tokens("b", NOW - 10, NOW + 86_400))
+        .await
+        .unwrap();
+    assert!(store
+        .find_due(shard, NOW, NOW)
+        .await
+        .unwrap()
+        .contains(&user));
+}
+
+async fn delete_is_idempotent(store: Arc<dyn TokenStore>) {
+    let user = user();
+    store
+        .put_connection(&user, &tokens("a", NOW, NOW + 1))
+        .await
+        .unwrap();
+    assert!(store.delete_connection(&user).await.unwrap());
+    assert!(!store.delete_connection(&user).await.unwrap());
+    assert!(store.get_connection(&user).await.unwrap().is_none());
+}
+
+async fn only_due_connections_are_found(store: Arc<dyn TokenStore>) {
+    let access_due = user();
+    let refresh_due = user();
+    let fresh = user();
+    store
+        .put_connection(&access_due, &tokens("a", NOW + 600, NOW + 100 * 86_400))
+        .await
+        .unwrap();
+    store
+        .put_connection(&refresh_due, &tokens("b", NOW + 7200, NOW + 3 * 86_400))
+        .await
+        .unwrap();
+    store
+        .put_connection(&fresh, &tokens("c", NOW + 7200, NOW + 100 * 86_400))
+        .await
+        .unwrap();
+    let mut found = Vec::new();
+    for shard in 0..store.due_shards() {
+        found.extend(
+            store
+                .find_due(shard, NOW + 1200, NOW + 7 * 86_400)
+                .await
+                .unwrap(),
+        );
+    }
+    assert!(found.contains(&access_due), "access token expiring soon");
+    assert!(
+        found.contains(&refresh_due),
+        "refresh token expiring within the window"
+    );
+    assert!(
+        !found.contains(&fresh),
+        "a connection that is not due is not returned"
+    );
+    assert_eq!(found.iter().filter(|u| **u == access_due).count(), 1);
+}
+
+fn login(user: &str, expires_at: i64) -> PendingLogin {
+    PendingLogin {
+        user_id: user.to_owned(),
+        return_to: Some("https://app.dshipit.com/research".into()),
+        code_verifier: Some(tiktok_gateway::CodeVerifier::new("verifier-123")),
+        expires_at,
+    }
+}
+
+async fn a_login_state_is_single_use_and_expires(store: Arc<dyn TokenStore>) {
+    let state = test_support::unique("state-hash");
+    store
+        .put_login(&state, &login("u1", NOW + 600))
+        .await
+        .unwrap();
+    let taken = store.take_login(&state, NOW).await.unwrap();
+    assert_eq!(taken, Some(login("u1", NOW + 600)));
+    assert_eq!(store.take_login(&state, NOW).await.unwrap(), None, "replay");
+
+    let expired = test_support::unique("state-hash");
+    store
+        .put_login(&expired, &login("u1", NOW + 600))
+        .await
+        .unwrap();
+    assert_eq!(store.take_login(&expired, NOW + 601).await.unwrap(), None);
+    assert_eq!(
+        store.take_login(&expired, NOW).await.unwrap(),
+        None,
+        "expired ones are removed"
+    );
+
+    let contested = test_support::unique("state-hash");
+    store
+        .put_login(&contested, &login("u2", NOW + 600))
+        .await
+        .unwrap();
+    let takers = (0..8).map(|_| store.take_login(&contested, NOW));
+    let won = futures::future::join_all(takers)
+        .await
+        .into_iter()
+        .filter(|r| matches!(r, Ok(Some(_))))
+        .count();
+    assert_eq!(
+        won, 1,
+        "a state is consumed once, however many callbacks race"
+    );
+}
+
+async fn the_app_token_is_compare_and_set(store: Arc<dyn TokenStore>) {
+    // Each test gets its own table or store, so the app token starts absent.
+    assert!(store.get_app_token().await.unwrap().is_none());
+    let first = store
+        .put_app_token(&AccessToken::new("clt.1"), NOW + 7200, None)
+        .await
+        .unwrap();
+    assert_eq!(first.version, 1);
+    assert!(matches!(
+        store
+            .put_app_token(&AccessToken::new("clt.x"), NOW, None)
+            .await,
+        Err(StoreError::Conflict)
+    ));
+    store
+        .put_app_token(&AccessToken::new("clt.2"), NOW + 9000, Some(1))
+        .await
+        .unwrap();
+    assert!(matches!(
+        store
+            .put_app_token(&AccessToken::new("clt.y"), NOW, Some(1))
+            .await,
+        Err(StoreError::Conflict)
+    ));
+    let read = store.get_app_token().await.unwrap().unwrap();
+    assert_eq!(read.access_token, AccessToken::new("clt.2"));
+    assert_eq!((read.expires_at, read.version), (NOW + 9000, 2));
+}
+
+async fn cached_products_expire(store: Arc<dyn TokenStore>) {
+    let shop = TikTokId::parse("7494754040961993092").unwrap();
+    let product: Product = serde_json::from_value(serde_json::json!({
+        "product_id": 7494754040961993100u64,
+        "product_name": "Desk lamp",
+        "product_price": ["29.99USD"],
+        "product_rating_5_count": 2,
+    }))
+    .unwrap();
+    store
+        .cache_products(&shop, std::slice::from_ref(&product), NOW + 60)
+        .await
+        .unwrap();
+    let id = product.product_id.clone();
+    assert_eq!(
+        store.cached_product(&shop, &id, NOW).await.unwrap(),
+        Some(product)
+    );
+    assert_eq!(
+        store.cached_product(&shop, &id, NOW + 60).await.unwrap(),
+        None
+    );
+    let other_shop = TikTokId::parse("1").unwrap();
+    assert_eq!(
+        store.cached_product(&other_shop, &id, NOW).await.unwrap(),
+        None
+    );
+}
+
+macro_rules! contract {
+    ($($name:ident),* $(,)?) => {
+        mod memory_store {
+            $( #[tokio::test] async fn $name() { super::$name(super::memory()).await } )*
+        }
+        mod dynamodb_store {
+            $( #[tokio::test] async fn $name() { super::$name(super::dynamo().await).await } )*
+        }
+    };
+}
+
+contract!(
+    a_connection_round_trips,
+    a_stale_writer_loses_and_changes_nothing,
+    racing_refreshes_have_one_winner_per_version,
+    reconnect_required_is_conditional_and_leaves_the_due_index,
+    delete_is_idempotent,
+    only_due_connections_are_found,
+    a_login_state_is_single_use_and_expires,
+    the_app_token_is_compare_and_set,
+    cached_products_expire,
+);
+
+/// Racing stores as separate containers would have them: separate clients.
+#[tokio::test]
+async fn dynamodb_racers_on_separate_clients_have_one_winner() {
+    let (first, _, table, secret) = dynamo_parts().await;
+    let user = user();
+    first
+        .put_connection(&user, &tokens("gen0", NOW, NOW + 86_400))
+        .await
+        .unwrap();
+    let stores: Vec<Arc<dyn TokenStore>> = (0..8)
+        .map(|_| {
+            let client = aws_sdk_dynamodb::Client::new(&test_support::moto_config());
+            Arc::new(DynamoStore::new(
+                client,
+                TableLayout {
+                    table: table.clone(),
+                    due_shards: 4,
+                },
+                secret.clone(),
+            )) as Arc<dyn TokenStore>
+        })
+        .collect();
+    let current = first.get_connection(&user).await.unwrap().unwrap();
+    let racers = stores.iter().enumerate().map(|(i, store)| {
+        let user = user.clone();
+        async move {
+            store
+                .update_tokens(
+                    &user,
+                    current.version,
+                    &tokens(&format!("w{i}"), NOW, NOW + 86_400),
+                )
+                .await
+                .map(|_| i)
+        }
+    });
+    let winners: Vec<usize> = futures::future::join_all(racers)
+        .await
+        .into_iter()
+        .filter_map(Result::ok)
+        .collect();
+    assert_eq!(winners.len(), 1);
+    let stored = first.get_connection(&user).await.unwrap().unwrap();
+    assert_eq!(
+        stored.tokens.refresh_token,
+        RefreshToken::new(format!("rft.w{}", winners[0]))
+    );
+}
+
+/// A raw read of the table (what an operator or a leaked backup sees) shows no
+/// usable token and no state value.
+#[tokio::test]
+async fn a_raw_read_of_the_table_shows_no_usable_token() {
+    let (store, client, table, _) = dynamo_parts().await;
+    let user = user();
+    store
+        .put_connection(&user, &tokens("raw-read-secret", NOW, NOW + 86_400))
+        .await
+        .unwrap();
+    let state_hash = tiktok_gateway::crypto::sha256_hex("state-raw-read-secret");
+    store
+        .put_login(&state_hash, &login(&user, NOW + 600))
+        .await
+        .unwrap();
+    store
+        .put_app_token(&AccessToken::new("clt.raw-read-secret"), NOW + 60, None)
+        .await
+        .unwrap();
+    let items = client.scan().table_name(&table).send().await.unwrap();
+    let raw = format!("{:?}", items.items());
+    assert!(raw.contains(&user), "the scan did read the items");
+    for secret in ["raw-read-secret", "verifier-123", "state-raw-read-secret"] {
+        assert!(!raw.contains(secret), "{secret} is readable in the table");
+    }
+    // The stored ciphertext names its key id, for rotation.
+    let item = client
+        .get_item()
+        .table_name(&table)
+        .key(
+            "pk",
+            aws_sdk_dynamodb::types::AttributeValue::S(format!("USER#{user}")),
+        )
+        .key(
+            "sk",
+            aws_sdk_dynamodb::types::AttributeValue::S("TIKTOK".into()),
+        )
+        .send()
+        .await
+        .unwrap()
+        .item
+        .unwrap();
+    assert!(item["access_token"].as_s().unwrap().starts_with("k1."));
+}
+
+/// The Secrets Manager adapter reads the secret over moto's real protocol.
+#[tokio::test]
+async fn secrets_manager_source_reads_the_app_secret() {
+    let aws = test_support::moto_config();
+    let client = aws_sdk_secretsmanager::Client::new(&aws);
+    let name = test_support::unique("tiktok-app");
+    let arn = test_support::create_secret(
+        &client,
+        &name,
+        &test_support::secret_json("ck-moto", "cs-moto"),
+    )
+    .await;
+    let secrets = Secrets::new(
+        Arc::new(tiktok_gateway::secrets::SecretsManagerSource::new(
+            client.clone(),
+            arn,
+        )),
+        std::time::Duration::from_secs(300),
+    );
+    let app = secrets.get().await.unwrap();
+    assert_eq!(app.credentials.client_key, "ck-moto");
+    assert_eq!(app.credentials.client_secret.expose(), "cs-moto");
+    secrets.get().await.unwrap();
+    assert_eq!(secrets.fetch_count(), 1, "cached");
+    let missing = Secrets::new(
+        Arc::new(tiktok_gateway::secrets::SecretsManagerSource::new(
+            client,
+            "no-such-secret",
+        )),
+        std::time::Duration::from_secs(300),
+    );
+    assert!(matches!(
+        missing.get().await,
+        Err(tiktok_gateway::SecretsError::Unavailable(_))
+    ));
+}
