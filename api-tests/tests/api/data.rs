@@ -1,0 +1,444 @@
+//! Search, shop lookup and product lookup: validation, the dshipit format, the
+//! refresh-once rule, both token modes, and upstream failures as the site sees them.
+
+use wiremock::matchers::{body_string_contains, header, method, path, query_param};
+use wiremock::{Mock, ResponseTemplate};
+
+use crate::harness::*;
+
+const P1: u64 = 7494754040961993100;
+const P2: u64 = 7494754040961993101;
+const P3: u64 = 7494754040961993102;
+
+fn products_page(start: u32, body: serde_json::Value) -> Mock {
+    Mock::given(method("POST"))
+        .and(path("/v2/research/tts/product/"))
+        .and(body_string_contains(format!("\"page_start\":{start}")))
+        .respond_with(ResponseTemplate::new(200).set_body_json(body))
+}
+
+async fn search(h: &Harness, query: &[(&str, &str)]) -> lambda_http::Response<lambda_http::Body> {
+    search::handler(&h.state, get("/api/tiktok/search", query, Some("user-1")))
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn bad_search_input_is_a_400_and_calls_nobody() {
+    let h = Harness::memory(&[]).await;
+    h.connect("user-1", "live", 3600).await;
+    let long = "x".repeat(1001);
+    let cases: Vec<Vec<(&str, &str)>> = vec![
+        vec![],
+        vec![("shopId", "12ab")],
+        vec![("shopId", "-1")],
+        vec![("shopId", "99999999999999999999999")],
+        vec![("shopId", SHOP), ("pageSize", "0")],
+        vec![("shopId", SHOP), ("pageSize", "11")],
+        vec![("shopId", SHOP), ("pageSize", "ten")],
+        vec![("shopId", SHOP), ("pageStart", "0")],
+        vec![("shopId", SHOP), ("query", &long)],
+    ];
+    for query in cases {
+        let response = search(&h, &query).await;
+        assert_eq!(response.status(), 400, "{query:?}");
+        assert_eq!(error_code(&response), "bad_request");
+    }
+    assert!(h.tiktok.received_requests().await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn a_user_without_a_connection_gets_409() {
+    let h = Harness::memory(&[]).await;
+    let response = search(&h, &[("shopId", SHOP)]).await;
+    assert_eq!(response.status(), 409);
+    assert_eq!(error_code(&response), "not_connected");
+}
+
+async fn search_filters_by_keyword_across_pages(h: Harness) {
+    h.connect("user-1", "live", 3600).await;
+    products_page(
+        2,
+        products_body(
+            &[(P1, "Desk Lamp", "warm light"), (P2, "Mug", "ceramic")],
+            true,
+        ),
+    )
+    .expect(1)
+    .mount(&h.tiktok)
+    .await;
+    products_page(3, products_body(&[(P3, "Cable", "a LAMP cable")], false))
+        .expect(1)
+        .mount(&h.tiktok)
+        .await;
+    let response = search(
+        &h,
+        &[
+            ("shopId", SHOP),
+            ("query", "  lamp "),
+            ("pageStart", "2"),
+            ("pageSize", "2"),
+        ],
+    )
+    .await;
+    assert_eq!(response.status(), 200);
+    let body = body_json(&response);
+    let ids: Vec<&str> = body["products"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["product_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        ids,
+        ["7494754040961993100", "7494754040961993102"],
+        "ids exact, as strings"
+    );
+    assert_eq!(body["totalCount"], 2);
+    assert_eq!(body["hasMore"], false);
+    assert!(body["nextPageStart"].is_null());
+    let lamp = &body["products"][0];
+    assert_eq!(lamp["product_title"], "Desk Lamp");
+    assert_eq!(lamp["target_sale_price"], "19.99");
+    assert_eq!(lamp["target_original_price"], "24.99");
+    assert_eq!(lamp["discount"], "20");
+    assert_eq!(lamp["evaluate_rate"], "4.5");
+    assert_eq!(lamp["currency"], "USD");
+    assert_eq!(lamp["supplier"], "TikTok Shop");
+    assert_eq!(lamp["seller_id"], SHOP);
+    // What the upstream was sent: the user's token, the fields, exact ids.
+    let sent = h.tiktok.received_requests().await.unwrap();
+    assert!(sent
+        .iter()
+        .all(|r| r.headers["authorization"] == "Bearer act.live"));
+    assert!(sent.iter().all(|r| r
+        .url
+        .query()
+        .unwrap()
+        .contains("fields=product_id%2Cproduct_name")));
+    assert!(String::from_utf8_lossy(&sent[0].body).contains(&format!("\"shop_id\":{SHOP}")));
+}
+
+#[tokio::test]
+async fn search_filters_by_keyword_across_pages_memory() {
+    search_filters_by_keyword_across_pages(Harness::memory(&[]).await).await;
+}
+
+#[tokio::test]
+async fn search_filters_by_keyword_across_pages_dynamodb() {
+    search_filters_by_keyword_across_pages(Harness::moto(&[]).await).await;
+}
+
+#[tokio::test]
+async fn search_without_a_query_returns_one_page_and_where_to_continue() {
+    let h = Harness::memory(&[]).await;
+    h.connect("user-1", "live", 3600).await;
+    products_page(
+        1,
+        products_body(&[(P1, "Desk Lamp", ""), (P2, "Mug", "")], true),
+    )
+    .expect(1)
+    .mount(&h.tiktok)
+    .await;
+    let body = body_json(&search(&h, &[("shopId", SHOP), ("pageSize", "2")]).await);
+    assert_eq!(body["totalCount"], 2);
+    assert_eq!(body["hasMore"], true);
+    assert_eq!(body["nextPageStart"], 2);
+}
+
+#[tokio::test]
+async fn an_expired_access_token_is_refreshed_once_and_the_rotation_stored() {
+    let h = Harness::moto(&[]).await;
+    h.connect("user-1", "old", 30).await; // inside the expiry skew
+    Mock::given(method("POST"))
+        .and(path("/v2/oauth/token/"))
+        .and(body_string_contains("grant_type=refresh_token"))
+        .and(body_string_contains("refresh_token=rft.old"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(token_body("new", 7200)))
+        .expect(1)
+        .mount(&h.tiktok)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/v2/research/tts/product/"))
+        .and(header("authorization", "Bearer act.new"))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(products_body(&[(P1, "Lamp", "")], false)),
+        )
+        .expect(1)
+        .mount(&h.tiktok)
+        .await;
+    assert_eq!(search(&h, &[("shopId", SHOP)]).await.status(), 200);
+    let stored = h
+        .state
+        .store
+        .get_connection("user-1")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.tokens.refresh_token.expose(), "rft.new");
+    assert_eq!(stored.tokens.access_expires_at, h.now() + 7200);
+    assert_eq!(stored.version, 2);
+}
+
+#[tokio::test]
+async fn access_token_invalid_refreshes_once_and_retries_once() {
+    let h = Harness::memory(&[]).await;
+    h.connect("user-1", "old", 3600).await;
+    Mock::given(method("POST"))
+        .and(path("/v2/research/tts/shop/"))
+        .and(header("authorization", "Bearer act.old"))
+        .respond_with(ResponseTemplate::new(401).set_body_json(serde_json::json!({
+            "data": {}, "error": {"code": "access_token_invalid", "message": "expired", "log_id": "l1"}
+        })))
+        .expect(1)
+        .mount(&h.tiktok)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/v2/oauth/token/"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(token_body("new", 7200)))
+        .expect(1)
+        .mount(&h.tiktok)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/v2/research/tts/shop/"))
+        .and(header("authorization", "Bearer act.new"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({
+            "data": {"shop_data": [{"shop_id": 7494754040961993092u64, "shop_name": "Sunny Home", "shop_rating": 4.7}]},
+            "error": {"code": "ok", "message": "", "log_id": "l2"}
+        })))
+        .expect(1)
+        .mount(&h.tiktok)
+        .await;
+    let response = shop_lookup::handler(
+        &h.state,
+        get("/api/tiktok/shops", &[("name", "sunny")], Some("user-1")),
+    )
+    .await
+    .unwrap();
+    assert_eq!(response.status(), 200);
+    let body = body_json(&response);
+    assert_eq!(body["shops"][0]["shopId"], SHOP);
+    assert_eq!(body["shops"][0]["shopName"], "Sunny Home");
+}
+
+#[tokio::test]
+async fn a_refused_refresh_token_asks_the_user_to_reconnect() {
+    let h = Harness::moto(&[]).await;
+    h.connect("user-1", "old", 0).await;
+    Mock::given(method("POST"))
+        .and(path("/v2/oauth/token/"))
+        .respond_with(ResponseTemplate::new(400).set_body_json(serde_json::json!({
+            "error": "invalid_grant", "error_description": "Refresh token is invalid", "log_id": "l"
+        })))
+        .expect(1)
+        .mount(&h.tiktok)
+        .await;
+    let response = search(&h, &[("shopId", SHOP)]).await;
+    assert_eq!(response.status(), 409);
+    assert_eq!(error_code(&response), "reconnect_required");
+    let stored = h
+        .state
+        .store
+        .get_connection("user-1")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        stored.status,
+        tiktok_gateway::ConnectionStatus::ReconnectRequired
+    );
+    // And the next request does not even try TikTok.
+    assert_eq!(search(&h, &[("shopId", SHOP)]).await.status(), 409);
+}
+
+#[tokio::test]
+async fn upstream_failures_get_the_documented_status_and_change_nothing() {
+    let cases: Vec<(ResponseTemplate, u16, &str)> = vec![
+        (
+            ResponseTemplate::new(429)
+                .insert_header("retry-after", "30")
+                .set_body_json(serde_json::json!({"data": {}, "error": {"code": "rate_limit_exceeded", "message": "", "log_id": "l"}})),
+            429,
+            "rate_limited",
+        ),
+        (ResponseTemplate::new(503), 502, "upstream_error"),
+        (ResponseTemplate::new(200).set_body_string("{\"data\": {\"product_da"), 502, "upstream_error"),
+        (
+            ResponseTemplate::new(200).set_body_json(serde_json::json!({"data": {}, "error": {"code": "internal_error", "message": "", "log_id": "l"}})),
+            502,
+            "upstream_error",
+        ),
+        (ResponseTemplate::new(200).set_delay(std::time::Duration::from_secs(5)), 504, "upstream_timeout"),
+    ];
+    for (template, status, code) in cases {
+        let h = Harness::memory(&[("UPSTREAM_BUDGET_MS", "1500")]).await;
+        h.connect("user-1", "live", 3600).await;
+        let before = h.state.store.get_connection("user-1").await.unwrap();
+        Mock::given(method("POST"))
+            .and(path("/v2/research/tts/product/"))
+            .respond_with(template)
+            .mount(&h.tiktok)
+            .await;
+        let started = std::time::Instant::now();
+        let response = search(&h, &[("shopId", SHOP)]).await;
+        assert!(
+            started.elapsed() < std::time::Duration::from_millis(2500),
+            "within the budget"
+        );
+        assert_eq!(response.status(), status, "{code}");
+        assert_eq!(error_code(&response), code);
+        if status == 429 {
+            assert_eq!(response.headers()["retry-after"], "30");
+        }
+        assert_eq!(
+            h.state.store.get_connection("user-1").await.unwrap(),
+            before
+        );
+    }
+}
+
+#[tokio::test]
+async fn shop_lookup_is_404_when_tiktok_has_none_and_400_without_a_name() {
+    let h = Harness::memory(&[]).await;
+    h.connect("user-1", "live", 3600).await;
+    Mock::given(method("POST"))
+        .and(path("/v2/research/tts/shop/"))
+        .and(query_param("fields", "shop_id,shop_name,shop_rating,shop_review_count,item_sold_count,shop_performance_value"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({
+            "data": {"shop_data": []}, "error": {"code": "ok", "message": "", "log_id": "l"}
+        })))
+        .expect(1)
+        .mount(&h.tiktok)
+        .await;
+    let none = shop_lookup::handler(
+        &h.state,
+        get("/api/tiktok/shops", &[("name", "nobody")], Some("user-1")),
+    )
+    .await
+    .unwrap();
+    assert_eq!(none.status(), 404);
+    assert_eq!(error_code(&none), "not_found");
+    let missing = shop_lookup::handler(
+        &h.state,
+        get("/api/tiktok/shops", &[("name", "  ")], Some("user-1")),
+    )
+    .await
+    .unwrap();
+    assert_eq!(missing.status(), 400);
+}
+
+fn reviews_mock() -> Mock {
+    Mock::given(method("POST"))
+        .and(path("/v2/research/tts/review/"))
+        .and(body_string_contains(format!("\"product_id\":{P3}")))
+        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({
+            "data": {"review_data": [{"review_text": "Bright!", "display_name": "ana", "review_rating": 5, "create_time": 1700000000, "review_like_count": 3, "product_name": "Cable"}]},
+            "error": {"code": "ok", "message": "", "log_id": "l"}
+        })))
+}
+
+async fn product(h: &Harness, id: u64, shop: &str) -> lambda_http::Response<lambda_http::Body> {
+    product_lookup::handler(
+        &h.state,
+        get(
+            &format!("/api/tiktok/products/{id}"),
+            &[("shopId", shop)],
+            Some("user-1"),
+        ),
+    )
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn product_lookup_pages_the_listing_then_answers_from_the_cache() {
+    let h = Harness::moto(&[]).await;
+    h.connect("user-1", "live", 3600).await;
+    products_page(
+        1,
+        products_body(&[(P1, "Desk Lamp", ""), (P2, "Mug", "")], true),
+    )
+    .expect(1)
+    .mount(&h.tiktok)
+    .await;
+    products_page(2, products_body(&[(P3, "Cable", "")], false))
+        .expect(1)
+        .mount(&h.tiktok)
+        .await;
+    reviews_mock().expect(2).mount(&h.tiktok).await;
+    let first = product(&h, P3, SHOP).await;
+    assert_eq!(first.status(), 200);
+    let body = body_json(&first);
+    assert_eq!(body["product"]["product_id"], P3.to_string());
+    assert_eq!(body["reviews"][0]["reviewText"], "Bright!");
+    // The second lookup is served from the cache: no listing call (expect(1) above).
+    let second = product(&h, P3, SHOP).await;
+    assert_eq!(body_json(&second)["product"], body["product"]);
+}
+
+#[tokio::test]
+async fn product_lookup_is_404_when_the_listing_lacks_it_and_400_on_bad_ids() {
+    let h = Harness::memory(&[]).await;
+    h.connect("user-1", "live", 3600).await;
+    products_page(1, products_body(&[(P1, "Desk Lamp", "")], false))
+        .expect(1)
+        .mount(&h.tiktok)
+        .await;
+    let missing = product(&h, P3, SHOP).await;
+    assert_eq!(missing.status(), 404);
+    let bad = product_lookup::handler(
+        &h.state,
+        get(
+            "/api/tiktok/products/abc",
+            &[("shopId", SHOP)],
+            Some("user-1"),
+        ),
+    )
+    .await
+    .unwrap();
+    assert_eq!(bad.status(), 400);
+    let no_shop = product(&h, P1, "").await;
+    assert_eq!(no_shop.status(), 400);
+}
+
+#[tokio::test]
+async fn app_mode_uses_one_stored_client_token_for_every_user() {
+    let h = Harness::moto(&[("DATA_TOKEN_MODE", "app")]).await;
+    h.connect("user-1", "u1", 3600).await;
+    h.connect("user-2", "u2", 3600).await;
+    Mock::given(method("POST"))
+        .and(path("/v2/oauth/token/"))
+        .and(body_string_contains("grant_type=client_credentials"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({
+            "access_token": "clt.app", "expires_in": 7200, "token_type": "Bearer"
+        })))
+        .expect(1)
+        .mount(&h.tiktok)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/v2/research/tts/product/"))
+        .and(header("authorization", "Bearer clt.app"))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(products_body(&[(P1, "Lamp", "")], false)),
+        )
+        .expect(2)
+        .mount(&h.tiktok)
+        .await;
+    for user in ["user-1", "user-2"] {
+        let response = search::handler(
+            &h.state,
+            get("/api/tiktok/search", &[("shopId", SHOP)], Some(user)),
+        )
+        .await
+        .unwrap();
+        assert_eq!(response.status(), 200);
+    }
+    // Still requires the user to be connected.
+    let stranger = search::handler(
+        &h.state,
+        get("/api/tiktok/search", &[("shopId", SHOP)], Some("user-3")),
+    )
+    .await
+    .unwrap();
+    assert_eq!(stranger.status(), 409);
+}

@@ -1,0 +1,280 @@
+//! A function's world in a test: config pointing at a wiremock TikTok, a store
+//! (in-memory, or DynamoDB and Secrets Manager in moto through the production
+//! wiring), a settable clock, and API Gateway v2 events to call handlers with.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use lambda_http::{Body, Request, Response};
+use secrecy::SecretString;
+use tiktok_gateway::secrets::StaticSecret;
+use tiktok_gateway::{AccessToken, AppState, Config, MemoryStore, RefreshToken, Secrets, Tokens};
+use wiremock::MockServer;
+
+pub const SITE: &str = "https://app.dshipit.com";
+pub const SHOP: &str = "7494754040961993092";
+pub const CLIENT_KEY: &str = "ck-test";
+pub const CLIENT_SECRET: &str = "cs-test-secret-value";
+pub const START: i64 = 1_800_000_000;
+
+pub struct Harness {
+    pub state: AppState,
+    pub tiktok: MockServer,
+    clock: Arc<AtomicI64>,
+}
+
+pub fn config(tiktok: &str, extra: &[(&str, &str)]) -> Config {
+    let mut vars: HashMap<String, String> = HashMap::from([
+        ("TABLE_NAME".into(), "unused".into()),
+        ("SECRET_ID".into(), "unused".into()),
+        (
+            "TIKTOK_AUTHORIZE_URL".into(),
+            format!("{tiktok}/v2/auth/authorize/"),
+        ),
+        (
+            "TIKTOK_TOKEN_URL".into(),
+            format!("{tiktok}/v2/oauth/token/"),
+        ),
+        (
+            "TIKTOK_REVOKE_URL".into(),
+            format!("{tiktok}/v2/oauth/revoke/"),
+        ),
+        ("TIKTOK_API_BASE_URL".into(), tiktok.to_owned()),
+        (
+            "TIKTOK_REDIRECT_URI".into(),
+            "https://api.dshipit.com/auth/tiktok/callback".into(),
+        ),
+        ("DEFAULT_RETURN_URL".into(), format!("{SITE}/research")),
+        ("ALLOWED_RETURN_ORIGINS".into(), SITE.into()),
+        ("UPSTREAM_RATE_PER_SEC".into(), "1000".into()),
+        ("UPSTREAM_BUDGET_MS".into(), "3000".into()),
+        ("UPSTREAM_REQUEST_TIMEOUT_MS".into(), "1000".into()),
+    ]);
+    for (k, v) in extra {
+        vars.insert((*k).into(), (*v).into());
+    }
+    Config::from_lookup(|name| vars.get(name).cloned()).expect("test config")
+}
+
+fn static_secrets() -> Arc<Secrets> {
+    Arc::new(Secrets::new(
+        Arc::new(StaticSecret(SecretString::from(test_support::secret_json(
+            CLIENT_KEY,
+            CLIENT_SECRET,
+        )))),
+        Duration::from_secs(300),
+    ))
+}
+
+impl Harness {
+    /// In-memory store, static secret.
+    pub async fn memory(extra: &[(&str, &str)]) -> Self {
+        let tiktok = MockServer::start().await;
+        let config = config(&tiktok.uri(), extra);
+        let upstream = Arc::new(tiktok_gateway::TikTokClient::new(
+            tiktok_gateway::TikTokClient::http_client(&config.tiktok).unwrap(),
+            config.tiktok.clone(),
+        ));
+        let state = AppState::new(
+            config,
+            Arc::new(MemoryStore::new(4)),
+            upstream,
+            static_secrets(),
+        );
+        Self::with_clock(state, tiktok)
+    }
+
+    /// The production wiring (`AppState::from_aws`) over moto: a fresh table and
+    /// a real Secrets Manager secret.
+    pub async fn moto(extra: &[(&str, &str)]) -> Self {
+        let tiktok = MockServer::start().await;
+        let aws = test_support::moto_config();
+        let table = test_support::unique("api");
+        test_support::create_table(&aws_sdk_dynamodb::Client::new(&aws), &table).await;
+        let secret = test_support::create_secret(
+            &aws_sdk_secretsmanager::Client::new(&aws),
+            &test_support::unique("tiktok-app"),
+            &test_support::secret_json(CLIENT_KEY, CLIENT_SECRET),
+        )
+        .await;
+        let mut extra: Vec<(&str, &str)> = extra.to_vec();
+        extra.push(("TABLE_NAME", &table));
+        extra.push(("SECRET_ID", &secret));
+        let state = AppState::from_aws(config(&tiktok.uri(), &extra), &aws).unwrap();
+        Self::with_clock(state, tiktok)
+    }
+
+    fn with_clock(mut state: AppState, tiktok: MockServer) -> Self {
+        let clock = Arc::new(AtomicI64::new(START));
+        let reader = clock.clone();
+        state.clock = Arc::new(move || reader.load(Ordering::SeqCst));
+        Self {
+            state,
+            tiktok,
+            clock,
+        }
+    }
+
+    pub fn advance(&self, secs: i64) {
+        self.clock.fetch_add(secs, Ordering::SeqCst);
+    }
+
+    pub fn now(&self) -> i64 {
+        self.clock.load(Ordering::SeqCst)
+    }
+
+    /// Stores a connection for `user` as a completed login would.
+    pub async fn connect(&self, user: &str, tag: &str, access_ttl: i64) {
+        self.state
+            .store
+            .put_connection(user, &tokens(tag, self.now(), access_ttl))
+            .await
+            .unwrap();
+    }
+}
+
+pub fn tokens(tag: &str, now: i64, access_ttl: i64) -> Tokens {
+    Tokens {
+        open_id: "open-123".into(),
+        scopes: vec!["user.info.basic".into(), "research.data.basic".into()],
+        access_token: AccessToken::new(format!("act.{tag}")),
+        refresh_token: RefreshToken::new(format!("rft.{tag}")),
+        access_expires_at: now + access_ttl,
+        refresh_expires_at: now + 180 * 86_400,
+        refreshed_at: now,
+    }
+}
+
+/// An API Gateway HTTP API (payload 2.0) event, as API Gateway sends it.
+pub fn event(
+    method: &str,
+    path: &str,
+    query: &[(&str, &str)],
+    user: Option<&str>,
+    headers: &[(&str, &str)],
+) -> Request {
+    let raw_query = url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(query)
+        .finish();
+    let mut params = serde_json::Map::new();
+    for (k, v) in query {
+        params.insert((*k).into(), (*v).into());
+    }
+    let mut header_map = serde_json::Map::from_iter([
+        ("host".to_owned(), "api.dshipit.com".into()),
+        ("user-agent".to_owned(), "test".into()),
+    ]);
+    for (k, v) in headers {
+        header_map.insert(k.to_lowercase(), (*v).into());
+    }
+    let mut context = serde_json::json!({
+        "accountId": "123456789012",
+        "apiId": "api",
+        "domainName": "api.dshipit.com",
+        "domainPrefix": "api",
+        "http": {"method": method, "path": path, "protocol": "HTTP/1.1", "sourceIp": "203.0.113.9", "userAgent": "test"},
+        "requestId": "req-test-1",
+        "routeKey": "$default",
+        "stage": "$default",
+        "time": "25/Nov/2026:03:00:00 +0000",
+        "timeEpoch": 1795575600000i64,
+    });
+    if let Some(user) = user {
+        context["authorizer"] = serde_json::json!({
+            "jwt": {"claims": {"sub": user, "iss": "https://auth.dshipit.com", "aud": "dshipit"}, "scopes": null}
+        });
+    }
+    let mut event = serde_json::json!({
+        "version": "2.0",
+        "routeKey": "$default",
+        "rawPath": path,
+        "rawQueryString": raw_query,
+        "headers": header_map,
+        "requestContext": context,
+        "isBase64Encoded": false,
+    });
+    if !query.is_empty() {
+        event["queryStringParameters"] = params.into();
+    }
+    if let Some(id) = path.strip_prefix("/api/tiktok/products/") {
+        event["pathParameters"] = serde_json::json!({ "productId": id });
+    }
+    lambda_http::request::from_str(&event.to_string()).expect("a valid API Gateway event")
+}
+
+pub fn get(path: &str, query: &[(&str, &str)], user: Option<&str>) -> Request {
+    event("GET", path, query, user, &[])
+}
+
+pub fn body_json(response: &Response<Body>) -> serde_json::Value {
+    match response.body() {
+        Body::Text(text) => serde_json::from_str(text).expect("a JSON body"),
+        Body::Binary(bytes) => serde_json::from_slice(bytes).expect("a JSON body"),
+        Body::Empty => serde_json::Value::Null,
+        _ => serde_json::Value::Null,
+    }
+}
+
+pub fn location(response: &Response<Body>) -> url::Url {
+    let raw = response
+        .headers()
+        .get("location")
+        .expect("a Location header")
+        .to_str()
+        .unwrap();
+    url::Url::parse(raw).unwrap()
+}
+
+pub fn query_of(url: &url::Url, name: &str) -> Option<String> {
+    url.query_pairs()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
+}
+
+/// Asserts the error body format and returns the code.
+pub fn error_code(response: &Response<Body>) -> String {
+    let body = body_json(response);
+    assert_eq!(body["error"]["requestId"], "req-test-1", "{body}");
+    assert!(body["error"]["message"].is_string(), "{body}");
+    body["error"]["code"]
+        .as_str()
+        .expect("error.code")
+        .to_owned()
+}
+
+/// A TikTok token response body.
+pub fn token_body(tag: &str, expires_in: i64) -> serde_json::Value {
+    serde_json::json!({
+        "open_id": "open-123",
+        "scope": "user.info.basic,research.data.basic",
+        "access_token": format!("act.{tag}"),
+        "expires_in": expires_in,
+        "refresh_token": format!("rft.{tag}"),
+        "refresh_expires_in": 15_552_000,
+        "token_type": "Bearer",
+    })
+}
+
+/// A product listing envelope.
+pub fn products_body(products: &[(u64, &str, &str)], has_more: bool) -> serde_json::Value {
+    let products: Vec<_> = products
+        .iter()
+        .map(|(id, name, description)| {
+            serde_json::json!({
+                "product_id": id,
+                "product_name": name,
+                "product_description": description,
+                "product_price": ["19.99USD", "24.99USD"],
+                "product_sold_count": 42,
+                "product_rating_4_count": 1,
+                "product_rating_5_count": 1,
+            })
+        })
+        .collect();
+    serde_json::json!({
+        "data": {"product_data": products, "has_more": has_more},
+        "error": {"code": "ok", "message": "", "log_id": "log-products"}
+    })
+}

@@ -1,0 +1,6 @@
+//! The site-facing API, one handler at a time, as API Gateway would call it.
+
+mod auth;
+mod data;
+mod harness;
+mod refresher;

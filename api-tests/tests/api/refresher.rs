@@ -1,0 +1,123 @@
+//! The scheduled refresher: due connections refreshed, others untouched,
+//! refused ones marked, and a summary.
+
+use wiremock::matchers::{body_string_contains, method, path};
+use wiremock::{Mock, ResponseTemplate};
+
+use crate::harness::*;
+
+#[tokio::test]
+async fn the_refresher_refreshes_what_is_due_and_marks_what_tiktok_refuses() {
+    let h = Harness::moto(&[("REFRESH_AHEAD_SECS", "1200")]).await;
+    h.connect("due", "due", 600).await;
+    h.connect("fresh", "fresh", 7200).await;
+    h.connect("revoked", "revoked", 60).await;
+    Mock::given(method("POST"))
+        .and(path("/v2/oauth/token/"))
+        .and(body_string_contains("refresh_token=rft.due"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(token_body("due2", 7200)))
+        .expect(1)
+        .mount(&h.tiktok)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/v2/oauth/token/"))
+        .and(body_string_contains("refresh_token=rft.revoked"))
+        .respond_with(ResponseTemplate::new(400).set_body_json(serde_json::json!({
+            "error": "invalid_grant", "error_description": "revoked", "log_id": "l"
+        })))
+        .expect(1)
+        .mount(&h.tiktok)
+        .await;
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+    let summary = token_refresher::run(&h.state, deadline).await.unwrap();
+    assert_eq!(
+        (
+            summary.due,
+            summary.refreshed,
+            summary.reconnect_required,
+            summary.failed
+        ),
+        (2, 1, 1, 0)
+    );
+    let due = h.state.store.get_connection("due").await.unwrap().unwrap();
+    assert_eq!(due.tokens.refresh_token.expose(), "rft.due2");
+    let fresh = h
+        .state
+        .store
+        .get_connection("fresh")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(fresh.version, 1, "not due, not touched");
+    let revoked = h
+        .state
+        .store
+        .get_connection("revoked")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        revoked.status,
+        tiktok_gateway::ConnectionStatus::ReconnectRequired
+    );
+    // A second run finds nothing due.
+    let again = token_refresher::run(&h.state, deadline).await.unwrap();
+    assert_eq!(again.due, 0);
+}
+
+#[tokio::test]
+async fn a_refresher_past_its_deadline_leaves_the_work_for_the_next_run() {
+    let h = Harness::memory(&[]).await;
+    h.connect("due", "due", 60).await;
+    let summary = token_refresher::run(&h.state, tokio::time::Instant::now())
+        .await
+        .unwrap();
+    assert_eq!(
+        (summary.due, summary.left_for_next_run, summary.refreshed),
+        (1, 1, 0)
+    );
+    let still = h.state.store.get_connection("due").await.unwrap().unwrap();
+    assert_eq!(still.version, 1, "nothing lost, still due next run");
+    assert!(h.tiktok.received_requests().await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn a_lost_race_is_not_a_reconnect() {
+    // Another container rotated the token first: TikTok refuses our old refresh
+    // token, the re-read shows the newer version, and the user stays connected.
+    let h = Harness::memory(&[]).await;
+    h.connect("user-1", "old", 60).await;
+    let stale = h
+        .state
+        .store
+        .get_connection("user-1")
+        .await
+        .unwrap()
+        .unwrap();
+    h.state
+        .store
+        .update_tokens("user-1", stale.version, &tokens("sibling", h.now(), 7200))
+        .await
+        .unwrap();
+    Mock::given(method("POST"))
+        .and(path("/v2/oauth/token/"))
+        .respond_with(ResponseTemplate::new(400).set_body_json(serde_json::json!({
+            "error": "invalid_grant", "error_description": "used", "log_id": "l"
+        })))
+        .mount(&h.tiktok)
+        .await;
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
+    let outcome = h.state.refresh_connection(&stale, deadline).await.unwrap();
+    assert!(
+        matches!(outcome, tiktok_gateway::Refresh::LostRace(ref c) if c.tokens.refresh_token.expose() == "rft.sibling"),
+        "{outcome:?}"
+    );
+    let stored = h
+        .state
+        .store
+        .get_connection("user-1")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.status, tiktok_gateway::ConnectionStatus::Active);
+}
