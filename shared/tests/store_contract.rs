@@ -44,7 +44,9 @@ async fn dynamo_parts() -> (
     let aws = test_support::moto_config();
     let client = aws_sdk_dynamodb::Client::new(&aws);
     let table = test_support::unique("connections");
-    test_support::create_table(&client, &table).await;
+    tiktok_gateway::store::create_table(&client, &table)
+        .await
+        .unwrap();
     let secrets = Arc::new(Secrets::new(
         Arc::new(StaticSecret(SecretString::from(test_support::secret_json(
             "ck",

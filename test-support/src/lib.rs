@@ -1,13 +1,9 @@
 //! Test-only helpers shared by the workspace's tests: AWS clients pointed at the
-//! moto server that `scripts/test` starts, and the table and secret exactly as
-//! `template.yaml` defines them. Never a dependency of deployed code.
+//! moto server that `scripts/test` starts, and the app secret. (The table comes
+//! from `tiktok_gateway::store::create_table`.) Never a dependency of deployed code.
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_credential_types::Credentials;
-use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
-    ProjectionType, ScalarAttributeType, TimeToLiveSpecification,
-};
 use base64::Engine;
 
 /// The moto endpoint from `MOTO_ENDPOINT`. Panics, loudly, when it is not set:
@@ -44,66 +40,6 @@ pub fn moto_config() -> SdkConfig {
 /// A name no other test uses (tests share one moto server).
 pub fn unique(prefix: &str) -> String {
     format!("{prefix}-{:016x}", rand::random::<u64>())
-}
-
-/// Creates the gateway's table as `template.yaml` defines it.
-pub async fn create_table(client: &aws_sdk_dynamodb::Client, name: &str) {
-    let attr = |name: &str, kind| {
-        AttributeDefinition::builder()
-            .attribute_name(name)
-            .attribute_type(kind)
-            .build()
-            .unwrap()
-    };
-    let key = |name: &str, kind| {
-        KeySchemaElement::builder()
-            .attribute_name(name)
-            .key_type(kind)
-            .build()
-            .unwrap()
-    };
-    let index = |name: &str, sort: &str| {
-        GlobalSecondaryIndex::builder()
-            .index_name(name)
-            .key_schema(key("due_shard", KeyType::Hash))
-            .key_schema(key(sort, KeyType::Range))
-            .projection(
-                Projection::builder()
-                    .projection_type(ProjectionType::KeysOnly)
-                    .build(),
-            )
-            .build()
-            .unwrap()
-    };
-    client
-        .create_table()
-        .table_name(name)
-        .billing_mode(BillingMode::PayPerRequest)
-        .attribute_definitions(attr("pk", ScalarAttributeType::S))
-        .attribute_definitions(attr("sk", ScalarAttributeType::S))
-        .attribute_definitions(attr("due_shard", ScalarAttributeType::S))
-        .attribute_definitions(attr("access_expires_at", ScalarAttributeType::N))
-        .attribute_definitions(attr("refresh_expires_at", ScalarAttributeType::N))
-        .key_schema(key("pk", KeyType::Hash))
-        .key_schema(key("sk", KeyType::Range))
-        .global_secondary_indexes(index("access-due", "access_expires_at"))
-        .global_secondary_indexes(index("refresh-due", "refresh_expires_at"))
-        .send()
-        .await
-        .expect("create table in moto");
-    client
-        .update_time_to_live()
-        .table_name(name)
-        .time_to_live_specification(
-            TimeToLiveSpecification::builder()
-                .attribute_name("ttl")
-                .enabled(true)
-                .build()
-                .unwrap(),
-        )
-        .send()
-        .await
-        .expect("enable TTL in moto");
 }
 
 /// The secret's JSON with a fresh random token key `k1`.

@@ -92,7 +92,9 @@ impl Harness {
         let tiktok = MockServer::start().await;
         let aws = test_support::moto_config();
         let table = test_support::unique("api");
-        test_support::create_table(&aws_sdk_dynamodb::Client::new(&aws), &table).await;
+        tiktok_gateway::store::create_table(&aws_sdk_dynamodb::Client::new(&aws), &table)
+            .await
+            .unwrap();
         let secret = test_support::create_secret(
             &aws_sdk_secretsmanager::Client::new(&aws),
             &test_support::unique("tiktok-app"),

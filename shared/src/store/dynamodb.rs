@@ -36,6 +36,83 @@ pub const REFRESH_DUE_INDEX: &str = "refresh-due";
 
 type Item = HashMap<String, AttributeValue>;
 
+/// Creates the table as `template.yaml` defines it (keys, the two sparse due
+/// indexes, TTL), for local stacks and tests; deployments use the template.
+/// An existing table is left as it is.
+pub async fn create_table(client: &Client, table: &str) -> Result<(), StoreError> {
+    use aws_sdk_dynamodb::types::{
+        AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType,
+        Projection, ProjectionType, ScalarAttributeType, TimeToLiveSpecification,
+    };
+    let built = |e: aws_sdk_dynamodb::error::BuildError| StoreError::Corrupt(e.to_string());
+    let attr = |name: &str, kind: ScalarAttributeType| {
+        AttributeDefinition::builder()
+            .attribute_name(name)
+            .attribute_type(kind)
+            .build()
+            .map_err(built)
+    };
+    let key = |name: &str, kind: KeyType| {
+        KeySchemaElement::builder()
+            .attribute_name(name)
+            .key_type(kind)
+            .build()
+            .map_err(built)
+    };
+    let index = |name: &str, sort: &str| -> Result<GlobalSecondaryIndex, StoreError> {
+        GlobalSecondaryIndex::builder()
+            .index_name(name)
+            .key_schema(key("due_shard", KeyType::Hash)?)
+            .key_schema(key(sort, KeyType::Range)?)
+            .projection(
+                Projection::builder()
+                    .projection_type(ProjectionType::KeysOnly)
+                    .build(),
+            )
+            .build()
+            .map_err(built)
+    };
+    let created = client
+        .create_table()
+        .table_name(table)
+        .billing_mode(BillingMode::PayPerRequest)
+        .attribute_definitions(attr("pk", ScalarAttributeType::S)?)
+        .attribute_definitions(attr("sk", ScalarAttributeType::S)?)
+        .attribute_definitions(attr("due_shard", ScalarAttributeType::S)?)
+        .attribute_definitions(attr("access_expires_at", ScalarAttributeType::N)?)
+        .attribute_definitions(attr("refresh_expires_at", ScalarAttributeType::N)?)
+        .key_schema(key("pk", KeyType::Hash)?)
+        .key_schema(key("sk", KeyType::Range)?)
+        .global_secondary_indexes(index(ACCESS_DUE_INDEX, "access_expires_at")?)
+        .global_secondary_indexes(index(REFRESH_DUE_INDEX, "refresh_expires_at")?)
+        .send()
+        .await;
+    match created {
+        Ok(_) => {}
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|s| s.is_resource_in_use_exception()) =>
+        {
+            return Ok(())
+        }
+        Err(e) => return Err(unavailable(e)),
+    }
+    client
+        .update_time_to_live()
+        .table_name(table)
+        .time_to_live_specification(
+            TimeToLiveSpecification::builder()
+                .attribute_name("ttl")
+                .enabled(true)
+                .build()
+                .map_err(built)?,
+        )
+        .send()
+        .await
+        .map_err(unavailable)?;
+    Ok(())
+}
+
 /// Where the store lives.
 #[derive(Debug, Clone)]
 pub struct TableLayout {

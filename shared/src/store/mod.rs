@@ -9,7 +9,7 @@
 mod dynamodb;
 mod memory;
 
-pub use dynamodb::{DynamoStore, TableLayout};
+pub use dynamodb::{create_table, DynamoStore, TableLayout, ACCESS_DUE_INDEX, REFRESH_DUE_INDEX};
 pub use memory::MemoryStore;
 
 use async_trait::async_trait;
