@@ -2,5 +2,7 @@
 
 mod auth;
 mod data;
+mod events;
 mod harness;
 mod refresher;
+mod template;

@@ -86,12 +86,16 @@ pub enum UpstreamError {
 }
 
 impl UpstreamError {
-    /// Whether another attempt may succeed: 429, 5xx, timeouts and connection failures.
+    /// Whether another attempt may succeed: 429, 5xx (an OAuth `server_error` or
+    /// `temporarily_unavailable` included), timeouts and connection failures.
     pub fn is_retryable(&self) -> bool {
         match self {
             Self::RateLimited { .. } | Self::Timeout => true,
             Self::Status { status, .. } => *status >= 500,
             Self::Api { status, code, .. } => *status >= 500 || code == "internal_error",
+            Self::OAuth { status, error, .. } => {
+                *status >= 500 || error == "server_error" || error == "temporarily_unavailable"
+            }
             Self::Transport(e) => !e.is_builder(),
             _ => false,
         }

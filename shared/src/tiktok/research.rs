@@ -5,6 +5,7 @@
 use reqwest::header::HeaderMap;
 use serde::de::DeserializeOwned;
 use tokio::time::Instant;
+use url::Url;
 
 use super::client::{body_for_error, retry_after, Answer, TikTokClient};
 use super::error::UpstreamError;
@@ -121,17 +122,17 @@ struct Endpoint {
 }
 
 const SHOP: Endpoint = Endpoint {
-    path: "/v2/research/tts/shop/",
+    path: "v2/research/tts/shop/",
     fields: SHOP_FIELDS,
     list_key: "shop_data",
 };
 const PRODUCT: Endpoint = Endpoint {
-    path: "/v2/research/tts/product/",
+    path: "v2/research/tts/product/",
     fields: PRODUCT_FIELDS,
     list_key: "product_data",
 };
 const REVIEW: Endpoint = Endpoint {
-    path: "/v2/research/tts/review/",
+    path: "v2/research/tts/review/",
     fields: REVIEW_FIELDS,
     list_key: "review_data",
 };
@@ -145,11 +146,7 @@ impl TikTokClient {
         page_size: u32,
         deadline: Instant,
     ) -> Result<Page<T>, UpstreamError> {
-        let url = self
-            .config
-            .api_base_url
-            .join(endpoint.path)
-            .expect("research paths are valid relative URLs");
+        let url = endpoint_url(&self.config.api_base_url, endpoint.path);
         let fields = endpoint.fields.join(",");
         let page = self
             .execute(
@@ -233,4 +230,16 @@ fn raw_id(id: &TikTokId) -> serde_json::Value {
         .parse::<u64>()
         .map(serde_json::Value::from)
         .unwrap_or_else(|_| serde_json::Value::from(id.as_str()))
+}
+
+/// Joins a relative endpoint path onto the API base, keeping any path prefix
+/// the base has (a proxy or an emulator mounted under `/tiktok` stays there).
+fn endpoint_url(base: &Url, path: &str) -> Url {
+    let mut base = base.clone();
+    if !base.path().ends_with('/') {
+        let with_slash = format!("{}/", base.path());
+        base.set_path(&with_slash);
+    }
+    base.join(path)
+        .expect("research paths are valid relative URLs")
 }
