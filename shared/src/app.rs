@@ -83,18 +83,30 @@ pub enum Refresh {
 /// log request and response bodies, which carry secrets and tokens.
 pub fn init_tracing() {
     let filter = std::env::var("RUST_LOG").unwrap_or_else(|_| "info".to_owned());
+    let _ = tracing::subscriber::set_global_default(log_subscriber(&filter, std::io::stdout));
+}
+
+/// The functions' log format (JSON lines, no timestamps: CloudWatch adds them)
+/// with `filter` (a `RUST_LOG` value), written to `writer`. The AWS SDK and the
+/// HTTP stack are held at `info` whatever the filter says: at `debug` and
+/// `trace` they log request and response bodies, which carry tokens.
+pub fn log_subscriber<W>(filter: &str, writer: W) -> impl tracing::Subscriber + Send + Sync
+where
+    W: for<'w> tracing_subscriber::fmt::MakeWriter<'w> + Send + Sync + 'static,
+{
     let filter = tracing_subscriber::EnvFilter::try_new(format!(
         "{filter},aws_smithy_runtime=info,aws_smithy_runtime_api=info,aws_sdk_secretsmanager=info,\
          aws_sdk_dynamodb=info,aws_config=info,hyper=info,hyper_util=info,reqwest=info,rustls=info,h2=info"
     ))
     .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
+    tracing_subscriber::fmt()
         .json()
         .with_env_filter(filter)
         .with_current_span(false)
         .without_time()
         .with_target(false)
-        .try_init();
+        .with_writer(writer)
+        .finish()
 }
 
 impl AppState {
@@ -119,6 +131,18 @@ impl AppState {
     pub async fn from_env() -> Result<Self, BootError> {
         let config = Config::from_env()?;
         let aws = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .load()
+            .await;
+        Self::from_aws(config, &aws)
+    }
+
+    /// The production wiring over an already loaded AWS config (tests point it
+    /// at moto). AWS calls get the functions' timeouts: 1 s to connect, 2 s an
+    /// attempt, 4 s in all, retries included, so a DynamoDB or Secrets Manager
+    /// outage is a 503 well inside the 10 s Lambda timeout.
+    pub fn from_aws(config: Config, aws: &aws_config::SdkConfig) -> Result<Self, BootError> {
+        let aws = &aws
+            .to_builder()
             .timeout_config(
                 aws_config::timeout::TimeoutConfig::builder()
                     .connect_timeout(Duration::from_secs(1))
@@ -126,13 +150,7 @@ impl AppState {
                     .operation_timeout(Duration::from_secs(4))
                     .build(),
             )
-            .load()
-            .await;
-        Self::from_aws(config, &aws)
-    }
-
-    /// The production wiring over an already loaded AWS config (tests point it at moto).
-    pub fn from_aws(config: Config, aws: &aws_config::SdkConfig) -> Result<Self, BootError> {
+            .build();
         let secrets = Arc::new(Secrets::new(
             Arc::new(SecretsManagerSource::new(
                 aws_sdk_secretsmanager::Client::new(aws),

@@ -6,6 +6,9 @@ use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_credential_types::Credentials;
 use base64::Engine;
 
+mod recorder;
+pub use recorder::{Failure, Recorder};
+
 /// The moto endpoint from `MOTO_ENDPOINT`. Panics, loudly, when it is not set:
 /// a test that needs moto never silently skips.
 pub fn moto_endpoint() -> String {

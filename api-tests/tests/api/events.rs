@@ -8,8 +8,6 @@ use std::path::PathBuf;
 use lambda_http::{Body, Request, Response};
 use tiktok_gateway::crypto::sha256_hex;
 use tiktok_gateway::store::PendingLogin;
-use wiremock::matchers::{method, path};
-use wiremock::{Mock, ResponseTemplate};
 
 use crate::harness::*;
 
@@ -55,47 +53,7 @@ const EXPECTED: &[(&str, u16, Option<&str>)] = &[
 async fn world() -> Harness {
     let h = Harness::memory(&[]).await;
     h.connect(EVENT_USER, "event", 3600).await;
-    let ok = |data: serde_json::Value| {
-        ResponseTemplate::new(200).set_body_json(serde_json::json!({
-            "data": data,
-            "error": {"code": "ok", "message": "", "log_id": "log-events"}
-        }))
-    };
-    Mock::given(method("POST"))
-        .and(path("/v2/research/tts/shop/"))
-        .respond_with(ok(serde_json::json!({"shop_data": [
-            {"shop_id": 7494754040961993092u64, "shop_name": "dshipit beauty", "shop_rating": 4.8}
-        ]})))
-        .mount(&h.tiktok)
-        .await;
-    Mock::given(method("POST"))
-        .and(path("/v2/research/tts/product/"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(products_body(
-            &[
-                (EVENT_PRODUCT, "Matte Lipstick", "long-lasting"),
-                (EVENT_PRODUCT + 1, "Face Serum", "vitamin C"),
-            ],
-            false,
-        )))
-        .mount(&h.tiktok)
-        .await;
-    Mock::given(method("POST"))
-        .and(path("/v2/research/tts/review/"))
-        .respond_with(ok(
-            serde_json::json!({"review_data": [], "has_more": false}),
-        ))
-        .mount(&h.tiktok)
-        .await;
-    Mock::given(method("POST"))
-        .and(path("/v2/oauth/token/"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(token_body("fresh", 7200)))
-        .mount(&h.tiktok)
-        .await;
-    Mock::given(method("POST"))
-        .and(path("/v2/oauth/revoke/"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({})))
-        .mount(&h.tiktok)
-        .await;
+    friendly_tiktok(&h, EVENT_PRODUCT).await;
     h
 }
 

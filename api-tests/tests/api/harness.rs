@@ -11,7 +11,8 @@ use lambda_http::{Body, Request, Response};
 use secrecy::SecretString;
 use tiktok_gateway::secrets::StaticSecret;
 use tiktok_gateway::{AccessToken, AppState, Config, MemoryStore, RefreshToken, Secrets, Tokens};
-use wiremock::MockServer;
+use wiremock::matchers::{method, path};
+use wiremock::{Mock, MockServer, ResponseTemplate};
 
 pub const SITE: &str = "https://app.dshipit.com";
 pub const SHOP: &str = "7494754040961993092";
@@ -89,6 +90,12 @@ impl Harness {
     /// The production wiring (`AppState::from_aws`) over moto: a fresh table and
     /// a real Secrets Manager secret.
     pub async fn moto(extra: &[(&str, &str)]) -> Self {
+        Self::moto_through(&test_support::moto_config(), extra).await
+    }
+
+    /// As [`Harness::moto`], with the functions' AWS calls going to `through`
+    /// (a [`test_support::Recorder`] in front of moto); set-up goes to moto directly.
+    pub async fn moto_through(through: &aws_config::SdkConfig, extra: &[(&str, &str)]) -> Self {
         let tiktok = MockServer::start().await;
         let aws = test_support::moto_config();
         let table = test_support::unique("api");
@@ -104,7 +111,7 @@ impl Harness {
         let mut extra: Vec<(&str, &str)> = extra.to_vec();
         extra.push(("TABLE_NAME", &table));
         extra.push(("SECRET_ID", &secret));
-        let state = AppState::from_aws(config(&tiktok.uri(), &extra), &aws).unwrap();
+        let state = AppState::from_aws(config(&tiktok.uri(), &extra), through).unwrap();
         Self::with_clock(state, tiktok)
     }
 
@@ -279,4 +286,50 @@ pub fn products_body(products: &[(u64, &str, &str)], has_more: bool) -> serde_js
         "data": {"product_data": products, "has_more": has_more},
         "error": {"code": "ok", "message": "", "log_id": "log-products"}
     })
+}
+
+/// A TikTok that answers every call: one shop, two products (`product`, a
+/// lipstick, and `product + 1`), no reviews, tokens tagged `fresh`, revoke.
+pub async fn friendly_tiktok(h: &Harness, product: u64) {
+    let ok = |data: serde_json::Value| {
+        ResponseTemplate::new(200).set_body_json(serde_json::json!({
+            "data": data,
+            "error": {"code": "ok", "message": "", "log_id": "log-events"}
+        }))
+    };
+    Mock::given(method("POST"))
+        .and(path("/v2/research/tts/shop/"))
+        .respond_with(ok(serde_json::json!({"shop_data": [
+            {"shop_id": 7494754040961993092u64, "shop_name": "dshipit beauty", "shop_rating": 4.8}
+        ]})))
+        .mount(&h.tiktok)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/v2/research/tts/product/"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(products_body(
+            &[
+                (product, "Matte Lipstick", "long-lasting"),
+                (product + 1, "Face Serum", "vitamin C"),
+            ],
+            false,
+        )))
+        .mount(&h.tiktok)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/v2/research/tts/review/"))
+        .respond_with(ok(
+            serde_json::json!({"review_data": [], "has_more": false}),
+        ))
+        .mount(&h.tiktok)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/v2/oauth/token/"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(token_body("fresh", 7200)))
+        .mount(&h.tiktok)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/v2/oauth/revoke/"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({})))
+        .mount(&h.tiktok)
+        .await;
 }

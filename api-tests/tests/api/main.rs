@@ -3,6 +3,9 @@
 mod auth;
 mod data;
 mod events;
+mod faults;
+mod fuzz;
 mod harness;
+mod iam;
 mod refresher;
 mod template;

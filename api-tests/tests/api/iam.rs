@@ -1,0 +1,314 @@
+//! Least privilege, proven against what the code really does: each function runs
+//! its flows (success, token refresh, app-token mode) against moto through a
+//! recording proxy, and the AWS actions it made must be exactly the actions
+//! template.yaml grants it: nothing missing (the deploy would fail at run time),
+//! nothing extra. Also: one secret per function, indexes only for the refresher,
+//! and CORS without a wildcard origin.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde_yaml::Value;
+use test_support::Recorder;
+
+use crate::harness::*;
+
+const PRODUCT: u64 = 1_729_000_000_000_000_001;
+
+fn template() -> Value {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    serde_yaml::from_str(&std::fs::read_to_string(root.join("template.yaml")).unwrap()).unwrap()
+}
+
+fn as_strings(value: &Value) -> Vec<String> {
+    match value {
+        Value::String(s) => vec![s.clone()],
+        Value::Sequence(items) => items.iter().flat_map(as_strings).collect(),
+        other => vec![serde_yaml::to_string(other).unwrap().trim().to_owned()],
+    }
+}
+
+/// A resource as written (`!Ref AppSecretArn`, `!GetAtt Table.Arn`, `!Sub ...`).
+fn describe(resource: &Value) -> Vec<String> {
+    match resource {
+        Value::Sequence(items) => items.iter().flat_map(describe).collect(),
+        other => vec![serde_yaml::to_string(other).unwrap().trim().to_owned()],
+    }
+}
+
+/// Binary name → (action → resources) from each function's inline policies.
+fn granted() -> BTreeMap<String, BTreeMap<String, Vec<String>>> {
+    let template = template();
+    let mut out = BTreeMap::new();
+    for (_, resource) in template["Resources"].as_mapping().unwrap() {
+        if resource["Type"] != "AWS::Serverless::Function" {
+            continue;
+        }
+        let binary = resource["Metadata"]["BuildProperties"]["Binary"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let mut actions: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for policy in resource["Properties"]["Policies"].as_sequence().unwrap() {
+            let statements = policy["Statement"].as_sequence().unwrap_or_else(|| {
+                panic!("{binary}: only inline policy documents, no managed policies or templates")
+            });
+            for statement in statements {
+                assert_eq!(statement["Effect"], "Allow", "{binary}");
+                for action in as_strings(&statement["Action"]) {
+                    actions
+                        .entry(action)
+                        .or_default()
+                        .extend(describe(&statement["Resource"]));
+                }
+            }
+        }
+        out.insert(binary, actions);
+    }
+    out
+}
+
+/// Runs `flow` on a fresh moto-backed state behind a recorder. The flow sets up
+/// what it needs, calls `cold(&h, &recorder)` for the function's own state (a
+/// new container: nothing cached, the secret not yet fetched), runs the function
+/// with it, and returns `recorder.take()`: the distinct actions the function made.
+async fn observe<F, Fut>(extra: &[(&str, &str)], flow: F) -> BTreeSet<String>
+where
+    F: FnOnce(Harness, Recorder) -> Fut,
+    Fut: std::future::Future<Output = Vec<String>>,
+{
+    let recorder = Recorder::start(&test_support::moto_endpoint()).await;
+    let h = Harness::moto_through(&test_support::aws_config_for(&recorder.endpoint), extra).await;
+    friendly_tiktok(&h, PRODUCT).await;
+    flow(h, recorder).await.into_iter().collect()
+}
+
+/// A cold container's state over the same table and secret, behind `recorder`,
+/// on the harness's clock; forgets the set-up's calls.
+fn cold(h: &Harness, recorder: &Recorder) -> tiktok_gateway::AppState {
+    let aws = test_support::aws_config_for(&recorder.endpoint);
+    let mut state = tiktok_gateway::AppState::from_aws((*h.state.config).clone(), &aws).unwrap();
+    state.clock = h.state.clock.clone();
+    recorder.take();
+    state
+}
+
+fn ok(response: lambda_http::Response<lambda_http::Body>, what: &str) {
+    assert!(
+        response.status().as_u16() < 400,
+        "{what}: {}",
+        response.status()
+    );
+}
+
+/// Both token modes.
+const MODES: [&[(&str, &str)]; 2] = [&[], &[("DATA_TOKEN_MODE", "app")]];
+
+/// Every action a function makes across its flows.
+async fn observed(binary: &str) -> BTreeSet<String> {
+    let mut actions = BTreeSet::new();
+    match binary {
+        "login-redirect" => {
+            actions.extend(
+                observe(&[], |h, r| async move {
+                    let c = cold(&h, &r);
+                    let login =
+                        login_redirect::handler(&c, get("/auth/tiktok/login", &[], Some("u1")));
+                    ok(login.await.unwrap(), "login");
+                    r.take()
+                })
+                .await,
+            );
+        }
+        "oauth-callback" => {
+            for outcome in [("code", "c1"), ("error", "access_denied")] {
+                actions.extend(
+                    observe(&[], |h, r| async move {
+                        let login = login_redirect::handler(
+                            &h.state,
+                            get("/auth/tiktok/login", &[], Some("u1")),
+                        );
+                        let state = query_of(&location(&login.await.unwrap()), "state").unwrap();
+                        let c = cold(&h, &r);
+                        let query = [outcome, ("state", state.as_str())];
+                        let answer =
+                            oauth_callback::handler(&c, get("/auth/tiktok/callback", &query, None));
+                        ok(answer.await.unwrap(), "callback");
+                        r.take()
+                    })
+                    .await,
+                );
+            }
+        }
+        "disconnect" => {
+            actions.extend(
+                observe(&[], |h, r| async move {
+                    h.connect("u1", "old", 3600).await;
+                    let c = cold(&h, &r);
+                    let request = event("POST", "/auth/tiktok/disconnect", &[], Some("u1"), &[]);
+                    ok(
+                        disconnect::handler(&c, request).await.unwrap(),
+                        "disconnect",
+                    );
+                    r.take()
+                })
+                .await,
+            );
+        }
+        "connection-status" => {
+            actions.extend(
+                observe(&[], |h, r| async move {
+                    h.connect("u1", "old", 3600).await;
+                    let c = cold(&h, &r);
+                    let request = get("/auth/tiktok/status", &[], Some("u1"));
+                    ok(
+                        connection_status::handler(&c, request).await.unwrap(),
+                        "status",
+                    );
+                    r.take()
+                })
+                .await,
+            );
+        }
+        "search" | "shop-lookup" | "product-lookup" => {
+            for extra in MODES {
+                let binary = binary.to_owned();
+                actions.extend(
+                    observe(extra, |h, r| async move {
+                        h.connect("u1", "old", 10).await; // expired: the call refreshes first
+                        let c = cold(&h, &r);
+                        let user = Some("u1");
+                        let path = format!("/api/tiktok/products/{PRODUCT}");
+                        let calls = match binary.as_str() {
+                            "search" => 1,
+                            "shop-lookup" => 1,
+                            _ => 2, // from the listing, then from the cache
+                        };
+                        for _ in 0..calls {
+                            let response = match binary.as_str() {
+                                "search" => {
+                                    let q = [("shopId", SHOP), ("query", "lipstick")];
+                                    search::handler(&c, get("/api/tiktok/search", &q, user)).await
+                                }
+                                "shop-lookup" => {
+                                    let q = [("name", "beauty")];
+                                    shop_lookup::handler(&c, get("/api/tiktok/shops", &q, user))
+                                        .await
+                                }
+                                _ => {
+                                    product_lookup::handler(
+                                        &c,
+                                        get(&path, &[("shopId", SHOP)], user),
+                                    )
+                                    .await
+                                }
+                            };
+                            ok(response.unwrap(), &binary);
+                        }
+                        r.take()
+                    })
+                    .await,
+                );
+            }
+        }
+        "token-refresher" => {
+            for extra in MODES {
+                actions.extend(
+                    observe(extra, |h, r| async move {
+                        h.connect("due", "old", 60).await;
+                        // In app mode the shared client token is due too.
+                        let token = tiktok_gateway::AccessToken::new("clt.old");
+                        h.state
+                            .store
+                            .put_app_token(&token, h.now() + 60, None)
+                            .await
+                            .unwrap();
+                        let c = cold(&h, &r);
+                        let deadline =
+                            tokio::time::Instant::now() + std::time::Duration::from_secs(20);
+                        let summary = token_refresher::run(&c, deadline).await.unwrap();
+                        assert_eq!(summary.refreshed, 1, "{summary:?}");
+                        if c.config.token_mode == tiktok_gateway::TokenMode::App {
+                            assert!(summary.app_token_refreshed, "{summary:?}");
+                        }
+                        r.take()
+                    })
+                    .await,
+                );
+            }
+        }
+        other => panic!("no flows for {other}"),
+    }
+    actions
+}
+
+#[tokio::test]
+async fn each_function_is_granted_exactly_the_aws_actions_it_makes() {
+    let granted = granted();
+    assert_eq!(granted.len(), 8, "{:?}", granted.keys());
+    let mut problems = Vec::new();
+    for (binary, actions) in &granted {
+        let made = observed(binary).await;
+        let grants: BTreeSet<String> = actions.keys().cloned().collect();
+        let missing: Vec<_> = made.difference(&grants).collect();
+        let unused: Vec<_> = grants.difference(&made).collect();
+        if !missing.is_empty() || !unused.is_empty() {
+            problems.push(format!(
+                "{binary}: makes but not granted {missing:?}; granted but never made {unused:?}"
+            ));
+        }
+        for (action, resources) in actions {
+            let allowed: &[&str] = match action.split(':').next().unwrap() {
+                "secretsmanager" => &["AppSecretArn"],
+                _ => &["Table.Arn"],
+            };
+            for resource in resources {
+                assert!(
+                    allowed.iter().any(|a| resource.contains(a)) && !resource.contains('*')
+                        || resource.ends_with("/index/*"),
+                    "{binary}: {action} on {resource}"
+                );
+            }
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+#[test]
+fn only_the_refresher_may_query_an_index_and_every_function_reads_one_secret() {
+    for (binary, actions) in granted() {
+        let secrets: BTreeSet<_> = actions
+            .iter()
+            .filter(|(a, _)| a.starts_with("secretsmanager:"))
+            .flat_map(|(_, r)| r.clone())
+            .collect();
+        assert_eq!(secrets.len(), 1, "{binary}: {secrets:?}");
+        assert!(
+            secrets.iter().all(|s| s.contains("AppSecretArn")),
+            "{binary}: {secrets:?}"
+        );
+        let indexes = actions.values().flatten().any(|r| r.contains("/index/"));
+        assert_eq!(indexes, binary == "token-refresher", "{binary}");
+    }
+}
+
+#[test]
+fn cors_allows_only_the_site_origins_with_credentials() {
+    let template = template();
+    let api = template["Resources"]
+        .as_mapping()
+        .unwrap()
+        .values()
+        .find(|r| r["Type"] == "AWS::Serverless::HttpApi")
+        .expect("an HttpApi");
+    let cors = &api["Properties"]["DefinitionBody"]["x-amazon-apigateway-cors"];
+    assert_eq!(cors["allowCredentials"], true);
+    let origins = serde_yaml::to_string(&cors["allowOrigins"]).unwrap();
+    assert!(
+        origins.contains("SiteOrigins") && !origins.contains('*'),
+        "{origins}"
+    );
+    assert!(
+        api["Properties"]["CorsConfiguration"].is_null(),
+        "CORS is configured in one place"
+    );
+}
