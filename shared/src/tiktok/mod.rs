@@ -155,3 +155,42 @@ impl Upstream for TikTokClient {
         TikTokClient::reviews(self, token, product_id, page_start, page_size, deadline).await
     }
 }
+
+/// Entry points for the fuzz targets in `fuzz/`: TikTok's answers decoded exactly
+/// as the client decodes them, without the network. Not part of the API.
+#[doc(hidden)]
+pub mod fuzzing {
+    use super::client::Answer;
+    use super::model::{Product, Review, Shop, TokenGrant};
+    use super::UpstreamError;
+
+    fn answer(status: u16, body: &[u8]) -> Answer {
+        Answer {
+            status,
+            headers: reqwest::header::HeaderMap::new(),
+            body: bytes::Bytes::copy_from_slice(body),
+        }
+    }
+
+    /// A token endpoint answer.
+    pub fn token(status: u16, body: &[u8]) -> Result<TokenGrant, UpstreamError> {
+        super::oauth::decode_token(answer(status, body))
+    }
+
+    /// A shop, product and review listing answer (all three decoders).
+    #[allow(clippy::type_complexity)]
+    pub fn listings(
+        status: u16,
+        body: &[u8],
+    ) -> (
+        Result<(Vec<Shop>, Option<bool>), UpstreamError>,
+        Result<(Vec<Product>, Option<bool>), UpstreamError>,
+        Result<(Vec<Review>, Option<bool>), UpstreamError>,
+    ) {
+        (
+            super::research::decode_list(answer(status, body), "shop_data"),
+            super::research::decode_list(answer(status, body), "product_data"),
+            super::research::decode_list(answer(status, body), "review_data"),
+        )
+    }
+}

@@ -81,7 +81,7 @@ pub fn split_scopes(raw: &str) -> Vec<String> {
 
 /// Decodes a token endpoint answer. An `error` field is a failure whatever the
 /// HTTP status (TikTok's status for these is unverified).
-fn decode_token(answer: Answer) -> Result<TokenGrant, UpstreamError> {
+pub(super) fn decode_token(answer: Answer) -> Result<TokenGrant, UpstreamError> {
     let status = answer.status;
     let raw: RawToken = match serde_json::from_slice(&answer.body) {
         Ok(raw) => raw,

@@ -49,7 +49,7 @@ pub(super) fn classify(
 
 /// Checks the envelope and finds the list: under `data.<key>`, or `data` itself
 /// when it is an array (the list key is unverified upstream).
-fn decode_list<T: DeserializeOwned>(
+pub(super) fn decode_list<T: DeserializeOwned>(
     answer: Answer,
     key: &str,
 ) -> Result<(Vec<T>, Option<bool>), UpstreamError> {
