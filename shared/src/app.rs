@@ -78,6 +78,14 @@ pub enum Refresh {
     Gone,
 }
 
+/// How long a refused refresh token waits for a racing sibling's write to
+/// appear before the connection is marked "reconnect" (re-reads between waits).
+const REFUSED_GRANT_GRACE: [Duration; 3] = [
+    Duration::from_millis(50),
+    Duration::from_millis(150),
+    Duration::from_millis(300),
+];
+
 /// Initialises JSON logs filtered by `RUST_LOG` (default `info`). The AWS SDK and
 /// HTTP stack are capped at `info` whatever `RUST_LOG` says: at trace level they
 /// log request and response bodies, which carry secrets and tokens.
@@ -265,7 +273,7 @@ impl AppState {
                     .await
                 {
                     Ok(stored) => Ok(Refresh::Refreshed(stored)),
-                    Err(StoreError::Conflict) => self.reread(user_id).await,
+                    Err(StoreError::Conflict) => self.after_lost_write(connection, &tokens).await,
                     // The dangerous case: TikTok rotated the token and our write did
                     // not land. Nothing half-written is stored; the old refresh token
                     // is now dead at TikTok, so the next refresh of this connection
@@ -282,7 +290,21 @@ impl AppState {
                     tiktok_log_id = log_id.as_deref(),
                     "refresh token refused"
                 );
-                match self.store.get_connection(user_id).await? {
+                // A sibling may have rotated this very token a moment ago and
+                // not stored the new one yet: give its write a short grace
+                // before concluding the token is dead.
+                let mut current = self.store.get_connection(user_id).await?;
+                for wait in REFUSED_GRANT_GRACE {
+                    let unchanged = current
+                        .as_ref()
+                        .is_some_and(|c| c.version == connection.version);
+                    if !unchanged || Instant::now() + wait >= deadline {
+                        break;
+                    }
+                    tokio::time::sleep(wait).await;
+                    current = self.store.get_connection(user_id).await?;
+                }
+                match current {
                     None => Ok(Refresh::Gone),
                     Some(current) if current.version != connection.version => {
                         Ok(match current.status {
@@ -304,6 +326,45 @@ impl AppState {
                 }
             }
             Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Our rotation could not be stored because the connection changed. If a
+    /// sibling marked it "reconnect" because TikTok refused the refresh token we
+    /// had just rotated (it raced us with the same token), our tokens are the
+    /// newest: store them over the mark. Otherwise the sibling's write wins.
+    async fn after_lost_write(
+        &self,
+        connection: &Connection,
+        ours: &Tokens,
+    ) -> Result<Refresh, Error> {
+        let user_id = &connection.user_id;
+        match self.store.get_connection(user_id).await? {
+            None => Ok(Refresh::Gone),
+            Some(current)
+                if current.status == ConnectionStatus::ReconnectRequired
+                    && current.tokens.refresh_token == connection.tokens.refresh_token =>
+            {
+                match self
+                    .store
+                    .update_tokens(user_id, current.version, ours)
+                    .await
+                {
+                    Ok(stored) => {
+                        tracing::info!(
+                            user_id,
+                            "stored a rotation over a sibling's reconnect mark"
+                        );
+                        Ok(Refresh::Refreshed(stored))
+                    }
+                    Err(StoreError::Conflict) => self.reread(user_id).await,
+                    Err(e) => Err(e.into()),
+                }
+            }
+            Some(current) if current.status == ConnectionStatus::Active => {
+                Ok(Refresh::LostRace(current))
+            }
+            Some(_) => Ok(Refresh::ReconnectRequired),
         }
     }
 

@@ -121,3 +121,100 @@ async fn a_lost_race_is_not_a_reconnect() {
         .unwrap();
     assert_eq!(stored.status, tiktok_gateway::ConnectionStatus::Active);
 }
+
+#[tokio::test]
+async fn a_refused_token_waits_for_a_racing_siblings_write_before_asking_for_a_reconnect() {
+    // Both hold rft.old. The sibling's refresh wins at TikTok, ours is refused,
+    // and the sibling's write lands 100 ms later: we wait for it and use it.
+    let h = Harness::memory(&[]).await;
+    h.connect("user-1", "old", 60).await;
+    let stale = h
+        .state
+        .store
+        .get_connection("user-1")
+        .await
+        .unwrap()
+        .unwrap();
+    Mock::given(method("POST"))
+        .and(path("/v2/oauth/token/"))
+        .respond_with(ResponseTemplate::new(400).set_body_json(serde_json::json!({
+            "error": "invalid_grant", "error_description": "used", "log_id": "l"
+        })))
+        .mount(&h.tiktok)
+        .await;
+    let store = h.state.store.clone();
+    let sibling_tokens = tokens("sibling", h.now(), 7200);
+    let sibling = tokio::spawn(async move {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        store
+            .update_tokens("user-1", 1, &sibling_tokens)
+            .await
+            .unwrap();
+    });
+
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
+    let outcome = h.state.refresh_connection(&stale, deadline).await.unwrap();
+    sibling.await.unwrap();
+
+    assert!(
+        matches!(outcome, tiktok_gateway::Refresh::LostRace(_)),
+        "{outcome:?}"
+    );
+    let stored = h
+        .state
+        .store
+        .get_connection("user-1")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.status, tiktok_gateway::ConnectionStatus::Active);
+    assert_eq!(stored.tokens.refresh_token.expose(), "rft.sibling");
+}
+
+#[tokio::test]
+async fn a_rotation_is_stored_over_a_siblings_premature_reconnect_mark() {
+    // We rotate rft.old at TikTok; a sibling racing with rft.old was refused and
+    // (past its grace) marked the connection before our write landed. Our tokens
+    // are the newest: they replace the mark, and the user stays connected.
+    let h = Harness::memory(&[]).await;
+    h.connect("user-1", "old", 60).await;
+    let stale = h
+        .state
+        .store
+        .get_connection("user-1")
+        .await
+        .unwrap()
+        .unwrap();
+    Mock::given(method("POST"))
+        .and(path("/v2/oauth/token/"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(token_body("ours", 7200))
+                .set_delay(std::time::Duration::from_millis(200)),
+        )
+        .mount(&h.tiktok)
+        .await;
+    let store = h.state.store.clone();
+    let sibling = tokio::spawn(async move {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        store.mark_reconnect_required("user-1", 1).await.unwrap();
+    });
+
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
+    let outcome = h.state.refresh_connection(&stale, deadline).await.unwrap();
+    sibling.await.unwrap();
+
+    assert!(
+        matches!(outcome, tiktok_gateway::Refresh::Refreshed(_)),
+        "{outcome:?}"
+    );
+    let stored = h
+        .state
+        .store
+        .get_connection("user-1")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.status, tiktok_gateway::ConnectionStatus::Active);
+    assert_eq!(stored.tokens.refresh_token.expose(), "rft.ours");
+}
