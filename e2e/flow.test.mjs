@@ -27,7 +27,7 @@ before(async () => {
       if (m) resolve(m[1]);
     });
     server.on('exit', (code) => reject(new Error(`local-api exited with ${code}`)));
-    setTimeout(() => reject(new Error('local-api did not start in 30 s')), 30000);
+    setTimeout(() => reject(new Error('local-api did not start in 30 s')), 30000).unref();
   });
   browser = await chromium.launch({
     executablePath: process.env.CHROMIUM_PATH || '/usr/bin/chromium',
@@ -58,17 +58,17 @@ test('connect, search, open a product, disconnect; a replayed callback is refuse
 
   await page.goto(`${base}/`);
   assert.equal(await status(page), 'Not connected');
-  await page.screenshot({ path: `${shots}/01-not-connected.png` });
+  await page.screenshot({ path: `${shots}/01-not-connected.png`, fullPage: true });
 
   await page.click('#connect');
   await page.waitForSelector('#approve');
   assert.match(page.url(), /\/v2\/auth\/authorize\//);
-  await page.screenshot({ path: `${shots}/02-tiktok-consent.png` });
+  await page.screenshot({ path: `${shots}/02-tiktok-consent.png`, fullPage: true });
   await page.click('#approve');
   await page.waitForURL(/tiktok=connected/);
   await page.waitForSelector('#status.connected');
   assert.match(await status(page), /^Connected as /);
-  await page.screenshot({ path: `${shots}/03-connected.png` });
+  await page.screenshot({ path: `${shots}/03-connected.png`, fullPage: true });
 
   await page.fill('#shop-name', 'Sunny');
   await page.click('#find-shops');
@@ -80,7 +80,7 @@ test('connect, search, open a product, disconnect; a replayed callback is refuse
   await page.waitForSelector('.product-row');
   const rows = await page.$$('.product-row');
   assert.ok(rows.length > 0);
-  await page.screenshot({ path: `${shots}/04-products.png` });
+  await page.screenshot({ path: `${shots}/04-products.png`, fullPage: true });
 
   // Now a keyword taken from a product's own title must find it.
   const title = (await page.textContent('.product-row td')).trim();
@@ -95,11 +95,11 @@ test('connect, search, open a product, disconnect; a replayed callback is refuse
   await page.click('.open-product');
   await page.waitForSelector('#product-title');
   assert.ok((await page.textContent('#product-title')).length > 0);
-  await page.screenshot({ path: `${shots}/05-product.png` });
+  await page.screenshot({ path: `${shots}/05-product.png`, fullPage: true });
 
   await page.click('#disconnect');
   await page.waitForFunction(() => document.getElementById('status').textContent === 'Not connected');
-  await page.screenshot({ path: `${shots}/06-disconnected.png` });
+  await page.screenshot({ path: `${shots}/06-disconnected.png`, fullPage: true });
 
   // The callback URL from the approval, replayed: refused, and nothing stored.
   assert.equal(callbacks.length, 1);
@@ -107,7 +107,7 @@ test('connect, search, open a product, disconnect; a replayed callback is refuse
   assert.equal(replay.status(), 400);
   const body = JSON.parse(await page.textContent('body'));
   assert.equal(body.error.code, 'bad_request');
-  await page.screenshot({ path: `${shots}/07-replayed-callback.png` });
+  await page.screenshot({ path: `${shots}/07-replayed-callback.png`, fullPage: true });
   await page.goto(`${base}/`);
   assert.equal(await status(page), 'Not connected');
 });
@@ -122,5 +122,5 @@ test('denying at TikTok comes back with the error and stays disconnected', async
   await page.waitForURL(/tiktokError=access_denied/);
   await page.waitForFunction(() => document.getElementById('error').textContent.includes('access_denied'));
   assert.equal(await status(page), 'Not connected');
-  await page.screenshot({ path: `${shots}/08-denied.png` });
+  await page.screenshot({ path: `${shots}/08-denied.png`, fullPage: true });
 });

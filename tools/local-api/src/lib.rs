@@ -1,0 +1,497 @@
+//! The whole API on localhost, for trying it by hand and for end-to-end tests.
+//!
+//! A small stand-in for API Gateway: it routes like `template.yaml` (a test checks
+//! they agree), authenticates a local user (`Authorization: Bearer local:<user>`)
+//! and hands each function's handler the same HTTP API v2 event API Gateway
+//! would, claims in `requestContext.authorizer.jwt.claims`. The handlers run
+//! in-process, unchanged: no production code path knows it is local.
+//!
+//! By default it embeds the TikTok emulator and the in-memory store, so it needs
+//! nothing else; options switch to a DynamoDB endpoint and to real TikTok.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Body as AxumBody;
+use axum::extract::State;
+use axum::http::{HeaderValue, Request as AxumRequest, StatusCode};
+use axum::response::{Html, IntoResponse, Response as AxumResponse};
+use base64::Engine;
+use lambda_http::Body;
+use secrecy::SecretString;
+use tiktok_gateway::secrets::StaticSecret;
+use tiktok_gateway::store::TableLayout;
+use tiktok_gateway::{
+    AppState, Config, DynamoStore, MemoryStore, Secrets, TikTokClient, TokenStore,
+};
+
+/// The functions behind the API.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Function {
+    /// `login-redirect`
+    LoginRedirect,
+    /// `oauth-callback`
+    OAuthCallback,
+    /// `disconnect`
+    Disconnect,
+    /// `connection-status`
+    ConnectionStatus,
+    /// `search`
+    Search,
+    /// `shop-lookup`
+    ShopLookup,
+    /// `product-lookup`
+    ProductLookup,
+}
+
+/// One API route, as `template.yaml` declares it.
+#[derive(Debug, Clone, Copy)]
+pub struct Route {
+    /// HTTP method.
+    pub method: &'static str,
+    /// Path, with `{param}` segments.
+    pub path: &'static str,
+    /// The function it invokes.
+    pub function: Function,
+    /// Whether the JWT authorizer guards it.
+    pub authorizer: bool,
+}
+
+/// Every route of the API.
+pub const ROUTES: &[Route] = &[
+    Route {
+        method: "GET",
+        path: "/auth/tiktok/login",
+        function: Function::LoginRedirect,
+        authorizer: true,
+    },
+    Route {
+        method: "GET",
+        path: "/auth/tiktok/callback",
+        function: Function::OAuthCallback,
+        authorizer: false,
+    },
+    Route {
+        method: "POST",
+        path: "/auth/tiktok/disconnect",
+        function: Function::Disconnect,
+        authorizer: true,
+    },
+    Route {
+        method: "GET",
+        path: "/auth/tiktok/status",
+        function: Function::ConnectionStatus,
+        authorizer: true,
+    },
+    Route {
+        method: "GET",
+        path: "/api/tiktok/search",
+        function: Function::Search,
+        authorizer: true,
+    },
+    Route {
+        method: "GET",
+        path: "/api/tiktok/shops",
+        function: Function::ShopLookup,
+        authorizer: true,
+    },
+    Route {
+        method: "GET",
+        path: "/api/tiktok/products/{productId}",
+        function: Function::ProductLookup,
+        authorizer: true,
+    },
+];
+
+/// Matches a request to a route and its path parameters.
+pub fn route(method: &str, path: &str) -> Option<(&'static Route, HashMap<String, String>)> {
+    let segments: Vec<&str> = path.trim_end_matches('/').split('/').collect();
+    ROUTES.iter().find_map(|route| {
+        if route.method != method {
+            return None;
+        }
+        let pattern: Vec<&str> = route.path.split('/').collect();
+        if pattern.len() != segments.len() {
+            return None;
+        }
+        let mut params = HashMap::new();
+        for (p, s) in pattern.iter().zip(&segments) {
+            match p.strip_prefix('{').and_then(|p| p.strip_suffix('}')) {
+                Some(name) if !s.is_empty() => {
+                    params.insert(name.to_owned(), percent_decode(s));
+                }
+                Some(_) => return None,
+                None if p == s => {}
+                None => return None,
+            }
+        }
+        Some((route, params))
+    })
+}
+
+fn percent_decode(s: &str) -> String {
+    url_decode(s.as_bytes())
+}
+
+fn url_decode(bytes: &[u8]) -> String {
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'%' if i + 2 < bytes.len() => {
+                let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).ok();
+                match hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
+                    Some(b) => {
+                        out.push(b);
+                        i += 3;
+                        continue;
+                    }
+                    None => out.push(b'%'),
+                }
+            }
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// The local user a request authenticates as: `Authorization: Bearer local:<user>`.
+fn local_user(req: &AxumRequest<AxumBody>) -> Option<String> {
+    let value = req.headers().get("authorization")?.to_str().ok()?;
+    let user = value.strip_prefix("Bearer local:")?.trim();
+    (!user.is_empty() && user.len() <= 128).then(|| user.to_owned())
+}
+
+/// Builds the API Gateway HTTP API v2 event for `req`, as API Gateway would.
+pub fn to_event(
+    req: &AxumRequest<AxumBody>,
+    body: &[u8],
+    route: &Route,
+    path_params: &HashMap<String, String>,
+    user: Option<&str>,
+    request_id: &str,
+) -> serde_json::Value {
+    let raw_query = req.uri().query().unwrap_or("").to_owned();
+    let mut query: serde_json::Map<String, serde_json::Value> = serde_json::Map::new();
+    for pair in raw_query.split('&').filter(|p| !p.is_empty()) {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        let (k, v) = (
+            url_decode(k.replace('+', " ").as_bytes()),
+            url_decode(v.replace('+', " ").as_bytes()),
+        );
+        // API Gateway joins repeated parameters with commas.
+        match query.get_mut(&k) {
+            Some(serde_json::Value::String(existing)) => {
+                existing.push(',');
+                existing.push_str(&v);
+            }
+            _ => {
+                query.insert(k, v.into());
+            }
+        }
+    }
+    let mut headers = serde_json::Map::new();
+    for (name, value) in req.headers() {
+        if let Ok(value) = value.to_str() {
+            headers.insert(name.as_str().to_lowercase(), value.into());
+        }
+    }
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64);
+    let mut context = serde_json::json!({
+        "accountId": "000000000000",
+        "apiId": "local",
+        "domainName": "localhost",
+        "domainPrefix": "localhost",
+        "http": {
+            "method": route.method,
+            "path": req.uri().path(),
+            "protocol": "HTTP/1.1",
+            "sourceIp": "127.0.0.1",
+            "userAgent": headers.get("user-agent").cloned().unwrap_or_default(),
+        },
+        "requestId": request_id,
+        "routeKey": format!("{} {}", route.method, route.path),
+        "stage": "$default",
+        "timeEpoch": now,
+    });
+    if let (true, Some(user)) = (route.authorizer, user) {
+        context["authorizer"] = serde_json::json!({
+            "jwt": {"claims": {"sub": user, "iss": "local-api", "aud": "local"}, "scopes": null}
+        });
+    }
+    let mut event = serde_json::json!({
+        "version": "2.0",
+        "routeKey": format!("{} {}", route.method, route.path),
+        "rawPath": req.uri().path(),
+        "rawQueryString": raw_query,
+        "headers": headers,
+        "requestContext": context,
+        "isBase64Encoded": false,
+    });
+    if !query.is_empty() {
+        event["queryStringParameters"] = query.into();
+    }
+    if !path_params.is_empty() {
+        event["pathParameters"] = serde_json::to_value(path_params).unwrap_or_default();
+    }
+    if !body.is_empty() {
+        match std::str::from_utf8(body) {
+            Ok(text) => event["body"] = text.into(),
+            Err(_) => {
+                event["body"] = base64::engine::general_purpose::STANDARD
+                    .encode(body)
+                    .into();
+                event["isBase64Encoded"] = true.into();
+            }
+        }
+    }
+    event
+}
+
+/// The running local stack.
+pub struct LocalStack {
+    /// `http://127.0.0.1:<port>`.
+    pub base_url: String,
+    /// The handlers' state (store, config, ...).
+    pub state: AppState,
+    /// The embedded emulator, when used.
+    pub emulator: Option<tiktok_emulator::RunningEmulator>,
+}
+
+/// Where data lives and who plays TikTok.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Port of the API (0: any free port).
+    pub port: u16,
+    /// DynamoDB endpoint (e.g. moto or DynamoDB Local); the in-memory store when `None`.
+    pub dynamodb_endpoint: Option<String>,
+    /// Table name with `dynamodb_endpoint` (created when missing).
+    pub table: String,
+    /// Use real TikTok (URLs from `TIKTOK_*` env, credentials from this secret JSON file).
+    pub real_tiktok_secret_file: Option<String>,
+    /// Emulator access-token lifetime (short makes the refresher visible).
+    pub emulator_access_ttl: u64,
+    /// How often the refresher runs on its own (`None`: only when asked).
+    pub refresh_every: Option<Duration>,
+    /// `user` or `app`.
+    pub token_mode: String,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            port: 3000,
+            dynamodb_endpoint: None,
+            table: "dshipit-local".into(),
+            real_tiktok_secret_file: None,
+            emulator_access_ttl: 300,
+            refresh_every: Some(Duration::from_secs(60)),
+            token_mode: "user".into(),
+        }
+    }
+}
+
+/// Starts the stack and serves until the process ends.
+pub async fn start(options: Options) -> std::io::Result<LocalStack> {
+    let listener =
+        tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], options.port))).await?;
+    let base_url = format!("http://127.0.0.1:{}", listener.local_addr()?.port());
+
+    let token_key = base64::engine::general_purpose::STANDARD.encode(rand::random::<[u8; 32]>());
+    let (emulator, tiktok_vars, secret_json) = match &options.real_tiktok_secret_file {
+        Some(file) => (None, Vec::new(), std::fs::read_to_string(file)?),
+        None => {
+            let config = tiktok_emulator::EmulatorConfig {
+                redirect_uris: vec![format!("{base_url}/auth/tiktok/callback")],
+                access_ttl_secs: options.emulator_access_ttl,
+                ..Default::default()
+            };
+            let secret = serde_json::json!({
+                "client_key": config.client_key,
+                "client_secret": config.client_secret,
+                "token_keys": {"local": token_key},
+                "active_token_key": "local",
+            })
+            .to_string();
+            let running = tiktok_emulator::Emulator::spawn(config).await?;
+            let tiktok = running.base_url.clone();
+            let vars = vec![
+                (
+                    "TIKTOK_AUTHORIZE_URL",
+                    format!("{tiktok}/v2/auth/authorize/"),
+                ),
+                ("TIKTOK_TOKEN_URL", format!("{tiktok}/v2/oauth/token/")),
+                ("TIKTOK_REVOKE_URL", format!("{tiktok}/v2/oauth/revoke/")),
+                ("TIKTOK_API_BASE_URL", tiktok),
+            ];
+            (Some(running), vars, secret)
+        }
+    };
+
+    let mut vars: HashMap<&str, String> = HashMap::from([
+        ("TABLE_NAME", options.table.clone()),
+        ("SECRET_ID", "local".to_owned()),
+        (
+            "TIKTOK_REDIRECT_URI",
+            format!("{base_url}/auth/tiktok/callback"),
+        ),
+        ("DEFAULT_RETURN_URL", format!("{base_url}/")),
+        ("ALLOWED_RETURN_ORIGINS", base_url.clone()),
+        ("DATA_TOKEN_MODE", options.token_mode.clone()),
+        (
+            "TIKTOK_SCOPES",
+            "user.info.basic,research.data.basic".to_owned(),
+        ),
+    ]);
+    vars.extend(tiktok_vars);
+    let config =
+        Config::from_lookup(|name| vars.get(name).cloned().or_else(|| std::env::var(name).ok()))
+            .map_err(std::io::Error::other)?;
+    let secrets = Arc::new(Secrets::new(
+        Arc::new(StaticSecret(SecretString::from(secret_json))),
+        config.secret_cache_ttl,
+    ));
+    let store: Arc<dyn TokenStore> = match &options.dynamodb_endpoint {
+        None => Arc::new(MemoryStore::new(config.due_shards)),
+        Some(endpoint) => {
+            let aws = aws_config::defaults(aws_config::BehaviorVersion::latest())
+                .endpoint_url(endpoint)
+                .load()
+                .await;
+            let client = aws_sdk_dynamodb::Client::new(&aws);
+            tiktok_gateway::store::create_table(&client, &options.table)
+                .await
+                .map_err(std::io::Error::other)?;
+            Arc::new(DynamoStore::new(
+                client,
+                TableLayout {
+                    table: options.table.clone(),
+                    due_shards: config.due_shards,
+                },
+                secrets.clone(),
+            ))
+        }
+    };
+    let upstream = Arc::new(TikTokClient::new(
+        TikTokClient::http_client(&config.tiktok).map_err(std::io::Error::other)?,
+        config.tiktok.clone(),
+    ));
+    let state = AppState::new(config, store, upstream, secrets);
+
+    if let Some(every) = options.refresh_every {
+        let state = state.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            tick.tick().await;
+            loop {
+                tick.tick().await;
+                let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+                if let Err(error) = token_refresher::run(&state, deadline).await {
+                    tracing::warn!(%error, "scheduled refresher run failed");
+                }
+            }
+        });
+    }
+
+    let app = axum::Router::new()
+        .route("/", axum::routing::get(|| async { Html(PAGE) }))
+        .route("/__local/refresher/run", axum::routing::post(run_refresher))
+        .fallback(gateway)
+        .with_state(state.clone());
+    tokio::spawn(async move {
+        if let Err(error) = axum::serve(listener, app).await {
+            tracing::error!(%error, "local API stopped");
+        }
+    });
+    Ok(LocalStack {
+        base_url,
+        state,
+        emulator,
+    })
+}
+
+/// The page at `/`: it uses only the public API routes.
+pub const PAGE: &str = include_str!("page.html");
+
+async fn run_refresher(State(state): State<AppState>) -> AxumResponse {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    match token_refresher::run(&state, deadline).await {
+        Ok(summary) => axum::Json(summary).into_response(),
+        Err(error) => (
+            StatusCode::from_u16(error.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+            error.public_message(),
+        )
+            .into_response(),
+    }
+}
+
+async fn gateway(State(state): State<AppState>, req: AxumRequest<AxumBody>) -> AxumResponse {
+    let Some((route, params)) = route(req.method().as_str(), req.uri().path()) else {
+        return (
+            StatusCode::NOT_FOUND,
+            axum::Json(serde_json::json!({"message": "Not Found"})),
+        )
+            .into_response();
+    };
+    let user = local_user(&req);
+    if route.authorizer && user.is_none() {
+        // What API Gateway's JWT authorizer answers, before any function runs.
+        return (
+            StatusCode::UNAUTHORIZED,
+            axum::Json(serde_json::json!({"message": "Unauthorized"})),
+        )
+            .into_response();
+    }
+    let request_id = format!("local-{:016x}", rand::random::<u64>());
+    let (parts, body) = req.into_parts();
+    let body = axum::body::to_bytes(body, 1 << 20)
+        .await
+        .unwrap_or_default();
+    let req = AxumRequest::from_parts(parts, AxumBody::empty());
+    let event = to_event(&req, &body, route, &params, user.as_deref(), &request_id);
+    let lambda_req = match lambda_http::request::from_str(&event.to_string()) {
+        Ok(r) => r,
+        Err(error) => {
+            return (StatusCode::INTERNAL_SERVER_ERROR, error.to_string()).into_response()
+        }
+    };
+    let result = match route.function {
+        Function::LoginRedirect => login_redirect::handler(&state, lambda_req).await,
+        Function::OAuthCallback => oauth_callback::handler(&state, lambda_req).await,
+        Function::Disconnect => disconnect::handler(&state, lambda_req).await,
+        Function::ConnectionStatus => connection_status::handler(&state, lambda_req).await,
+        Function::Search => search::handler(&state, lambda_req).await,
+        Function::ShopLookup => shop_lookup::handler(&state, lambda_req).await,
+        Function::ProductLookup => product_lookup::handler(&state, lambda_req).await,
+    };
+    match result {
+        Ok(response) => {
+            let (parts, body) = response.into_parts();
+            let bytes = match body {
+                Body::Empty => bytes::Bytes::new(),
+                Body::Text(t) => bytes::Bytes::from(t),
+                Body::Binary(b) => bytes::Bytes::from(b),
+                _ => bytes::Bytes::new(),
+            };
+            let mut out = AxumResponse::new(AxumBody::from(bytes));
+            *out.status_mut() = parts.status;
+            *out.headers_mut() = parts.headers;
+            out.headers_mut().insert(
+                "x-request-id",
+                HeaderValue::from_str(&request_id).unwrap_or(HeaderValue::from_static("-")),
+            );
+            out
+        }
+        // What Lambda's failed invocation looks like through API Gateway.
+        Err(_) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            axum::Json(serde_json::json!({"message": "Internal Server Error"})),
+        )
+            .into_response(),
+    }
+}
