@@ -2,6 +2,7 @@
 
 mod auth;
 mod data;
+mod emulated;
 mod events;
 mod faults;
 mod fuzz;

@@ -1,0 +1,251 @@
+//! Against the TikTok emulator (real rotation, real faults over HTTP) and moto:
+//! upstream faults get their documented status inside the time budget and leave
+//! the stored connection as it was; and many containers refreshing one
+//! connection at once never lose a rotation or ask the user to reconnect.
+
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tiktok_emulator::{Emulator, EmulatorConfig, Fault, Knobs, RunningEmulator};
+use tiktok_gateway::{AppState, ConnectionStatus};
+
+use crate::harness::*;
+
+const REDIRECT: &str = "https://api.dshipit.com/auth/tiktok/callback";
+const SUNNY: &str = "7494754040961993092";
+
+struct World {
+    tiktok: RunningEmulator,
+    clock: Arc<AtomicI64>,
+    /// One state per "container": separate store clients, separate caches.
+    containers: Vec<AppState>,
+}
+
+async fn world(containers: usize, extra: &[(&str, &str)]) -> World {
+    let tiktok = Emulator::spawn(EmulatorConfig {
+        client_key: CLIENT_KEY.into(),
+        client_secret: CLIENT_SECRET.into(),
+        redirect_uris: vec![REDIRECT.into()],
+        access_ttl_secs: 3_600,
+        ..EmulatorConfig::default()
+    })
+    .await
+    .unwrap();
+    let aws = test_support::moto_config();
+    let table = test_support::unique("emulated");
+    tiktok_gateway::store::create_table(&aws_sdk_dynamodb::Client::new(&aws), &table)
+        .await
+        .unwrap();
+    let secret = test_support::create_secret(
+        &aws_sdk_secretsmanager::Client::new(&aws),
+        &test_support::unique("tiktok-app"),
+        &test_support::secret_json(CLIENT_KEY, CLIENT_SECRET),
+    )
+    .await;
+    let mut vars: Vec<(&str, &str)> = vec![("TABLE_NAME", &table), ("SECRET_ID", &secret)];
+    vars.extend_from_slice(extra);
+    let clock = Arc::new(AtomicI64::new(START));
+    let containers = (0..containers)
+        .map(|_| {
+            let mut state = AppState::from_aws(config(&tiktok.base_url, &vars), &aws).unwrap();
+            let reader = clock.clone();
+            state.clock = Arc::new(move || reader.load(Ordering::SeqCst));
+            state
+        })
+        .collect();
+    World {
+        tiktok,
+        clock,
+        containers,
+    }
+}
+
+impl World {
+    /// The whole connect flow: login, the emulator's consent (approved), callback.
+    async fn connect(&self, user: &str) {
+        let c = &self.containers[0];
+        let login = login_redirect::handler(c, get("/auth/tiktok/login", &[], Some(user)))
+            .await
+            .unwrap();
+        let state = query_of(&location(&login), "state").unwrap();
+        let code = self.tiktok.emulator.issue_code(REDIRECT);
+        let query = [
+            ("code", code.as_str()),
+            ("scopes", "user.info.basic"),
+            ("state", state.as_str()),
+        ];
+        let back = oauth_callback::handler(c, get("/auth/tiktok/callback", &query, None))
+            .await
+            .unwrap();
+        assert_eq!(
+            query_of(&location(&back), "tiktok").as_deref(),
+            Some("connected")
+        );
+    }
+
+    async fn search(
+        &self,
+        container: usize,
+        user: &str,
+    ) -> lambda_http::Response<lambda_http::Body> {
+        let q = [("shopId", SUNNY), ("query", "mug"), ("pageSize", "3")];
+        search::handler(
+            &self.containers[container],
+            get("/api/tiktok/search", &q, Some(user)),
+        )
+        .await
+        .unwrap()
+    }
+
+    async fn stored(&self, user: &str) -> tiktok_gateway::Connection {
+        self.containers[0]
+            .store
+            .get_connection(user)
+            .await
+            .unwrap()
+            .unwrap()
+    }
+}
+
+/// (fault, how many in a row, Retry-After, expected status, expected code)
+const FAULTS: &[(Fault, u32, Option<u64>, u16, &str)] = &[
+    (Fault::ServerError, 1, None, 200, ""), // one 5xx is retried away
+    (Fault::ServerError, 50, None, 502, "upstream_error"),
+    (Fault::EnvelopeError, 50, None, 502, "upstream_error"),
+    (Fault::MalformedJson, 50, None, 502, "upstream_error"),
+    (Fault::ConnectionReset, 50, None, 502, "upstream_error"),
+    (Fault::RateLimited, 50, Some(1), 429, "rate_limited"),
+    (Fault::RateLimited, 50, None, 429, "rate_limited"),
+    (Fault::Timeout, 50, None, 504, "upstream_timeout"),
+];
+
+/// How often each fault is tried (RELIABILITY.md quotes it).
+const FAULT_REPEATS: usize = 3;
+
+#[tokio::test]
+async fn upstream_faults_get_their_status_within_the_budget_and_change_nothing() {
+    let budget = Duration::from_millis(1_500);
+    let w = world(
+        1,
+        &[
+            ("UPSTREAM_BUDGET_MS", "1500"),
+            ("UPSTREAM_REQUEST_TIMEOUT_MS", "400"),
+        ],
+    )
+    .await;
+    w.connect("u1").await;
+    let before = w.stored("u1").await;
+    let mut tried = 0;
+    for &(fault, times, retry_after, status, code) in FAULTS {
+        for _ in 0..FAULT_REPEATS {
+            w.tiktok.emulator.set_knobs(Knobs {
+                fault: Some(fault),
+                fail_next: times,
+                retry_after_secs: retry_after,
+                ..Knobs::default()
+            });
+            let started = Instant::now();
+            let response = w.search(0, "u1").await;
+            let took = started.elapsed();
+            let body = body_json(&response);
+            assert_eq!(
+                response.status().as_u16(),
+                status,
+                "{fault:?}×{times}: {body}"
+            );
+            if status != 200 {
+                assert_eq!(body["error"]["code"], code, "{fault:?}");
+                assert_eq!(body["error"]["requestId"], "req-test-1");
+            }
+            if status == 429 {
+                assert!(
+                    response.headers().contains_key("retry-after"),
+                    "{fault:?} {retry_after:?}"
+                );
+            }
+            assert!(
+                took < budget + Duration::from_millis(700),
+                "{fault:?} took {took:?}"
+            );
+            tried += 1;
+        }
+    }
+    w.tiktok.emulator.set_knobs(Knobs::default());
+    assert_eq!(
+        w.search(0, "u1").await.status(),
+        200,
+        "fine again once TikTok is"
+    );
+    assert_eq!(
+        w.stored("u1").await,
+        before,
+        "no fault changed the stored connection"
+    );
+    println!(
+        "upstream faults: {tried} requests, {} kinds × {FAULT_REPEATS}",
+        FAULTS.len()
+    );
+}
+
+/// Rounds of the race below (RELIABILITY.md quotes it).
+const RACE_ROUNDS: u64 = 20;
+const RACERS: usize = 8;
+
+/// Each round the access token expires (for us and for TikTok), then eight
+/// containers at once need it: the refresher in one, a search in each of the
+/// other seven, each with its own store client. Exactly one rotation wins at
+/// TikTok per round, every search is answered, the stored refresh token is
+/// always the one TikTok considers current, and nobody is asked to reconnect.
+#[tokio::test]
+async fn eight_containers_refreshing_one_connection_never_lose_a_rotation() {
+    let w = world(RACERS, &[]).await;
+    w.connect("u1").await;
+    let mut refused = 0;
+    for round in 1..=RACE_ROUNDS {
+        w.clock.fetch_add(7_200, Ordering::SeqCst);
+        w.tiktok.emulator.expire_access_tokens();
+        let version = w.stored("u1").await.version;
+
+        let refresher = async {
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+            token_refresher::run(&w.containers[0], deadline)
+                .await
+                .unwrap()
+        };
+        let searches = futures::future::join_all((1..RACERS).map(|c| w.search(c, "u1")));
+        let (summary, answers) = tokio::join!(refresher, searches);
+
+        for answer in &answers {
+            assert_eq!(answer.status(), 200, "round {round}: {}", body_json(answer));
+        }
+        assert_eq!(
+            (summary.failed, summary.reconnect_required),
+            (0, 0),
+            "round {round}: {summary:?}"
+        );
+        let stored = w.stored("u1").await;
+        assert_eq!(stored.status, ConnectionStatus::Active, "round {round}");
+        assert_eq!(
+            stored.version,
+            version + 1,
+            "round {round}: one rotation stored"
+        );
+        assert!(
+            w.tiktok
+                .emulator
+                .is_current_refresh_token(stored.tokens.refresh_token.expose()),
+            "round {round}: the stored refresh token is TikTok's newest"
+        );
+        let stats = w.tiktok.emulator.stats();
+        assert_eq!(
+            stats.refresh_rotated, round,
+            "round {round}: exactly one rotation won"
+        );
+        refused = stats.refresh_refused;
+    }
+    println!(
+        "refresh race: {RACE_ROUNDS} rounds × {RACERS} containers, {RACE_ROUNDS} rotations, \
+         {refused} refused racers recovered, 0 reconnects"
+    );
+}
