@@ -77,6 +77,8 @@ async fn no_secret_appears_in_the_logs_at_trace_level() {
         .await
         .unwrap();
     let authorize = location(&login);
+    let cookie = login_cookie(&login);
+    secrets.push(cookie.clone().unwrap());
     let state = query_of(&authorize, "state").unwrap();
     let code = format!("code-{}", random());
     secrets.extend([state.clone(), code.clone()]);
@@ -85,7 +87,7 @@ async fn no_secret_appears_in_the_logs_at_trace_level() {
         ("scopes", "user.info.basic"),
         ("state", state.as_str()),
     ];
-    let back = oauth_callback::handler(&h.state, get("/auth/tiktok/callback", &query, None))
+    let back = oauth_callback::handler(&h.state, callback_request(&query, cookie.as_deref()))
         .await
         .unwrap();
     assert_eq!(
@@ -93,7 +95,7 @@ async fn no_secret_appears_in_the_logs_at_trace_level() {
         Some("connected")
     );
     // A replay of the same callback (refused) and a denied one.
-    let replay = oauth_callback::handler(&h.state, get("/auth/tiktok/callback", &query, None))
+    let replay = oauth_callback::handler(&h.state, callback_request(&query, cookie.as_deref()))
         .await
         .unwrap();
     assert_eq!(replay.status(), 400);

@@ -145,3 +145,43 @@ pub fn number_param(
             }),
     }
 }
+
+/// The cookie that binds a TikTok login to the browser that started it.
+pub const LOGIN_COOKIE: &str = "tiktok_login";
+
+/// `Set-Cookie` for the login binding `value`, scoped to the callback path,
+/// out of scripts' reach, sent on TikTok's top-level redirect back
+/// (`SameSite=Lax`), `Secure` when the callback is https. An empty `value`
+/// with `max_age` 0 clears it.
+pub fn login_cookie(value: &str, max_age: i64, callback: &url::Url) -> String {
+    let secure = if callback.scheme() == "https" {
+        "; Secure"
+    } else {
+        ""
+    };
+    format!(
+        "{LOGIN_COOKIE}={value}; Path={}; Max-Age={max_age}; HttpOnly; SameSite=Lax{secure}",
+        callback.path()
+    )
+}
+
+/// The value of cookie `name` on `req` (API Gateway passes cookies in the
+/// `Cookie` header; lambda_http folds payload 2.0's `cookies` into it).
+pub fn cookie(req: &Request, name: &str) -> Option<String> {
+    req.headers()
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.to_owned())
+}
+
+/// `response` with a `Set-Cookie` header added.
+pub fn with_cookie(mut response: Response<Body>, cookie: &str) -> Response<Body> {
+    if let Ok(value) = header::HeaderValue::from_str(cookie) {
+        response.headers_mut().append(header::SET_COOKIE, value);
+    }
+    response
+}

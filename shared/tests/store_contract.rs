@@ -249,6 +249,7 @@ fn login(user: &str, expires_at: i64) -> PendingLogin {
         user_id: user.to_owned(),
         return_to: Some("https://app.dshipit.com/research".into()),
         code_verifier: Some(tiktok_gateway::CodeVerifier::new("verifier-123")),
+        browser_hash: Some("3b1f0c2d".into()),
         expires_at,
     }
 }

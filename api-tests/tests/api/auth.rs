@@ -11,11 +11,13 @@ async fn login(h: &Harness, user: &str, return_to: Option<&str>) -> url::Url {
         .await
         .unwrap();
     assert_eq!(response.status(), 302);
+    *h.browser_cookie.lock().unwrap() = login_cookie(&response);
     location(&response)
 }
 
 async fn callback(h: &Harness, query: &[(&str, &str)]) -> lambda_http::Response<lambda_http::Body> {
-    oauth_callback::handler(&h.state, get("/auth/tiktok/callback", query, None))
+    let cookie = h.browser_cookie.lock().unwrap().clone();
+    oauth_callback::handler(&h.state, callback_request(query, cookie.as_deref()))
         .await
         .unwrap()
 }
@@ -383,4 +385,56 @@ async fn status_reports_a_needed_reconnect() {
         ),
         (Some(false), Some(false))
     );
+}
+
+#[tokio::test]
+async fn a_state_completed_in_another_browser_is_refused_and_stores_nothing() {
+    let h = Harness::moto(&[]).await;
+    mock_token_exchange(&h, "code-victim", "victim")
+        .expect(0)
+        .mount(&h.tiktok)
+        .await;
+    for cookie in [None, Some("tiktok_login=forged"), Some("other=1")] {
+        // An attacker starts a login for their own dshipit account...
+        let response =
+            login_redirect::handler(&h.state, get("/auth/tiktok/login", &[], Some("attacker")))
+                .await
+                .unwrap();
+        let set_cookie = response.headers()["set-cookie"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        for attribute in [
+            "Path=/auth/tiktok/callback",
+            "HttpOnly",
+            "SameSite=Lax",
+            "Secure",
+            "Max-Age=600",
+        ] {
+            assert!(
+                set_cookie.contains(attribute),
+                "{attribute} in {set_cookie}"
+            );
+        }
+        let state = query_of(&location(&response), "state").unwrap();
+        // ...and has a victim approve at TikTok with it: the victim's browser comes
+        // back with the victim's code, without the attacker's binding cookie.
+        let query = [("code", "code-victim"), ("state", state.as_str())];
+        let answer = oauth_callback::handler(&h.state, callback_request(&query, cookie))
+            .await
+            .unwrap();
+        assert_eq!(answer.status(), 400, "{cookie:?}");
+        assert_eq!(error_code(&answer), "bad_request");
+        assert!(body_json(&answer)["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("another browser"));
+    }
+    assert!(h
+        .state
+        .store
+        .get_connection("attacker")
+        .await
+        .unwrap()
+        .is_none());
 }

@@ -75,7 +75,8 @@ impl World {
             ("scopes", "user.info.basic"),
             ("state", state.as_str()),
         ];
-        let back = oauth_callback::handler(c, get("/auth/tiktok/callback", &query, None))
+        let cookie = login_cookie(&login);
+        let back = oauth_callback::handler(c, callback_request(&query, cookie.as_deref()))
             .await
             .unwrap();
         assert_eq!(

@@ -129,6 +129,8 @@ async fn every_sample_http_event_gets_its_documented_answer() {
                     user_id: EVENT_USER.into(),
                     return_to: Some(format!("{SITE}/research")),
                     code_verifier: None,
+                    // Stored before browser binding existed: accepted without a cookie.
+                    browser_hash: None,
                     expires_at: h.now() + 600,
                 };
                 h.state

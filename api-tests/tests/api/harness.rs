@@ -24,6 +24,9 @@ pub struct Harness {
     pub state: AppState,
     pub tiktok: MockServer,
     clock: Arc<AtomicI64>,
+    /// The browser's cookie for the callback path (the login binding), as the
+    /// last login set it.
+    pub browser_cookie: std::sync::Mutex<Option<String>>,
 }
 
 pub fn config(tiktok: &str, extra: &[(&str, &str)]) -> Config {
@@ -123,6 +126,7 @@ impl Harness {
             state,
             tiktok,
             clock,
+            browser_cookie: std::sync::Mutex::new(None),
         }
     }
 
@@ -332,4 +336,23 @@ pub async fn friendly_tiktok(h: &Harness, product: u64) {
         .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({})))
         .mount(&h.tiktok)
         .await;
+}
+
+/// The login binding a login answer set, as the browser sends it back
+/// (`tiktok_login=<value>`).
+pub fn login_cookie(response: &Response<Body>) -> Option<String> {
+    response
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with("tiktok_login="))
+        .and_then(|v| v.split(';').next())
+        .map(str::to_owned)
+}
+
+/// TikTok's redirect back, from a browser holding `cookie`.
+pub fn callback_request(query: &[(&str, &str)], cookie: Option<&str>) -> Request {
+    let headers: Vec<(&str, &str)> = cookie.map(|c| ("cookie", c)).into_iter().collect();
+    event("GET", "/auth/tiktok/callback", query, None, &headers)
 }

@@ -127,11 +127,15 @@ async fn observed(binary: &str) -> BTreeSet<String> {
                             &h.state,
                             get("/auth/tiktok/login", &[], Some("u1")),
                         );
-                        let state = query_of(&location(&login.await.unwrap()), "state").unwrap();
+                        let login = login.await.unwrap();
+                        let state = query_of(&location(&login), "state").unwrap();
+                        let cookie = login_cookie(&login);
                         let c = cold(&h, &r);
                         let query = [outcome, ("state", state.as_str())];
-                        let answer =
-                            oauth_callback::handler(&c, get("/auth/tiktok/callback", &query, None));
+                        let answer = oauth_callback::handler(
+                            &c,
+                            callback_request(&query, cookie.as_deref()),
+                        );
                         ok(answer.await.unwrap(), "callback");
                         r.take()
                     })

@@ -3,7 +3,8 @@
 //!
 //! - TikTok reported an error (e.g. the user denied): back to the site with
 //!   `tiktokError=<code>`.
-//! - Missing, unknown, expired or replayed state: `400`, nothing stored.
+//! - Missing, unknown, expired or replayed state, or a callback from a browser
+//!   that did not start the login (no binding cookie): `400`, nothing stored.
 //! - Otherwise the code is exchanged, the connection stored (encrypted), and the
 //!   browser sent to `returnTo` (or the default page) with `tiktok=connected`;
 //!   a failure after the state was accepted goes back to the site with
@@ -22,7 +23,24 @@ const MAX_PARAM_LEN: usize = 2048;
 /// The Lambda handler.
 pub async fn handler(state: &AppState, req: Request) -> Result<Response<Body>, lambda_http::Error> {
     let request_id = http::request_id(&req);
-    Ok(http::respond(handle(state, &req).await, &request_id))
+    let response = http::respond(handle(state, &req).await, &request_id);
+    Ok(if state.config.bind_login_to_browser {
+        // The login binding is single use, like the state: clear it.
+        let cleared = http::login_cookie("", 0, &state.config.tiktok.redirect_uri);
+        http::with_cookie(response, &cleared)
+    } else {
+        response
+    })
+}
+
+/// Whether the callback comes from the browser that started the login: it
+/// holds the cookie whose hash the login stored (a login stored unbound passes).
+fn same_browser(req: &Request, login: &PendingLogin) -> bool {
+    match &login.browser_hash {
+        None => true,
+        Some(expected) => http::cookie(req, http::LOGIN_COOKIE)
+            .is_some_and(|value| sha256_hex(&value) == *expected),
+    }
 }
 
 fn param(req: &Request, name: &str) -> Result<Option<String>, Error> {
@@ -60,6 +78,14 @@ async fn handle(state: &AppState, req: &Request) -> Result<Response<Body>, Error
         .take_login(&sha256_hex(&oauth_state), now)
         .await?
         .ok_or_else(|| Error::BadRequest("unknown, expired or already used state".into()))?;
+    if !same_browser(req, &login) {
+        // Someone else's state (e.g. a link that would connect the clicker's TikTok
+        // account to another dshipit user): consumed, nothing stored.
+        tracing::warn!(user_id = %login.user_id, "callback from a browser that did not start the login");
+        return Err(Error::BadRequest(
+            "this TikTok login was started in another browser; start it again from dshipit".into(),
+        ));
+    }
 
     match connect(state, req, &login, AuthCode::new(code)).await {
         Ok(()) => Ok(back_to_site(

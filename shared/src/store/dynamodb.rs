@@ -456,6 +456,9 @@ impl TokenStore for DynamoStore {
         if let Some(return_to) = &login.return_to {
             item.insert("return_to".into(), s(return_to));
         }
+        if let Some(browser_hash) = &login.browser_hash {
+            item.insert("browser_hash".into(), s(browser_hash));
+        }
         if let Some(verifier) = &login.code_verifier {
             let ring = self.keyring().await?;
             item.insert(
@@ -506,6 +509,10 @@ impl TokenStore for DynamoStore {
         Ok(Some(PendingLogin {
             user_id: get_s(&item, "user_id")?.to_owned(),
             return_to: item.get("return_to").and_then(|v| v.as_s().ok()).cloned(),
+            browser_hash: item
+                .get("browser_hash")
+                .and_then(|v| v.as_s().ok())
+                .cloned(),
             code_verifier,
             expires_at,
         }))

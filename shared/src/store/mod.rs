@@ -89,6 +89,10 @@ pub struct PendingLogin {
     pub return_to: Option<String>,
     /// The PKCE verifier, when PKCE is used.
     pub code_verifier: Option<CodeVerifier>,
+    /// SHA-256 of the browser-binding cookie the login set (`None`: not bound).
+    /// The callback must come from the browser holding that cookie, so a state
+    /// cannot be completed in someone else's browser.
+    pub browser_hash: Option<String>,
     /// Unix time after which the state is refused.
     pub expires_at: i64,
 }

@@ -193,9 +193,14 @@ pub fn to_event(
             }
         }
     }
+    // Payload 2.0 carries cookies in `cookies`, not in the headers.
     let mut headers = serde_json::Map::new();
+    let mut cookies = Vec::new();
     for (name, value) in req.headers() {
-        if let Ok(value) = value.to_str() {
+        let Ok(value) = value.to_str() else { continue };
+        if name == "cookie" {
+            cookies.extend(value.split(';').map(|c| serde_json::Value::from(c.trim())));
+        } else {
             headers.insert(name.as_str().to_lowercase(), value.into());
         }
     }
@@ -235,6 +240,9 @@ pub fn to_event(
     });
     if !query.is_empty() {
         event["queryStringParameters"] = query.into();
+    }
+    if !cookies.is_empty() {
+        event["cookies"] = cookies.into();
     }
     if !path_params.is_empty() {
         event["pathParameters"] = serde_json::to_value(path_params).unwrap_or_default();
