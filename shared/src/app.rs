@@ -17,7 +17,7 @@ use crate::secrets::{Secrets, SecretsManagerSource};
 use crate::store::{
     Connection, ConnectionStatus, DynamoStore, StoreError, TableLayout, TokenStore, Tokens,
 };
-use crate::tiktok::{TikTokClient, TokenGrant, Upstream, UpstreamError};
+use crate::tiktok::{Product, TikTokClient, TokenGrant, Upstream, UpstreamError};
 
 /// Tokens this close to expiry are treated as expired (clock skew, request time).
 pub const EXPIRY_SKEW_SECS: i64 = 60;
@@ -62,6 +62,9 @@ pub struct AppState {
     pub secrets: Arc<Secrets>,
     /// Unix seconds.
     pub clock: Clock,
+    /// The app's client-credentials token as this container last saw it, so a
+    /// warm request in `app` mode reads nothing but the user's connection.
+    app_token_cache: Arc<std::sync::Mutex<Option<(AccessToken, i64)>>>,
 }
 
 /// How a refresh attempt ended.
@@ -131,6 +134,7 @@ impl AppState {
             upstream,
             secrets,
             clock: system_clock(),
+            app_token_cache: Arc::default(),
         }
     }
 
@@ -400,17 +404,26 @@ impl AppState {
         }
     }
 
-    /// The app's client-credentials token: stored once for all containers, fetched
-    /// from TikTok when missing, expiring, or `force`d (TikTok refused it).
+    /// The app's client-credentials token: stored once for all containers (and
+    /// remembered by this one until it nears expiry), fetched from TikTok when
+    /// missing, expiring, or `refused` (TikTok said it is no longer valid).
     pub async fn app_token(
         &self,
         deadline: Instant,
         refused: Option<&AccessToken>,
     ) -> Result<AccessToken, Error> {
+        let usable = |token: &AccessToken, expires_at: i64| {
+            refused.is_none_or(|r| r != token) && expires_at > self.now() + EXPIRY_SKEW_SECS
+        };
+        if let Some((token, expires_at)) = self.cached_app_token() {
+            if usable(&token, expires_at) {
+                return Ok(token);
+            }
+        }
         let stored = self.store.get_app_token().await?;
         if let Some(token) = &stored {
-            let refused_this_one = refused.is_some_and(|r| *r == token.access_token);
-            if !refused_this_one && token.expires_at > self.now() + EXPIRY_SKEW_SECS {
+            if usable(&token.access_token, token.expires_at) {
+                self.remember_app_token(&token.access_token, token.expires_at);
                 return Ok(token.access_token.clone());
             }
         }
@@ -426,85 +439,133 @@ impl AppState {
             .await
         {
             // Another container stored one first; both are valid, use ours.
-            Ok(_) | Err(StoreError::Conflict) => Ok(grant.access_token),
+            Ok(_) | Err(StoreError::Conflict) => {
+                self.remember_app_token(&grant.access_token, expires_at);
+                Ok(grant.access_token)
+            }
             Err(e) => Err(e.into()),
         }
     }
 
-    /// Runs `call` with a usable token for `user_id` (theirs, or the app's in
-    /// `app` mode). An expired token is refreshed first; if TikTok answers
-    /// `access_token_invalid`, the token is refreshed once and `call` retried once.
-    pub async fn with_token<T, F, Fut>(
-        &self,
-        user_id: &str,
-        deadline: Instant,
-        call: F,
-    ) -> Result<T, Error>
+    fn cached_app_token(&self) -> Option<(AccessToken, i64)> {
+        self.app_token_cache.lock().ok()?.clone()
+    }
+
+    fn remember_app_token(&self, token: &AccessToken, expires_at: i64) {
+        if let Ok(mut cache) = self.app_token_cache.lock() {
+            *cache = Some((token.clone(), expires_at));
+        }
+    }
+
+    /// Starts a data request for `user_id`: reads their connection once (409 when
+    /// there is none or it needs a reconnect). Every upstream call of the request
+    /// then goes through [`Session::with_token`].
+    pub async fn session(&self, user_id: &str) -> Result<Session<'_>, Error> {
+        Ok(Session {
+            state: self,
+            connection: self.active_connection(user_id).await?,
+            refreshed: false,
+        })
+    }
+
+    /// Caches `products` of `shop_id` for product lookups; a failure is logged,
+    /// not fatal (the cache only spares TikTok calls).
+    pub async fn cache_products(&self, shop_id: &crate::tiktok::TikTokId, products: &[Product]) {
+        if products.is_empty() {
+            return;
+        }
+        let expires_at = self.now() + self.config.product_cache_ttl.as_secs() as i64;
+        if let Err(error) = self
+            .store
+            .cache_products(shop_id, products, expires_at)
+            .await
+        {
+            tracing::warn!(error = %error, "could not cache products");
+        }
+    }
+}
+
+/// One data request's view of a user's connection: read once when the request
+/// starts, refreshed at most once however many upstream calls the request makes.
+pub struct Session<'a> {
+    state: &'a AppState,
+    connection: Connection,
+    refreshed: bool,
+}
+
+impl Session<'_> {
+    /// The user's connection as this request knows it.
+    pub fn connection(&self) -> &Connection {
+        &self.connection
+    }
+
+    /// Runs `call` with a usable token (the user's, or the app's in `app` mode).
+    /// An expired user token is refreshed first; if TikTok answers
+    /// `access_token_invalid`, the token is refreshed and `call` retried, once
+    /// per request.
+    pub async fn with_token<T, F, Fut>(&mut self, deadline: Instant, call: F) -> Result<T, Error>
     where
         F: Fn(AccessToken) -> Fut,
         Fut: Future<Output = Result<T, UpstreamError>>,
     {
-        let mut connection = self.active_connection(user_id).await?;
-        match self.config.token_mode {
+        let state = self.state;
+        match state.config.token_mode {
             TokenMode::App => {
-                let token = self.app_token(deadline, None).await?;
+                let token = state.app_token(deadline, None).await?;
                 match call(token.clone()).await {
-                    Err(UpstreamError::AccessTokenInvalid { .. }) => {
-                        let token = self.app_token(deadline, Some(&token)).await?;
+                    Err(UpstreamError::AccessTokenInvalid { .. }) if !self.refreshed => {
+                        self.refreshed = true;
+                        let token = state.app_token(deadline, Some(&token)).await?;
                         Ok(call(token).await?)
                     }
                     other => Ok(other?),
                 }
             }
             TokenMode::User => {
-                let mut refreshed = false;
-                if connection.tokens.access_expires_at <= self.now() + EXPIRY_SKEW_SECS {
-                    connection = self.refreshed_user_token(&connection, deadline).await?;
-                    refreshed = true;
+                if self.connection.tokens.access_expires_at <= state.now() + EXPIRY_SKEW_SECS
+                    && !self.refreshed
+                {
+                    self.refresh(deadline).await?;
                 }
-                match call(connection.tokens.access_token.clone()).await {
-                    Err(UpstreamError::AccessTokenInvalid { .. }) if !refreshed => {
-                        let connection = self.refreshed_user_token(&connection, deadline).await?;
-                        Ok(call(connection.tokens.access_token.clone()).await?)
+                match call(self.connection.tokens.access_token.clone()).await {
+                    Err(UpstreamError::AccessTokenInvalid { .. }) if !self.refreshed => {
+                        self.refresh(deadline).await?;
+                        Ok(call(self.connection.tokens.access_token.clone()).await?)
                     }
                     other => Ok(other?),
                 }
             }
         }
     }
-}
 
-impl AppState {
-    /// One page of a shop's listing, with the user's (or the app's) token, and
-    /// cached for product lookups (a cache failure is logged, not fatal).
+    async fn refresh(&mut self, deadline: Instant) -> Result<(), Error> {
+        self.refreshed = true;
+        self.connection = self
+            .state
+            .refreshed_user_token(&self.connection, deadline)
+            .await?;
+        Ok(())
+    }
+
+    /// One page of a shop's listing.
     pub async fn list_products(
-        &self,
-        user_id: &str,
+        &mut self,
         shop_id: &crate::tiktok::TikTokId,
         page_start: u32,
         page_size: u32,
         deadline: Instant,
-    ) -> Result<crate::tiktok::Page<crate::tiktok::Product>, Error> {
-        let listing = self
-            .with_token(user_id, deadline, |token| {
-                let upstream = self.upstream.clone();
-                let shop_id = shop_id.clone();
-                async move {
-                    upstream
-                        .products(&token, &shop_id, page_start, page_size, deadline)
-                        .await
-                }
-            })
-            .await?;
-        let expires_at = self.now() + self.config.product_cache_ttl.as_secs() as i64;
-        if let Err(error) = self
-            .store
-            .cache_products(shop_id, &listing.items, expires_at)
-            .await
-        {
-            tracing::warn!(error = %error, "could not cache products");
-        }
-        Ok(listing)
+    ) -> Result<crate::tiktok::Page<Product>, Error> {
+        let upstream = self.state.upstream.clone();
+        self.with_token(deadline, |token| {
+            let upstream = upstream.clone();
+            let shop_id = shop_id.clone();
+            async move {
+                upstream
+                    .products(&token, &shop_id, page_start, page_size, deadline)
+                    .await
+            }
+        })
+        .await
     }
 }
 

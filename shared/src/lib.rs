@@ -21,7 +21,7 @@ pub mod secrets;
 pub mod store;
 pub mod tiktok;
 
-pub use app::{boot, init_tracing, AppState, BootError, Clock, Refresh};
+pub use app::{boot, init_tracing, AppState, BootError, Clock, Refresh, Session};
 pub use config::{Config, ConfigError, TokenMode};
 pub use error::Error;
 pub use product::DshipitProduct;

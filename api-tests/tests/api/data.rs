@@ -442,3 +442,141 @@ async fn app_mode_uses_one_stored_client_token_for_every_user() {
     .unwrap();
     assert_eq!(stranger.status(), 409);
 }
+
+fn page_for(start: u32, token: &str, body: serde_json::Value) -> Mock {
+    Mock::given(method("POST"))
+        .and(path("/v2/research/tts/product/"))
+        .and(body_string_contains(format!("\"page_start\":{start}")))
+        .and(header("authorization", format!("Bearer {token}").as_str()))
+        .respond_with(ResponseTemplate::new(200).set_body_json(body))
+}
+
+#[tokio::test]
+async fn a_search_over_several_pages_refreshes_an_expired_token_once() {
+    let h = Harness::memory(&[]).await;
+    h.connect("user-1", "old", 30).await; // inside the expiry skew
+    Mock::given(method("POST"))
+        .and(path("/v2/oauth/token/"))
+        .and(body_string_contains("refresh_token=rft.old"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(token_body("new", 7200)))
+        .expect(1)
+        .mount(&h.tiktok)
+        .await;
+    for (start, products, more) in [
+        (1, [(P1, "Mug", "")], true),
+        (2, [(P2, "Lamp", "")], true),
+        (3, [(P3, "Lamp cable", "")], false),
+    ] {
+        page_for(start, "act.new", products_body(&products, more))
+            .expect(1)
+            .mount(&h.tiktok)
+            .await;
+    }
+
+    let response = search(
+        &h,
+        &[("shopId", SHOP), ("query", "lamp"), ("pageSize", "2")],
+    )
+    .await;
+
+    assert_eq!(response.status(), 200);
+    let body = body_json(&response);
+    assert_eq!(body["totalCount"], 2);
+    let stored = h
+        .state
+        .store
+        .get_connection("user-1")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.version, 2, "one rotation for the whole request");
+    assert_eq!(stored.tokens.refresh_token.expose(), "rft.new");
+}
+
+#[tokio::test]
+async fn a_product_a_search_answered_is_looked_up_without_listing_again() {
+    let h = Harness::moto(&[]).await;
+    h.connect("user-1", "live", 3600).await;
+    products_page(
+        1,
+        products_body(&[(P1, "Desk Lamp", ""), (P3, "Mug", "")], false),
+    )
+    .expect(1)
+    .mount(&h.tiktok)
+    .await;
+    reviews_mock().expect(1).mount(&h.tiktok).await;
+    let found = body_json(&search(&h, &[("shopId", SHOP), ("query", "mug")]).await);
+    assert_eq!(found["products"][0]["product_id"], P3.to_string());
+
+    let response = product(&h, P3, SHOP).await;
+
+    // expect(1) on the listing: the product came from what the search cached.
+    assert_eq!(response.status(), 200);
+    assert_eq!(body_json(&response)["product"], found["products"][0]);
+}
+
+#[tokio::test]
+async fn app_mode_replaces_a_refused_client_token_once_and_keeps_using_the_new_one() {
+    let h = Harness::moto(&[("DATA_TOKEN_MODE", "app")]).await;
+    h.connect("user-1", "u1", 3600).await;
+    h.state
+        .store
+        .put_app_token(
+            &tiktok_gateway::AccessToken::new("clt.old"),
+            h.now() + 3600,
+            None,
+        )
+        .await
+        .unwrap();
+    let shops_answer = |token: &str, status: u16, body: serde_json::Value| {
+        Mock::given(method("POST"))
+            .and(path("/v2/research/tts/shop/"))
+            .and(header("authorization", format!("Bearer {token}").as_str()))
+            .respond_with(ResponseTemplate::new(status).set_body_json(body))
+    };
+    shops_answer(
+        "clt.old",
+        401,
+        serde_json::json!({"data": {}, "error": {"code": "access_token_invalid", "message": "revoked", "log_id": "l1"}}),
+    )
+    .expect(1)
+    .mount(&h.tiktok)
+    .await;
+    Mock::given(method("POST"))
+        .and(path("/v2/oauth/token/"))
+        .and(body_string_contains("grant_type=client_credentials"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({
+            "access_token": "clt.new", "expires_in": 7200, "token_type": "Bearer"
+        })))
+        .expect(1)
+        .mount(&h.tiktok)
+        .await;
+    shops_answer(
+        "clt.new",
+        200,
+        serde_json::json!({
+            "data": {"shop_data": [{"shop_id": 7494754040961993092u64, "shop_name": "Sunny Home"}]},
+            "error": {"code": "ok", "message": "", "log_id": "l2"}
+        }),
+    )
+    .expect(2)
+    .mount(&h.tiktok)
+    .await;
+
+    for _ in 0..2 {
+        let response = shop_lookup::handler(
+            &h.state,
+            get("/api/tiktok/shops", &[("name", "sunny")], Some("user-1")),
+        )
+        .await
+        .unwrap();
+        assert_eq!(response.status(), 200);
+    }
+
+    let stored = h.state.store.get_app_token().await.unwrap().unwrap();
+    assert_eq!(
+        stored.access_token.expose(),
+        "clt.new",
+        "for the other containers"
+    );
+}

@@ -9,7 +9,7 @@
 use lambda_http::{Body, Request, Response};
 use tiktok_gateway::http;
 use tiktok_gateway::tiktok::{Product, TikTokId, MAX_PAGE_SIZE};
-use tiktok_gateway::{AppState, DshipitProduct, Error};
+use tiktok_gateway::{AppState, DshipitProduct, Error, Session};
 use tokio::time::Instant;
 
 /// The Lambda handler.
@@ -23,13 +23,15 @@ async fn handle(state: &AppState, req: &Request) -> Result<Response<Body>, Error
     let product_id = http::id_param(http::path_param(req, "productId"), "productId")?;
     let shop_id = http::id_param(http::query(req, "shopId"), "shopId")?;
     let deadline = state.deadline(req);
-    // The connection is checked before the cache answers: only connected users get data.
-    state.active_connection(&user_id).await?;
-    let cached = match state
-        .store
-        .cached_product(&shop_id, &product_id, state.now())
-        .await
-    {
+    // Only connected users get data, even from the cache; both reads go out at once.
+    let (session, cached) = tokio::join!(
+        state.session(&user_id),
+        state
+            .store
+            .cached_product(&shop_id, &product_id, state.now())
+    );
+    let mut session = session?;
+    let cached = match cached {
         Ok(hit) => hit,
         Err(error) => {
             tracing::warn!(error = %error, "product cache unreadable; asking TikTok");
@@ -38,12 +40,12 @@ async fn handle(state: &AppState, req: &Request) -> Result<Response<Body>, Error
     };
     let product = match cached {
         Some(product) => product,
-        None => find_in_listing(state, &user_id, &shop_id, &product_id, deadline)
+        None => find_in_listing(state, &mut session, &shop_id, &product_id, deadline)
             .await?
             .ok_or_else(|| Error::NotFound("product".into()))?,
     };
-    let reviews = state
-        .with_token(&user_id, deadline, |token| {
+    let reviews = session
+        .with_token(deadline, |token| {
             let upstream = state.upstream.clone();
             let product_id = product_id.clone();
             async move {
@@ -62,27 +64,30 @@ async fn handle(state: &AppState, req: &Request) -> Result<Response<Body>, Error
     ))
 }
 
+/// Pages the shop's listing for the product; what it reads is cached (one write).
 async fn find_in_listing(
     state: &AppState,
-    user_id: &str,
+    session: &mut Session<'_>,
     shop_id: &TikTokId,
     product_id: &TikTokId,
     deadline: Instant,
 ) -> Result<Option<Product>, Error> {
+    let mut read: Vec<Product> = Vec::new();
+    let mut found = None;
     for page in 1..=state.config.page_budget {
-        let listing = state
-            .list_products(user_id, shop_id, page, MAX_PAGE_SIZE, deadline)
+        let listing = session
+            .list_products(shop_id, page, MAX_PAGE_SIZE, deadline)
             .await?;
-        if let Some(found) = listing
+        found = listing
             .items
-            .into_iter()
+            .iter()
             .find(|p| p.product_id == *product_id)
-        {
-            return Ok(Some(found));
-        }
-        if !listing.has_more {
+            .cloned();
+        read.extend(listing.items);
+        if found.is_some() || !listing.has_more {
             break;
         }
     }
-    Ok(None)
+    state.cache_products(shop_id, &read).await;
+    Ok(found)
 }

@@ -5,8 +5,8 @@
 //! (`pageStart` is the listing page, `pageSize` its size) and keeps those whose
 //! name or description contains the query, case-insensitively. With a query it
 //! reads further pages, within the page budget, until it has `pageSize` matches
-//! or the listing ends; `nextPageStart` continues where it stopped. Every product
-//! read is cached for product lookups.
+//! or the listing ends; `nextPageStart` continues where it stopped. The products
+//! it answers are cached for product lookups.
 
 use lambda_http::{Body, Request, Response};
 use serde::Serialize;
@@ -82,12 +82,13 @@ async fn handle(state: &AppState, req: &Request) -> Result<Response<Body>, Error
     let user_id = http::user_id(req)?;
     let search = parse(req)?;
     let deadline = state.deadline(req);
+    let mut session = state.session(&user_id).await?;
     let mut found: Vec<Product> = Vec::new();
     let mut page = search.page_start;
     let mut pages_read = 0;
     let has_more = loop {
-        let listing = state
-            .list_products(&user_id, &search.shop_id, page, search.page_size, deadline)
+        let listing = session
+            .list_products(&search.shop_id, page, search.page_size, deadline)
             .await?;
         pages_read += 1;
         found.extend(
@@ -102,6 +103,8 @@ async fn handle(state: &AppState, req: &Request) -> Result<Response<Body>, Error
             break listing.has_more;
         }
     };
+    // What the user now sees is what they may open next: one cache write.
+    state.cache_products(&search.shop_id, &found).await;
     let products: Vec<DshipitProduct> = found
         .iter()
         .map(|p| DshipitProduct::from_tiktok(p, &search.shop_id))

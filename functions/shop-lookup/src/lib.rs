@@ -60,7 +60,9 @@ async fn handle(state: &AppState, req: &Request) -> Result<Response<Body>, Error
     }
     let deadline = state.deadline(req);
     let shops = state
-        .with_token(&user_id, deadline, |token| {
+        .session(&user_id)
+        .await?
+        .with_token(deadline, |token| {
             let upstream = state.upstream.clone();
             let name = name.clone();
             async move { upstream.shops(&token, &name, MAX_PAGE_SIZE, deadline).await }

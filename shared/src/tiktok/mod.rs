@@ -11,7 +11,7 @@ mod model;
 mod oauth;
 mod research;
 
-pub use client::{RetryPolicy, TikTokClient};
+pub use client::{limiter_quota, RetryPolicy, TikTokClient};
 pub use error::UpstreamError;
 pub use model::{
     AppCredentials, Page, Product, Review, Shop, TikTokId, TokenGrant, PRODUCT_FIELDS,

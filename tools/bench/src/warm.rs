@@ -1,0 +1,447 @@
+//! Warm requests, in-process: the data handlers called again and again on a
+//! state that already served, against the emulator (no added latency), with the
+//! memory store and with DynamoDB (moto). Handler latency is compared with the
+//! same upstream calls made directly, and every AWS call is counted.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tiktok_gateway::tiktok::{PRODUCT_FIELDS, REVIEW_FIELDS, SHOP_FIELDS};
+use tiktok_gateway::AppState;
+use tokio::time::Instant;
+
+use crate::cold_start::summarize_calls;
+use crate::counting::{CountingStore, StoreCalls};
+use crate::report::{ms, Samples, Section, Sink, Table, Target};
+use crate::setup::{self, Moto, Res, SHOP_ID};
+
+const USER: &str = "bench-warm-user";
+const SEARCH_QUERY: &str = "mug";
+const SHOP_NAME: &str = "sunny";
+/// Requests per route in the pass that records wire-level AWS calls.
+const RECORDED: usize = 20;
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Route {
+    Search,
+    ShopLookup,
+    ProductLookup,
+}
+
+impl Route {
+    const ALL: [Route; 3] = [Route::Search, Route::ShopLookup, Route::ProductLookup];
+
+    fn name(self) -> &'static str {
+        match self {
+            Route::Search => "search",
+            Route::ShopLookup => "shop-lookup",
+            Route::ProductLookup => "product-lookup",
+        }
+    }
+
+    /// The emulator endpoint the route calls.
+    fn endpoint(self) -> &'static str {
+        match self {
+            Route::Search => "product",
+            Route::ShopLookup => "shop",
+            Route::ProductLookup => "review",
+        }
+    }
+
+    fn request(self, user: &str, product_id: &str) -> Res<lambda_http::Request> {
+        let user = Some(user);
+        let accept = [("accept", "application/json")];
+        match self {
+            Route::Search => setup::api_event(
+                "GET",
+                "/api/tiktok/search",
+                &[("shopId", SHOP_ID), ("query", SEARCH_QUERY)],
+                &[],
+                user,
+                &accept,
+            ),
+            Route::ShopLookup => setup::api_event(
+                "GET",
+                "/api/tiktok/shops",
+                &[("name", SHOP_NAME)],
+                &[],
+                user,
+                &accept,
+            ),
+            Route::ProductLookup => setup::api_event(
+                "GET",
+                &format!("/api/tiktok/products/{product_id}"),
+                &[("shopId", SHOP_ID)],
+                &[("productId", product_id)],
+                user,
+                &accept,
+            ),
+        }
+    }
+
+    async fn call(self, state: &AppState, req: lambda_http::Request) -> Res<(u16, String)> {
+        let response = match self {
+            Route::Search => search::handler(state, req).await,
+            Route::ShopLookup => shop_lookup::handler(state, req).await,
+            Route::ProductLookup => product_lookup::handler(state, req).await,
+        }
+        .map_err(|e| e.to_string())?;
+        Ok(setup::status_and_body(response))
+    }
+}
+
+struct Backend {
+    name: &'static str,
+    state: AppState,
+    counting: Arc<CountingStore>,
+}
+
+fn counted(mut state: AppState) -> (AppState, Arc<CountingStore>) {
+    let counting = Arc::new(CountingStore::new(state.store.clone()));
+    state.store = counting.clone();
+    (state, counting)
+}
+
+struct RouteResult {
+    handler: Samples,
+    upstream: Samples,
+    upstream_calls: f64,
+    store: StoreCalls,
+    secret_fetches: u64,
+    wire: Option<Vec<String>>,
+}
+
+/// The warm benchmark.
+pub async fn run(iterations: usize, sink: &Sink) -> Res<Section> {
+    let mut section = Section::new("Warm requests (in-process)");
+    let running = setup::emulator(Default::default()).await?;
+    let emulator = running.emulator.clone();
+    let secret_json = setup::secret_json(emulator.config());
+    // The per-container upstream rate limit would space these sequential calls
+    // (50/s by default); it is raised so the handler's own cost is measured.
+    let extra = [("UPSTREAM_RATE_PER_SEC", "1000000".to_owned())];
+    let moto = Moto::setup(&secret_json).await?;
+
+    let mut backends = Vec::new();
+    let vars = setup::app_vars(&running.base_url, "unused", "unused", &extra);
+    let (state, counting) = counted(setup::memory_state(
+        setup::config(&vars)?,
+        secret_json.clone(),
+    )?);
+    backends.push(Backend {
+        name: "memory store",
+        state,
+        counting,
+    });
+    if let Some(m) = &moto {
+        let vars = setup::app_vars(&running.base_url, &m.table, &m.secret_arn, &extra);
+        let state = AppState::from_aws(setup::config(&vars)?, &m.aws).map_err(|e| e.to_string())?;
+        let (state, counting) = counted(state);
+        backends.push(Backend {
+            name: "DynamoDB (moto)",
+            state,
+            counting,
+        });
+    }
+
+    let http = reqwest::Client::new();
+    let warmup = (iterations / 10).clamp(10, 200);
+    let mut table = Table::new(&[
+        "store",
+        "route",
+        "handler p50",
+        "handler p99",
+        "upstream p50",
+        "upstream p99",
+        "overhead p50",
+        "overhead p99",
+        "upstream calls / req",
+        "store reads / req",
+        "store writes / req",
+        "Secrets Manager / req",
+        "AWS API calls / req (recorded)",
+    ]);
+    for backend in &backends {
+        setup::connect_user(&backend.state, &emulator, USER).await?;
+        let product_id = first_product(&backend.state).await?;
+        let token = backend
+            .state
+            .store
+            .get_connection(USER)
+            .await
+            .map_err(|e| e.to_string())?
+            .ok_or("the user is not connected")?
+            .tokens
+            .access_token
+            .expose()
+            .to_owned();
+        let wire = match (&moto, backend.name) {
+            (Some(m), "DynamoDB (moto)") => {
+                Some(record_wire_calls(m, &running.base_url, &extra, &emulator, &product_id).await?)
+            }
+            _ => None,
+        };
+        for route in Route::ALL {
+            for _ in 0..warmup {
+                route
+                    .call(&backend.state, route.request(USER, &product_id)?)
+                    .await?;
+            }
+            let store_before = backend.counting.calls();
+            let secrets_before = backend.state.secrets.fetch_count();
+            let emulator_before = emulator.stats().count(route.endpoint());
+            let mut latencies = Vec::with_capacity(iterations);
+            for _ in 0..iterations {
+                let req = route.request(USER, &product_id)?;
+                let started = Instant::now();
+                let (status, body) = route.call(&backend.state, req).await?;
+                latencies.push(started.elapsed());
+                if status != 200 {
+                    return Err(format!("{} answered {status}: {body}", route.name()));
+                }
+            }
+            let upstream_calls = (emulator.stats().count(route.endpoint()) - emulator_before)
+                as f64
+                / iterations as f64;
+            let store = backend.counting.calls().since(&store_before);
+            let secret_fetches = backend.state.secrets.fetch_count() - secrets_before;
+            let upstream = direct_upstream(
+                &http,
+                &running.base_url,
+                &token,
+                route,
+                upstream_calls.round().max(1.0) as u32,
+                &product_id,
+                iterations,
+            )
+            .await?;
+            let result = RouteResult {
+                handler: Samples::from_durations(&latencies),
+                upstream,
+                upstream_calls,
+                store,
+                secret_fetches,
+                wire: wire.as_ref().map(|w| {
+                    w.iter()
+                        .find(|(r, _)| *r == route.name())
+                        .map(|(_, c)| c.clone())
+                        .unwrap_or_default()
+                }),
+            };
+            report_route(
+                &mut section,
+                &mut table,
+                sink,
+                backend.name,
+                route,
+                iterations,
+                &result,
+            );
+        }
+    }
+    section.push(format!(
+        "{iterations} requests per route after {warmup} warm-up requests, one at a time; TikTok is the in-process emulator with no added latency, \
+         `UPSTREAM_RATE_PER_SEC=1000000` so the rate limiter does not space the calls. Routes: search `shopId={SHOP_ID}&query={SEARCH_QUERY}` \
+         (page size 10: it reads listing pages until 10 mugs match), shop lookup `name={SHOP_NAME}`, product lookup of a product the search cached. \
+         *Upstream* is the same emulator calls (same endpoint, pages and token) made directly with a reqwest client, {iterations} times; \
+         overhead = handler − upstream at the same percentile. Store reads/writes count calls on the `TokenStore` port (a counting decorator); \
+         Secrets Manager counts `Secrets::fetch_count`; the last column is the DynamoDB/Secrets Manager API calls recorded by a proxy in front of moto \
+         over {RECORDED} further requests per route.{}",
+        if moto.is_none() { " DynamoDB: skipped, MOTO_ENDPOINT is not set." } else { "" }
+    ));
+    section.push(table.render());
+    Ok(section)
+}
+
+fn report_route(
+    section: &mut Section,
+    table: &mut Table,
+    sink: &Sink,
+    backend: &str,
+    route: Route,
+    n: usize,
+    r: &RouteResult,
+) {
+    let per = |v: u64| v as f64 / n as f64;
+    let reads = per(r.store.reads);
+    let writes = per(r.store.writes);
+    let secrets = per(r.secret_fetches);
+    let overhead50 = r.handler.median() - r.upstream.median();
+    let overhead99 = r.handler.pct(99.0) - r.upstream.pct(99.0);
+    let wire = r.wire.as_ref().map(|calls| {
+        if calls.is_empty() {
+            "none".to_owned()
+        } else {
+            per_request(calls, RECORDED)
+        }
+    });
+    table.row(vec![
+        backend.to_owned(),
+        route.name().to_owned(),
+        ms(r.handler.median()),
+        ms(r.handler.pct(99.0)),
+        ms(r.upstream.median()),
+        ms(r.upstream.pct(99.0)),
+        ms(overhead50),
+        ms(overhead99),
+        format!("{:.2}", r.upstream_calls),
+        format!("{reads:.2}"),
+        format!("{writes:.2}"),
+        format!("{secrets:.2}"),
+        wire.clone().unwrap_or_else(|| "n/a".into()),
+    ]);
+    sink.record(
+        "warm",
+        serde_json::json!({
+            "store": backend, "route": route.name(), "iterations": n,
+            "handlerP50Ms": r.handler.median(), "handlerP99Ms": r.handler.pct(99.0),
+            "upstreamP50Ms": r.upstream.median(), "upstreamP99Ms": r.upstream.pct(99.0),
+            "overheadP50Ms": overhead50, "overheadP99Ms": overhead99,
+            "upstreamCallsPerRequest": r.upstream_calls, "storeReadsPerRequest": reads, "storeWritesPerRequest": writes,
+            "storeCallsByMethod": r.store.by_method, "secretsManagerCallsPerRequest": secrets,
+            "awsCallsPerRequest": wire,
+        }),
+    );
+    if backend.starts_with("DynamoDB") {
+        section.targets.push(Target::new(
+            format!("{} warm: DynamoDB reads / request", route.name()),
+            "1",
+            format!("{reads:.2} ({})", by_method(&r.store, n)),
+            (reads - 1.0).abs() < 1e-9,
+        ));
+        section.targets.push(Target::new(
+            format!("{} warm: Secrets Manager calls / request", route.name()),
+            "0",
+            format!("{secrets:.2}"),
+            r.secret_fetches == 0,
+        ));
+    }
+}
+
+fn by_method(calls: &StoreCalls, n: usize) -> String {
+    calls
+        .by_method
+        .iter()
+        .map(|(m, c)| format!("{m} {:.2}", *c as f64 / n as f64))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// `dynamodb:GetItem 1.00, dynamodb:BatchWriteItem 3.00`.
+fn per_request(calls: &[String], n: usize) -> String {
+    summarize_calls(calls)
+        .split(", ")
+        .map(|entry| {
+            let (name, count) = match entry.rsplit_once(" x") {
+                Some((name, count)) => (name, count.parse::<f64>().unwrap_or(1.0)),
+                None => (entry, 1.0),
+            };
+            format!("{name} {:.2}", count / n as f64)
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The id of the first product a search finds (it is then in the product cache).
+async fn first_product(state: &AppState) -> Res<String> {
+    let (status, body) = Route::Search
+        .call(state, Route::Search.request(USER, "0")?)
+        .await?;
+    if status != 200 {
+        return Err(format!("search answered {status}: {body}"));
+    }
+    let body: serde_json::Value = serde_json::from_str(&body).map_err(|e| e.to_string())?;
+    body["products"][0]["product_id"]
+        .as_str()
+        .map(str::to_owned)
+        .ok_or_else(|| format!("search found nothing: {body}"))
+}
+
+/// The route's upstream calls made directly: `calls` requests to its endpoint
+/// (listing pages 1..=calls for search), `n` times.
+async fn direct_upstream(
+    http: &reqwest::Client,
+    base: &str,
+    token: &str,
+    route: Route,
+    calls: u32,
+    product_id: &str,
+    n: usize,
+) -> Res<Samples> {
+    let (path, fields) = match route {
+        Route::Search => ("v2/research/tts/product/", PRODUCT_FIELDS),
+        Route::ShopLookup => ("v2/research/tts/shop/", SHOP_FIELDS),
+        Route::ProductLookup => ("v2/research/tts/review/", REVIEW_FIELDS),
+    };
+    let url = format!("{base}/{path}");
+    let fields = fields.join(",");
+    let product: u64 = product_id.parse().unwrap_or(0);
+    let shop: u64 = SHOP_ID.parse().unwrap_or(0);
+    let body = |page: u32| match route {
+        Route::Search => serde_json::json!({"shop_id": shop, "page_start": page, "page_size": 10}),
+        Route::ShopLookup => serde_json::json!({"shop_name": SHOP_NAME, "limit": 10}),
+        Route::ProductLookup => {
+            serde_json::json!({"product_id": product, "page_start": page, "page_size": 10})
+        }
+    };
+    let mut samples: Vec<Duration> = Vec::with_capacity(n);
+    for i in 0..(n + n / 10) {
+        let started = Instant::now();
+        for page in 1..=calls {
+            let response = http
+                .post(&url)
+                .query(&[("fields", fields.as_str())])
+                .bearer_auth(token)
+                .json(&body(page))
+                .send()
+                .await
+                .map_err(|e| format!("direct upstream call: {e}"))?;
+            let status = response.status();
+            response.bytes().await.map_err(|e| e.to_string())?;
+            if !status.is_success() {
+                return Err(format!("direct upstream call answered {status}"));
+            }
+        }
+        // The first tenth warms the connection pool, like the handler's warm-up.
+        if i >= n / 10 {
+            samples.push(started.elapsed());
+        }
+    }
+    Ok(Samples::from_durations(&samples))
+}
+
+/// The AWS API calls each route makes per warm request, recorded by a proxy in
+/// front of moto (a second state, another user on the same table).
+async fn record_wire_calls(
+    moto: &Moto,
+    tiktok_base: &str,
+    extra: &[(&'static str, String)],
+    emulator: &tiktok_emulator::Emulator,
+    product_id: &str,
+) -> Res<Vec<(&'static str, Vec<String>)>> {
+    let recorder = test_support::Recorder::start(&moto.endpoint).await;
+    let aws = test_support::aws_config_for(&recorder.endpoint);
+    let vars = setup::app_vars(tiktok_base, &moto.table, &moto.secret_arn, extra);
+    let state = AppState::from_aws(setup::config(&vars)?, &aws).map_err(|e| e.to_string())?;
+    const RECORDED_USER: &str = "bench-warm-recorded-user";
+    setup::connect_user(&state, emulator, RECORDED_USER).await?;
+    let mut out = Vec::new();
+    for route in Route::ALL {
+        for _ in 0..5 {
+            route
+                .call(&state, route.request(RECORDED_USER, product_id)?)
+                .await?;
+        }
+        recorder.take();
+        for _ in 0..RECORDED {
+            let (status, body) = route
+                .call(&state, route.request(RECORDED_USER, product_id)?)
+                .await?;
+            if status != 200 {
+                return Err(format!("{} answered {status}: {body}", route.name()));
+            }
+        }
+        out.push((route.name(), recorder.take()));
+    }
+    Ok(out)
+}
