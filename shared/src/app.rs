@@ -143,6 +143,7 @@ impl AppState {
     pub async fn from_env() -> Result<Self, BootError> {
         let config = Config::from_env()?;
         let aws = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .http_client(crate::aws::http_client())
             .load()
             .await;
         Self::from_aws(config, &aws)
@@ -164,14 +165,11 @@ impl AppState {
             )
             .build();
         let secrets = Arc::new(Secrets::new(
-            Arc::new(SecretsManagerSource::new(
-                aws_sdk_secretsmanager::Client::new(aws),
-                config.secret_id.clone(),
-            )),
+            Arc::new(SecretsManagerSource::lazy(aws, config.secret_id.clone())),
             config.secret_cache_ttl,
         ));
-        let store = Arc::new(DynamoStore::new(
-            aws_sdk_dynamodb::Client::new(aws),
+        let store = Arc::new(DynamoStore::lazy(
+            aws,
             TableLayout {
                 table: config.table_name.clone(),
                 due_shards: config.due_shards,

@@ -11,6 +11,7 @@
 #![warn(missing_docs)]
 
 pub mod app;
+pub mod aws;
 pub mod config;
 pub mod crypto;
 pub mod error;

@@ -89,7 +89,7 @@ pub trait SecretSource: Send + Sync {
 /// Secrets Manager, by secret id or ARN.
 #[derive(Debug, Clone)]
 pub struct SecretsManagerSource {
-    client: aws_sdk_secretsmanager::Client,
+    client: crate::aws::LazyClient<aws_sdk_secretsmanager::Client>,
     secret_id: String,
 }
 
@@ -97,7 +97,15 @@ impl SecretsManagerSource {
     /// A source reading `secret_id` through `client`.
     pub fn new(client: aws_sdk_secretsmanager::Client, secret_id: impl Into<String>) -> Self {
         Self {
-            client,
+            client: crate::aws::LazyClient::ready(client),
+            secret_id: secret_id.into(),
+        }
+    }
+
+    /// The same, its client built from `aws` on first use ([`crate::aws::LazyClient`]).
+    pub fn lazy(aws: &aws_config::SdkConfig, secret_id: impl Into<String>) -> Self {
+        Self {
+            client: crate::aws::LazyClient::new(aws, aws_sdk_secretsmanager::Client::new),
             secret_id: secret_id.into(),
         }
     }

@@ -123,6 +123,17 @@ async fn login_refuses_an_open_redirect_and_stores_nothing() {
         "https://evil.example.com/",
         "//evil.example.com",
         "javascript:alert(1)",
+        "JaVaScRiPt:alert(1)",
+        "data:text/html,<script>alert(1)</script>",
+        "/\\evil.example.com",
+        "https://app.dshipit.com.evil.example.com/",
+        "https://app.dshipit.com@evil.example.com/",
+        // Encoded variants (the query string is decoded once before the handler).
+        "%2F%2Fevil.example.com",
+        "https:%2F%2Fevil.example.com",
+        "https://app.dshipit.com%40evil.example.com/",
+        "%68ttps://evil.example.com",
+        "https%3A%2F%2Fevil.example.com",
     ] {
         let response = login_redirect::handler(
             &h.state,

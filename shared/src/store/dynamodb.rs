@@ -24,6 +24,7 @@ use aws_sdk_dynamodb::Client;
 use super::{
     shard_of, AppToken, Connection, ConnectionStatus, PendingLogin, StoreError, TokenStore, Tokens,
 };
+use crate::aws::LazyClient;
 use crate::crypto::Keyring;
 use crate::secret::{AccessToken, CodeVerifier, RefreshToken};
 use crate::secrets::Secrets;
@@ -124,7 +125,7 @@ pub struct TableLayout {
 
 /// The DynamoDB adapter.
 pub struct DynamoStore {
-    client: Client,
+    client: LazyClient<Client>,
     layout: TableLayout,
     secrets: Arc<Secrets>,
 }
@@ -133,7 +134,16 @@ impl DynamoStore {
     /// A store over `layout.table`; token keys come from `secrets`.
     pub fn new(client: Client, layout: TableLayout, secrets: Arc<Secrets>) -> Self {
         Self {
-            client,
+            client: LazyClient::ready(client),
+            layout,
+            secrets,
+        }
+    }
+
+    /// The same, its client built from `aws` on first use ([`LazyClient`]).
+    pub fn lazy(aws: &aws_config::SdkConfig, layout: TableLayout, secrets: Arc<Secrets>) -> Self {
+        Self {
+            client: LazyClient::new(aws, Client::new),
             layout,
             secrets,
         }
