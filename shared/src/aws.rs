@@ -40,22 +40,25 @@ pub struct LazyClient<C>(Inner<C>);
 #[derive(Clone)]
 enum Inner<C> {
     Ready(C),
-    Lazy {
-        config: SdkConfig,
-        make: fn(&SdkConfig) -> C,
-        client: OnceLock<C>,
-    },
+    Lazy(Box<Pending<C>>),
+}
+
+#[derive(Clone)]
+struct Pending<C> {
+    config: SdkConfig,
+    make: fn(&SdkConfig) -> C,
+    client: OnceLock<C>,
 }
 
 impl<C> LazyClient<C> {
     /// A client `make` builds from `config` when it is first used (pass the
     /// SDK's `Client::new`).
     pub fn new(config: &SdkConfig, make: fn(&SdkConfig) -> C) -> Self {
-        Self(Inner::Lazy {
+        Self(Inner::Lazy(Box::new(Pending {
             config: config.clone(),
             make,
             client: OnceLock::new(),
-        })
+        })))
     }
 
     /// A client built already.
@@ -70,11 +73,9 @@ impl<C> Deref for LazyClient<C> {
     fn deref(&self) -> &C {
         match &self.0 {
             Inner::Ready(client) => client,
-            Inner::Lazy {
-                config,
-                make,
-                client,
-            } => client.get_or_init(|| make(config)),
+            Inner::Lazy(pending) => pending
+                .client
+                .get_or_init(|| (pending.make)(&pending.config)),
         }
     }
 }
@@ -83,7 +84,7 @@ impl<C> std::fmt::Debug for LazyClient<C> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let built = match &self.0 {
             Inner::Ready(_) => true,
-            Inner::Lazy { client, .. } => client.get().is_some(),
+            Inner::Lazy(pending) => pending.client.get().is_some(),
         };
         f.debug_struct("LazyClient").field("built", &built).finish()
     }
@@ -104,7 +105,7 @@ mod tests {
                 CertificateDer::pem_slice_iter(super::pem(der).as_bytes())
                     .collect::<Result<_, _>>()
                     .unwrap();
-            assert_eq!(parsed, [der.clone()]);
+            assert_eq!(parsed, std::slice::from_ref(der));
         }
     }
 }
