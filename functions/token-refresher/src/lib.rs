@@ -59,15 +59,15 @@ pub async fn run(state: &AppState, deadline: Instant) -> Result<Summary, tiktok_
         summary.app_token_refreshed = refresh_app_token(state, access_before, deadline).await;
     }
 
-    let mut due = Vec::new();
-    for shard in 0..state.store.due_shards() {
-        due.extend(
-            state
-                .store
-                .find_due(shard, access_before, refresh_before)
-                .await?,
-        );
-    }
+    // Every shard at once (each is one or two index queries).
+    let due: Vec<String> = futures::future::try_join_all(
+        (0..state.store.due_shards())
+            .map(|shard| state.store.find_due(shard, access_before, refresh_before)),
+    )
+    .await?
+    .into_iter()
+    .flatten()
+    .collect();
     summary.due = due.len();
 
     let outcomes = futures::stream::iter(due)

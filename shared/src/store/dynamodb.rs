@@ -153,6 +153,42 @@ impl DynamoStore {
         Ok(self.secrets.get().await?.keyring.clone())
     }
 
+    /// The users in `shard` of `index` whose `attribute` is before `before`, every page.
+    async fn query_due(
+        &self,
+        index: &str,
+        attribute: &str,
+        shard: u32,
+        before: i64,
+    ) -> Result<Vec<String>, StoreError> {
+        let mut users = Vec::new();
+        let mut start: Option<Item> = None;
+        loop {
+            let output = self
+                .client
+                .query()
+                .table_name(&self.layout.table)
+                .index_name(index)
+                .key_condition_expression("due_shard = :shard AND #t < :before")
+                .expression_attribute_names("#t", attribute)
+                .expression_attribute_values(":shard", s(format!("SHARD#{shard}")))
+                .expression_attribute_values(":before", n(before))
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(unavailable)?;
+            for item in output.items.unwrap_or_default() {
+                if let Some(user) = get_s(&item, "pk")?.strip_prefix("USER#") {
+                    users.push(user.to_owned());
+                }
+            }
+            match output.last_evaluated_key {
+                Some(key) if !key.is_empty() => start = Some(key),
+                _ => return Ok(users),
+            }
+        }
+    }
+
     fn shard_value(&self, user_id: &str) -> AttributeValue {
         s(format!(
             "SHARD#{}",
@@ -423,37 +459,18 @@ impl TokenStore for DynamoStore {
         access_before: i64,
         refresh_before: i64,
     ) -> Result<Vec<String>, StoreError> {
-        let mut users = std::collections::BTreeSet::new();
-        for (index, attribute, before) in [
-            (ACCESS_DUE_INDEX, "access_expires_at", access_before),
-            (REFRESH_DUE_INDEX, "refresh_expires_at", refresh_before),
-        ] {
-            let mut start: Option<Item> = None;
-            loop {
-                let output = self
-                    .client
-                    .query()
-                    .table_name(&self.layout.table)
-                    .index_name(index)
-                    .key_condition_expression("due_shard = :shard AND #t < :before")
-                    .expression_attribute_names("#t", attribute)
-                    .expression_attribute_values(":shard", s(format!("SHARD#{shard}")))
-                    .expression_attribute_values(":before", n(before))
-                    .set_exclusive_start_key(start.take())
-                    .send()
-                    .await
-                    .map_err(unavailable)?;
-                for item in output.items.unwrap_or_default() {
-                    if let Some(user) = get_s(&item, "pk")?.strip_prefix("USER#") {
-                        users.insert(user.to_owned());
-                    }
-                }
-                match output.last_evaluated_key {
-                    Some(key) if !key.is_empty() => start = Some(key),
-                    _ => break,
-                }
-            }
-        }
+        // Both indexes at once: a cold refresher waits for one round trip, not two.
+        let (access, refresh) = futures::future::try_join(
+            self.query_due(ACCESS_DUE_INDEX, "access_expires_at", shard, access_before),
+            self.query_due(
+                REFRESH_DUE_INDEX,
+                "refresh_expires_at",
+                shard,
+                refresh_before,
+            ),
+        )
+        .await?;
+        let users: std::collections::BTreeSet<String> = access.into_iter().chain(refresh).collect();
         Ok(users.into_iter().collect())
     }
 

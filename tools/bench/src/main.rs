@@ -2,6 +2,7 @@
 //! measures and how to reproduce it). Each subcommand prints markdown to stdout
 //! and appends JSON lines to `--out`.
 
+mod boot_steps;
 mod cold_start;
 mod counting;
 mod refresher;
@@ -17,6 +18,7 @@ use report::{Section, Sink};
 
 const USAGE: &str = "usage: bench <command> [--out FILE]
   cold-start --bin-dir DIR --runs N [--events DIR]
+  boot-steps --bin-dir DIR --runs N
   size       --lambda-dir DIR
   warm       --iterations N
   throughput --seconds S --latency-ms L [--clients K] [--bin-dir DIR]
@@ -129,6 +131,14 @@ async fn one(command: &str, args: &Args, sink: &Sink) -> Result<Section, String>
             let events = args.path("--events", Some(cold_start::default_events_dir()));
             cold_start::run(&bin_dir, &events, args.number("--runs", None), sink).await
         }
+        "boot-steps" => {
+            boot_steps::run(
+                &args.path("--bin-dir", None),
+                args.number("--runs", None),
+                sink,
+            )
+            .await
+        }
         "size" => size::run(&args.path("--lambda-dir", None), sink),
         "warm" => warm::run(args.number("--iterations", None), sink).await,
         "throughput" => {
@@ -192,6 +202,14 @@ async fn all(args: &Args, sink: &Sink) -> bool {
             bin_dir.display()
         ),
         cold_start::run(&bin_dir, &events, runs, sink).await,
+    ));
+    step("boot steps");
+    sections.push((
+        format!(
+            "bench boot-steps --bin-dir {} --runs {runs}",
+            bin_dir.display()
+        ),
+        boot_steps::run(&bin_dir, runs, sink).await,
     ));
     step("size");
     let size = if quick && !lambda_dir.is_dir() {

@@ -1,0 +1,36 @@
+//! Where a function's start-up time goes: the steps of `tiktok_gateway::boot`
+//! done one by one and timed, printed as `step microseconds` lines. Built with the
+//! release profile like the functions; `bench boot-steps` runs it many times.
+
+use std::time::Instant;
+
+use tiktok_gateway::{AppState, Config, TikTokClient};
+
+#[tokio::main]
+async fn main() {
+    let started = Instant::now();
+    let mut last = started;
+    let mut step = |name: &str| {
+        let now = Instant::now();
+        println!("{name} {}", (now - last).as_micros());
+        last = now;
+    };
+    tiktok_gateway::init_tracing();
+    step("tracing subscriber (JSON, RUST_LOG filter)");
+    let config = Config::from_env().unwrap_or_else(|e| panic!("{e}"));
+    step("config from the environment");
+    let aws_http = tiktok_gateway::aws::http_client();
+    step("AWS HTTP client (Mozilla roots as PEM)");
+    let aws = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .http_client(aws_http)
+        .load()
+        .await;
+    step("aws-config load (region, credentials chain)");
+    let http = TikTokClient::http_client(&config.tiktok).unwrap_or_else(|e| panic!("{e}"));
+    step("TikTok reqwest client (rustls, Mozilla roots)");
+    drop(http);
+    let state = AppState::from_aws(config, &aws).unwrap_or_else(|e| panic!("{e}"));
+    step("AppState::from_aws (store, secrets, TikTok client; AWS clients lazy)");
+    drop(state);
+    println!("total {}", started.elapsed().as_micros());
+}
