@@ -10,11 +10,14 @@ const P1: u64 = 7494754040961993100;
 const P2: u64 = 7494754040961993101;
 const P3: u64 = 7494754040961993102;
 
-fn products_page(start: u32, body: serde_json::Value) -> Mock {
+fn page_request(start: u32) -> wiremock::MockBuilder {
     Mock::given(method("POST"))
         .and(path("/v2/research/tts/product/"))
         .and(body_string_contains(format!("\"page_start\":{start}")))
-        .respond_with(ResponseTemplate::new(200).set_body_json(body))
+}
+
+fn products_page(start: u32, body: serde_json::Value) -> Mock {
+    page_request(start).respond_with(ResponseTemplate::new(200).set_body_json(body))
 }
 
 async fn search(h: &Harness, query: &[(&str, &str)]) -> lambda_http::Response<lambda_http::Body> {
@@ -150,10 +153,7 @@ async fn search_without_a_query_returns_one_page_and_where_to_continue() {
 async fn an_expired_access_token_is_refreshed_once_and_the_rotation_stored() {
     let h = Harness::moto(&[]).await;
     h.connect("user-1", "old", 30).await; // inside the expiry skew
-    Mock::given(method("POST"))
-        .and(path("/v2/oauth/token/"))
-        .and(body_string_contains("grant_type=refresh_token"))
-        .and(body_string_contains("refresh_token=rft.old"))
+    refresh_request("old")
         .respond_with(ResponseTemplate::new(200).set_body_json(token_body("new", 7200)))
         .expect(1)
         .mount(&h.tiktok)
@@ -444,9 +444,7 @@ async fn app_mode_uses_one_stored_client_token_for_every_user() {
 }
 
 fn page_for(start: u32, token: &str, body: serde_json::Value) -> Mock {
-    Mock::given(method("POST"))
-        .and(path("/v2/research/tts/product/"))
-        .and(body_string_contains(format!("\"page_start\":{start}")))
+    page_request(start)
         .and(header("authorization", format!("Bearer {token}").as_str()))
         .respond_with(ResponseTemplate::new(200).set_body_json(body))
 }
@@ -455,9 +453,7 @@ fn page_for(start: u32, token: &str, body: serde_json::Value) -> Mock {
 async fn a_search_over_several_pages_refreshes_an_expired_token_once() {
     let h = Harness::memory(&[]).await;
     h.connect("user-1", "old", 30).await; // inside the expiry skew
-    Mock::given(method("POST"))
-        .and(path("/v2/oauth/token/"))
-        .and(body_string_contains("refresh_token=rft.old"))
+    refresh_request("old")
         .respond_with(ResponseTemplate::new(200).set_body_json(token_body("new", 7200)))
         .expect(1)
         .mount(&h.tiktok)

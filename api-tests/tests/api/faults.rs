@@ -7,8 +7,7 @@
 use std::time::{Duration, Instant};
 
 use test_support::{Failure, Recorder};
-use wiremock::matchers::{body_string_contains, method, path};
-use wiremock::{Mock, ResponseTemplate};
+use wiremock::ResponseTemplate;
 
 use crate::harness::*;
 
@@ -95,18 +94,14 @@ async fn a_rotation_whose_write_fails_leaves_the_old_tokens_then_asks_for_a_reco
     let (h, recorder) = behind_recorder(&[]).await;
     h.connect("u1", "old", 10).await; // expired: the next call refreshes
     let before = h.state.store.get_connection("u1").await.unwrap().unwrap();
-    Mock::given(method("POST"))
-        .and(path("/v2/oauth/token/"))
-        .and(body_string_contains("refresh_token=rft.old"))
+    refresh_request("old")
         .respond_with(ResponseTemplate::new(200).set_body_json(token_body("rotated", 7200)))
         .up_to_n_times(1)
         .expect(1)
         .mount(&h.tiktok)
         .await;
     // Once rotated, TikTok refuses the old refresh token.
-    Mock::given(method("POST"))
-        .and(path("/v2/oauth/token/"))
-        .and(body_string_contains("refresh_token=rft.old"))
+    refresh_request("old")
         .respond_with(ResponseTemplate::new(400).set_body_json(serde_json::json!({
             "error": "invalid_grant", "error_description": "refresh token already used", "log_id": "l"
         })))

@@ -160,62 +160,7 @@ pub fn tokens(tag: &str, now: i64, access_ttl: i64) -> Tokens {
     }
 }
 
-/// An API Gateway HTTP API (payload 2.0) event, as API Gateway sends it.
-pub fn event(
-    method: &str,
-    path: &str,
-    query: &[(&str, &str)],
-    user: Option<&str>,
-    headers: &[(&str, &str)],
-) -> Request {
-    let raw_query = url::form_urlencoded::Serializer::new(String::new())
-        .extend_pairs(query)
-        .finish();
-    let mut params = serde_json::Map::new();
-    for (k, v) in query {
-        params.insert((*k).into(), (*v).into());
-    }
-    let mut header_map = serde_json::Map::from_iter([
-        ("host".to_owned(), "api.dshipit.com".into()),
-        ("user-agent".to_owned(), "test".into()),
-    ]);
-    for (k, v) in headers {
-        header_map.insert(k.to_lowercase(), (*v).into());
-    }
-    let mut context = serde_json::json!({
-        "accountId": "123456789012",
-        "apiId": "api",
-        "domainName": "api.dshipit.com",
-        "domainPrefix": "api",
-        "http": {"method": method, "path": path, "protocol": "HTTP/1.1", "sourceIp": "203.0.113.9", "userAgent": "test"},
-        "requestId": "req-test-1",
-        "routeKey": "$default",
-        "stage": "$default",
-        "time": "25/Nov/2026:03:00:00 +0000",
-        "timeEpoch": 1795575600000i64,
-    });
-    if let Some(user) = user {
-        context["authorizer"] = serde_json::json!({
-            "jwt": {"claims": {"sub": user, "iss": "https://auth.dshipit.com", "aud": "dshipit"}, "scopes": null}
-        });
-    }
-    let mut event = serde_json::json!({
-        "version": "2.0",
-        "routeKey": "$default",
-        "rawPath": path,
-        "rawQueryString": raw_query,
-        "headers": header_map,
-        "requestContext": context,
-        "isBase64Encoded": false,
-    });
-    if !query.is_empty() {
-        event["queryStringParameters"] = params.into();
-    }
-    if let Some(id) = path.strip_prefix("/api/tiktok/products/") {
-        event["pathParameters"] = serde_json::json!({ "productId": id });
-    }
-    lambda_http::request::from_str(&event.to_string()).expect("a valid API Gateway event")
-}
+pub use test_support::api_event as event;
 
 pub fn get(path: &str, query: &[(&str, &str)], user: Option<&str>) -> Request {
     event("GET", path, query, user, &[])
@@ -255,6 +200,19 @@ pub fn error_code(response: &Response<Body>) -> String {
         .as_str()
         .expect("error.code")
         .to_owned()
+}
+
+/// TikTok's token endpoint asked to refresh `rft.<old>` (respond with
+/// [`token_body`] or an OAuth error).
+pub fn refresh_request(old: &str) -> wiremock::MockBuilder {
+    Mock::given(method("POST"))
+        .and(path("/v2/oauth/token/"))
+        .and(wiremock::matchers::body_string_contains(
+            "grant_type=refresh_token",
+        ))
+        .and(wiremock::matchers::body_string_contains(format!(
+            "refresh_token=rft.{old}"
+        )))
 }
 
 /// A TikTok token response body.

@@ -1,7 +1,7 @@
 //! The scheduled refresher: due connections refreshed, others untouched,
 //! refused ones marked, and a summary.
 
-use wiremock::matchers::{body_string_contains, method, path};
+use wiremock::matchers::{method, path};
 use wiremock::{Mock, ResponseTemplate};
 
 use crate::harness::*;
@@ -12,16 +12,12 @@ async fn the_refresher_refreshes_what_is_due_and_marks_what_tiktok_refuses() {
     h.connect("due", "due", 600).await;
     h.connect("fresh", "fresh", 7200).await;
     h.connect("revoked", "revoked", 60).await;
-    Mock::given(method("POST"))
-        .and(path("/v2/oauth/token/"))
-        .and(body_string_contains("refresh_token=rft.due"))
+    refresh_request("due")
         .respond_with(ResponseTemplate::new(200).set_body_json(token_body("due2", 7200)))
         .expect(1)
         .mount(&h.tiktok)
         .await;
-    Mock::given(method("POST"))
-        .and(path("/v2/oauth/token/"))
-        .and(body_string_contains("refresh_token=rft.revoked"))
+    refresh_request("revoked")
         .respond_with(ResponseTemplate::new(400).set_body_json(serde_json::json!({
             "error": "invalid_grant", "error_description": "revoked", "log_id": "l"
         })))

@@ -318,14 +318,13 @@ async fn race(
                 let c = &c;
                 async move {
                     let user = format!("user-{i}");
-                    let req = setup::api_event(
+                    let req = test_support::api_event(
                         "GET",
                         "/api/tiktok/search",
                         &[("shopId", setup::SHOP_ID), ("pageSize", "1")],
-                        &[],
                         Some(&user),
                         &[],
-                    )?;
+                    );
                     let response = search::handler(c, req).await.map_err(|e| e.to_string())?;
                     Ok::<u16, String>(response.status().as_u16())
                 }

@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use lambda_http::{Body, Request};
+use lambda_http::Body;
 use secrecy::SecretString;
 use tiktok_emulator::{Emulator, EmulatorConfig, Knobs, RunningEmulator};
 use tiktok_gateway::secrets::StaticSecret;
@@ -145,72 +145,6 @@ impl Moto {
     }
 }
 
-/// An API Gateway HTTP API (v2) request as API Gateway builds it, the user (if
-/// any) in `requestContext.authorizer.jwt.claims.sub`.
-pub fn api_event(
-    method: &str,
-    path: &str,
-    query: &[(&str, &str)],
-    path_params: &[(&str, &str)],
-    user: Option<&str>,
-    headers: &[(&str, &str)],
-) -> Res<Request> {
-    let raw_query = url::form_urlencoded::Serializer::new(String::new())
-        .extend_pairs(query)
-        .finish();
-    let mut context = serde_json::json!({
-        "accountId": "123456789012",
-        "apiId": "bench",
-        "domainName": "bench.execute-api.us-east-1.amazonaws.com",
-        "domainPrefix": "bench",
-        "http": {"method": method, "path": path, "protocol": "HTTP/1.1", "sourceIp": "203.0.113.10", "userAgent": "bench"},
-        "requestId": format!("bench-{:016x}", rand::random::<u64>()),
-        "routeKey": format!("{method} {path}"),
-        "stage": "$default",
-        "timeEpoch": 1_764_065_730_000u64,
-    });
-    if let Some(user) = user {
-        context["authorizer"] =
-            serde_json::json!({"jwt": {"claims": {"sub": user}, "scopes": null}});
-    }
-    let mut event = serde_json::json!({
-        "version": "2.0",
-        "routeKey": format!("{method} {path}"),
-        "rawPath": path,
-        "rawQueryString": raw_query,
-        "headers": headers.iter().map(|(k, v)| ((*k).to_owned(), serde_json::Value::from(*v))).collect::<serde_json::Map<_, _>>(),
-        "requestContext": context,
-        "isBase64Encoded": false,
-    });
-    // API Gateway (payload 2.0) hands cookies over in `cookies`, not as a header.
-    let cookies: Vec<serde_json::Value> = headers
-        .iter()
-        .filter(|(k, _)| k.eq_ignore_ascii_case("cookie"))
-        .flat_map(|(_, v)| v.split("; ").map(|c| serde_json::Value::from(c.trim())))
-        .collect();
-    if !cookies.is_empty() {
-        event["cookies"] = cookies.into();
-        if let Some(map) = event["headers"].as_object_mut() {
-            map.remove("cookie");
-        }
-    }
-    if !query.is_empty() {
-        event["queryStringParameters"] = query
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), serde_json::Value::from(*v)))
-            .collect::<serde_json::Map<_, _>>()
-            .into();
-    }
-    if !path_params.is_empty() {
-        event["pathParameters"] = path_params
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), serde_json::Value::from(*v)))
-            .collect::<serde_json::Map<_, _>>()
-            .into();
-    }
-    lambda_http::request::from_str(&event.to_string()).map_err(|e| format!("event: {e}"))
-}
-
 /// A response's status and body text.
 pub fn status_and_body(response: lambda_http::Response<Body>) -> (u16, String) {
     let status = response.status().as_u16();
@@ -232,14 +166,13 @@ pub fn status_and_body(response: lambda_http::Response<Body>) -> (u16, String) {
 /// is approved (its code, as its decision route would mint it); the callback
 /// handler exchanges the code at the emulator and stores the connection.
 pub async fn connect_user(state: &AppState, emulator: &Emulator, user: &str) -> Res<()> {
-    let login = api_event(
+    let login = test_support::api_event(
         "GET",
         "/auth/tiktok/login",
         &[],
-        &[],
         Some(user),
         &[("accept", "application/json")],
-    )?;
+    );
     let response = login_redirect::handler(state, login)
         .await
         .map_err(|e| e.to_string())?;
@@ -266,14 +199,13 @@ pub async fn connect_user(state: &AppState, emulator: &Emulator, user: &str) -> 
     let oauth_state = param("state").ok_or("the authorize URL has no state")?;
     let redirect_uri = param("redirect_uri").ok_or("the authorize URL has no redirect_uri")?;
     let code = emulator.issue_code(&redirect_uri);
-    let callback = api_event(
+    let callback = test_support::api_event(
         "GET",
         "/auth/tiktok/callback",
         &[("code", &code), ("state", &oauth_state)],
-        &[],
         None,
         &[("cookie", cookie.as_str())][..usize::from(!cookie.is_empty())],
-    )?;
+    );
     let response = oauth_callback::handler(state, callback)
         .await
         .map_err(|e| e.to_string())?;

@@ -48,31 +48,28 @@ impl Route {
         }
     }
 
-    fn request(self, user: &str, product_id: &str) -> Res<lambda_http::Request> {
+    fn request(self, user: &str, product_id: &str) -> lambda_http::Request {
         let user = Some(user);
         let accept = [("accept", "application/json")];
         match self {
-            Route::Search => setup::api_event(
+            Route::Search => test_support::api_event(
                 "GET",
                 "/api/tiktok/search",
                 &[("shopId", SHOP_ID), ("query", SEARCH_QUERY)],
-                &[],
                 user,
                 &accept,
             ),
-            Route::ShopLookup => setup::api_event(
+            Route::ShopLookup => test_support::api_event(
                 "GET",
                 "/api/tiktok/shops",
                 &[("name", SHOP_NAME)],
-                &[],
                 user,
                 &accept,
             ),
-            Route::ProductLookup => setup::api_event(
+            Route::ProductLookup => test_support::api_event(
                 "GET",
                 &format!("/api/tiktok/products/{product_id}"),
                 &[("shopId", SHOP_ID)],
-                &[("productId", product_id)],
                 user,
                 &accept,
             ),
@@ -184,7 +181,7 @@ pub async fn run(iterations: usize, sink: &Sink) -> Res<Section> {
         for route in Route::ALL {
             for _ in 0..warmup {
                 route
-                    .call(&backend.state, route.request(USER, &product_id)?)
+                    .call(&backend.state, route.request(USER, &product_id))
                     .await?;
             }
             let store_before = backend.counting.calls();
@@ -192,7 +189,7 @@ pub async fn run(iterations: usize, sink: &Sink) -> Res<Section> {
             let emulator_before = emulator.stats().count(route.endpoint());
             let mut latencies = Vec::with_capacity(iterations);
             for _ in 0..iterations {
-                let req = route.request(USER, &product_id)?;
+                let req = route.request(USER, &product_id);
                 let started = Instant::now();
                 let (status, body) = route.call(&backend.state, req).await?;
                 latencies.push(started.elapsed());
@@ -345,7 +342,7 @@ fn per_request(calls: &[String], n: usize) -> String {
 /// The id of the first product a search finds (it is then in the product cache).
 async fn first_product(state: &AppState) -> Res<String> {
     let (status, body) = Route::Search
-        .call(state, Route::Search.request(USER, "0")?)
+        .call(state, Route::Search.request(USER, "0"))
         .await?;
     if status != 200 {
         return Err(format!("search answered {status}: {body}"));
@@ -429,13 +426,13 @@ async fn record_wire_calls(
     for route in Route::ALL {
         for _ in 0..5 {
             route
-                .call(&state, route.request(RECORDED_USER, product_id)?)
+                .call(&state, route.request(RECORDED_USER, product_id))
                 .await?;
         }
         recorder.take();
         for _ in 0..RECORDED {
             let (status, body) = route
-                .call(&state, route.request(RECORDED_USER, product_id)?)
+                .call(&state, route.request(RECORDED_USER, product_id))
                 .await?;
             if status != 200 {
                 return Err(format!("{} answered {status}: {body}", route.name()));
