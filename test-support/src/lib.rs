@@ -75,8 +75,9 @@ pub async fn create_secret(
 }
 
 /// An API Gateway HTTP API (payload 2.0) event, as API Gateway sends it: the
-/// user (if any) in the JWT authorizer's claims, `productId` taken from a
-/// product path, request id `req-test-1`.
+/// user (if any) in the JWT authorizer's claims, a `cookie` header in the
+/// event's `cookies`, `productId` taken from a product path, request id
+/// `req-test-1`.
 pub fn api_event(
     method: &str,
     path: &str,
@@ -95,8 +96,14 @@ pub fn api_event(
         ("host".to_owned(), "api.dshipit.com".into()),
         ("user-agent".to_owned(), "test".into()),
     ]);
+    // API Gateway (payload 2.0) hands cookies over in `cookies`, not as a header.
+    let mut cookies = Vec::new();
     for (k, v) in headers {
-        header_map.insert(k.to_lowercase(), (*v).into());
+        if k.eq_ignore_ascii_case("cookie") {
+            cookies.extend(v.split(';').map(|c| serde_json::Value::from(c.trim())));
+        } else {
+            header_map.insert(k.to_lowercase(), (*v).into());
+        }
     }
     let mut context = serde_json::json!({
         "accountId": "123456789012",
@@ -126,6 +133,9 @@ pub fn api_event(
     });
     if !query.is_empty() {
         event["queryStringParameters"] = params.into();
+    }
+    if !cookies.is_empty() {
+        event["cookies"] = cookies.into();
     }
     if let Some(id) = path.strip_prefix("/api/tiktok/products/") {
         event["pathParameters"] = serde_json::json!({ "productId": id });
