@@ -11,7 +11,7 @@ use lambda_http::{Body, Request, Response};
 use secrecy::SecretString;
 use tiktok_gateway::secrets::StaticSecret;
 use tiktok_gateway::{AccessToken, AppState, Config, MemoryStore, RefreshToken, Secrets, Tokens};
-use wiremock::matchers::{method, path};
+use wiremock::matchers::{body_string_contains, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 pub const SITE: &str = "https://app.dshipit.com";
@@ -207,12 +207,8 @@ pub fn error_code(response: &Response<Body>) -> String {
 pub fn refresh_request(old: &str) -> wiremock::MockBuilder {
     Mock::given(method("POST"))
         .and(path("/v2/oauth/token/"))
-        .and(wiremock::matchers::body_string_contains(
-            "grant_type=refresh_token",
-        ))
-        .and(wiremock::matchers::body_string_contains(format!(
-            "refresh_token=rft.{old}"
-        )))
+        .and(body_string_contains("grant_type=refresh_token"))
+        .and(body_string_contains(format!("refresh_token=rft.{old}")))
 }
 
 /// A TikTok token response body.
