@@ -244,6 +244,7 @@ impl AppState {
             access_expires_at: now.saturating_add(grant.expires_in as i64),
             refresh_expires_at,
             refreshed_at: now,
+            account: previous.and_then(|p| p.account.clone()),
         })
     }
 

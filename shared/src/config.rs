@@ -66,6 +66,30 @@ pub struct TikTokConfig {
     pub request_timeout: Duration,
 }
 
+/// TikTok Shop's seller authorization page.
+pub const DEFAULT_SHOP_AUTHORIZE_URL: &str = "https://services.tiktokshop.com/open/authorize";
+/// TikTok Shop's token endpoint (authorization code).
+pub const DEFAULT_SHOP_TOKEN_URL: &str = "https://auth.tiktok-shops.com/api/v2/token/get";
+/// TikTok Shop's token endpoint (refresh).
+pub const DEFAULT_SHOP_REFRESH_URL: &str = "https://auth.tiktok-shops.com/api/v2/token/refresh";
+/// The host of the Partner API.
+pub const DEFAULT_SHOP_API_BASE_URL: &str = "https://open-api.tiktokglobalshop.com";
+
+/// The TikTok Shop Partner API's hosts and the app's public `service_id`.
+#[derive(Debug, Clone)]
+pub struct ShopConfig {
+    /// Seller authorization page.
+    pub authorize_url: Url,
+    /// Token get (`grant_type=authorized_code`).
+    pub token_url: Url,
+    /// Token refresh.
+    pub refresh_url: Url,
+    /// Base of the signed Open API; `/product/...` paths are put under it.
+    pub api_base_url: Url,
+    /// The app's service id (Partner Center, public; not the app key).
+    pub service_id: String,
+}
+
 /// The scheduled refresher's settings.
 #[derive(Debug, Clone)]
 pub struct RefresherConfig {

@@ -48,6 +48,8 @@ impl Error {
                 UpstreamError::RateLimited { .. } => 429,
                 UpstreamError::Timeout | UpstreamError::DeadlineExceeded => 504,
                 UpstreamError::InvalidGrant { .. } => 409,
+                UpstreamError::ScopeMissing { .. } => 403,
+                UpstreamError::NotFound { .. } => 404,
                 UpstreamError::Api {
                     status: 400, code, ..
                 } if code == "invalid_params" => 400,
@@ -65,6 +67,7 @@ impl Error {
         match self.status() {
             400 => "bad_request",
             401 => "unauthorized",
+            403 => "scope_missing",
             404 => "not_found",
             409 if matches!(self, Self::NotConnected) => "not_connected",
             409 => "reconnect_required",
@@ -84,6 +87,14 @@ impl Error {
             Self::Unauthorized => "sign in to dshipit first".into(),
             Self::NotConnected => "connect your TikTok account first".into(),
             Self::ReconnectRequired => "your TikTok connection has expired; connect again".into(),
+            Self::Upstream(UpstreamError::ScopeMissing { message, .. }) => format!(
+                "the TikTok Shop authorization does not grant what this needs ({}); the seller must authorize the app again with that scope",
+                message.chars().filter(|c| !c.is_control()).take(200).collect::<String>()
+            ),
+            Self::Upstream(UpstreamError::NotFound { .. }) => "product not found".into(),
+            Self::Upstream(UpstreamError::Misconfigured { code, .. }) => format!(
+                "TikTok Shop refused this gateway's configuration (code {code}); an operator must check the app key and secret in the secret, the server clock and the app's IP allow-list"
+            ),
             _ => match self.status() {
                 400 => "TikTok rejected the request parameters".into(),
                 409 => "your TikTok connection has expired; connect again".into(),

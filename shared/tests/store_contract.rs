@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use secrecy::SecretString;
 use tiktok_gateway::secrets::StaticSecret;
-use tiktok_gateway::store::{PendingLogin, TableLayout};
+use tiktok_gateway::store::{PendingLogin, SellerAccount, SellerShop, TableLayout};
 use tiktok_gateway::tiktok::Product;
 use tiktok_gateway::{
     AccessToken, ConnectionStatus, DynamoStore, MemoryStore, RefreshToken, Secrets, StoreError,
@@ -23,6 +23,7 @@ fn tokens(tag: &str, access_expires_at: i64, refresh_expires_at: i64) -> Tokens 
         access_expires_at,
         refresh_expires_at,
         refreshed_at: NOW,
+        account: None,
     }
 }
 
@@ -351,6 +352,66 @@ async fn cached_products_expire(store: Arc<dyn TokenStore>) {
     );
 }
 
+async fn a_seller_account_round_trips_and_follows_refreshes(store: Arc<dyn TokenStore>) {
+    let user = user();
+    let account = SellerAccount {
+        seller_name: "Maomao".into(),
+        region: "GB".into(),
+        shops: vec![SellerShop {
+            id: "0700071453287627342".into(),
+            name: "Maomao beauty shop".into(),
+            region: "GB".into(),
+            seller_type: "CROSS_BORDER".into(),
+            cipher: "GCP_XF90igAAAABh00qsWgtvOiGFNqyubMt3".into(),
+        }],
+        authorization_expires_at: Some(NOW + 30 * 86_400),
+    };
+    let mut with_account = tokens("a", NOW + 3600, NOW + 86_400);
+    with_account.account = Some(account.clone());
+    let stored = store.put_connection(&user, &with_account).await.unwrap();
+    let read = store.get_connection(&user).await.unwrap().unwrap();
+    assert_eq!(read.tokens.account.as_ref(), Some(&account));
+    let mut refreshed = tokens("b", NOW + 7200, NOW + 86_400);
+    refreshed.account = read.tokens.account.clone();
+    store
+        .update_tokens(&user, stored.version, &refreshed)
+        .await
+        .unwrap();
+    let read = store.get_connection(&user).await.unwrap().unwrap();
+    assert_eq!(read.tokens.account, Some(account));
+    // A research grant replacing it carries no account.
+    store
+        .put_connection(&user, &tokens("c", NOW + 3600, NOW + 86_400))
+        .await
+        .unwrap();
+    let read = store.get_connection(&user).await.unwrap().unwrap();
+    assert_eq!(read.tokens.account, None);
+}
+
+async fn cached_details_expire(store: Arc<dyn TokenStore>) {
+    let shop = TikTokId::parse("7494754040961993092").unwrap();
+    let id = TikTokId::parse("1729382476852921560").unwrap();
+    let json = r#"{"title":"Desk Lamp","description":"<p>x</p>"}"#;
+    store
+        .cache_detail(&shop, &id, json, NOW + 60)
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .cached_detail(&shop, &id, NOW)
+            .await
+            .unwrap()
+            .as_deref(),
+        Some(json)
+    );
+    assert_eq!(
+        store.cached_detail(&shop, &id, NOW + 60).await.unwrap(),
+        None
+    );
+    // Not the research cache's item.
+    assert_eq!(store.cached_product(&shop, &id, NOW).await.unwrap(), None);
+}
+
 macro_rules! contract {
     ($($name:ident),* $(,)?) => {
         mod memory_store {
@@ -372,6 +433,8 @@ contract!(
     a_login_state_is_single_use_and_expires,
     the_app_token_is_compare_and_set,
     cached_products_expire,
+    a_seller_account_round_trips_and_follows_refreshes,
+    cached_details_expire,
 );
 
 /// Racing stores as separate containers would have them: separate clients.

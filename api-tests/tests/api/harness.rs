@@ -157,6 +157,7 @@ pub fn tokens(tag: &str, now: i64, access_ttl: i64) -> Tokens {
         access_expires_at: now + access_ttl,
         refresh_expires_at: now + 180 * 86_400,
         refreshed_at: now,
+        account: None,
     }
 }
 

@@ -234,6 +234,13 @@ fn app_key() -> Item {
     ])
 }
 
+fn detail_key(shop_id: &TikTokId, product_id: &TikTokId) -> Item {
+    HashMap::from([
+        ("pk".to_owned(), s(format!("SHOP#{shop_id}"))),
+        ("sk".to_owned(), s(format!("DETAIL#{product_id}"))),
+    ])
+}
+
 fn product_key(shop_id: &TikTokId, product_id: &TikTokId) -> Item {
     HashMap::from([
         ("pk".to_owned(), s(format!("SHOP#{shop_id}"))),
@@ -295,6 +302,13 @@ fn connection_from(ring: &Keyring, item: &Item) -> Result<Connection, StoreError
             access_expires_at: get_n(item, "access_expires_at")?,
             refresh_expires_at: get_n(item, "refresh_expires_at")?,
             refreshed_at: get_n(item, "refreshed_at")?,
+            account: match item.get("account").and_then(|v| v.as_s().ok()) {
+                Some(json) if !json.is_empty() => Some(
+                    serde_json::from_str(json)
+                        .map_err(|e| StoreError::Corrupt(format!("account: {e}")))?,
+                ),
+                _ => None,
+            },
         },
         status: ConnectionStatus::parse(get_s(item, "status")?)
             .ok_or_else(|| StoreError::Corrupt("unknown status".into()))?,
@@ -328,6 +342,14 @@ fn token_values(
         (":ae".to_owned(), n(tokens.access_expires_at)),
         (":re".to_owned(), n(tokens.refresh_expires_at)),
         (":ra".to_owned(), n(tokens.refreshed_at)),
+        (
+            ":account".to_owned(),
+            s(tokens
+                .account
+                .as_ref()
+                .and_then(|a| serde_json::to_string(a).ok())
+                .unwrap_or_default()),
+        ),
         (":active".to_owned(), s(ConnectionStatus::Active.as_str())),
         (":shard".to_owned(), shard),
         (":one".to_owned(), n(1)),
@@ -335,7 +357,7 @@ fn token_values(
     let set = "SET user_id = :user, open_id = :open_id, scopes = :scopes, \
                access_token = :access, refresh_token = :refresh, \
                access_expires_at = :ae, refresh_expires_at = :re, refreshed_at = :ra, \
-               #status = :active, due_shard = :shard"
+               account = :account, #status = :active, due_shard = :shard"
         .to_owned();
     (set, values)
 }
@@ -668,5 +690,49 @@ impl TokenStore for DynamoStore {
         serde_json::from_str(get_s(&item, "product")?)
             .map(Some)
             .map_err(|e| StoreError::Corrupt(format!("cached product: {e}")))
+    }
+
+    async fn cache_detail(
+        &self,
+        shop_id: &TikTokId,
+        product_id: &TikTokId,
+        json: &str,
+        expires_at: i64,
+    ) -> Result<(), StoreError> {
+        let mut item = detail_key(shop_id, product_id);
+        item.insert("product".into(), s(json));
+        item.insert("expires_at".into(), n(expires_at));
+        item.insert("ttl".into(), n(expires_at));
+        self.client
+            .put_item()
+            .table_name(&self.layout.table)
+            .set_item(Some(item))
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn cached_detail(
+        &self,
+        shop_id: &TikTokId,
+        product_id: &TikTokId,
+        now: i64,
+    ) -> Result<Option<String>, StoreError> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.layout.table)
+            .set_key(Some(detail_key(shop_id, product_id)))
+            .send()
+            .await
+            .map_err(unavailable)?;
+        let Some(item) = output.item else {
+            return Ok(None);
+        };
+        if get_n::<i64>(&item, "expires_at")? <= now {
+            return Ok(None);
+        }
+        Ok(Some(get_s(&item, "product")?.to_owned()))
     }
 }

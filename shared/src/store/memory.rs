@@ -18,6 +18,7 @@ struct Tables {
     logins: HashMap<String, PendingLogin>,
     app_token: Option<AppToken>,
     products: HashMap<(TikTokId, TikTokId), (Product, i64)>,
+    details: HashMap<(TikTokId, TikTokId), (String, i64)>,
 }
 
 /// The in-memory adapter.
@@ -207,5 +208,33 @@ impl TokenStore for MemoryStore {
             .get(&(shop_id.clone(), product_id.clone()))
             .filter(|(_, expires_at)| *expires_at > now)
             .map(|(p, _)| p.clone()))
+    }
+
+    async fn cache_detail(
+        &self,
+        shop_id: &TikTokId,
+        product_id: &TikTokId,
+        json: &str,
+        expires_at: i64,
+    ) -> Result<(), StoreError> {
+        self.tables.lock().await.details.insert(
+            (shop_id.clone(), product_id.clone()),
+            (json.to_owned(), expires_at),
+        );
+        Ok(())
+    }
+
+    async fn cached_detail(
+        &self,
+        shop_id: &TikTokId,
+        product_id: &TikTokId,
+        now: i64,
+    ) -> Result<Option<String>, StoreError> {
+        let tables = self.tables.lock().await;
+        Ok(tables
+            .details
+            .get(&(shop_id.clone(), product_id.clone()))
+            .filter(|(_, expires_at)| *expires_at > now)
+            .map(|(json, _)| json.clone()))
     }
 }

@@ -65,6 +65,47 @@ pub struct Tokens {
     pub refresh_expires_at: i64,
     /// When these tokens were issued.
     pub refreshed_at: i64,
+    /// The seller and the shops the grant covers (Partner API); `None` for
+    /// the Research API.
+    pub account: Option<SellerAccount>,
+}
+
+/// A TikTok Shop seller's authorization: who they are and the shops they
+/// authorized the app for. Not secret, but a shop's `cipher` is never shown.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct SellerAccount {
+    /// The seller's name.
+    #[serde(default)]
+    pub seller_name: String,
+    /// The seller's base region.
+    #[serde(default)]
+    pub region: String,
+    /// The authorized shops.
+    #[serde(default)]
+    pub shops: Vec<SellerShop>,
+    /// When the seller's authorization of the app expires, as the upcoming
+    /// expiration webhook reported it (Unix seconds).
+    #[serde(default)]
+    pub authorization_expires_at: Option<i64>,
+}
+
+/// One authorized shop.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct SellerShop {
+    /// Shop id (digits).
+    pub id: String,
+    /// Name.
+    #[serde(default)]
+    pub name: String,
+    /// Region code.
+    #[serde(default)]
+    pub region: String,
+    /// `LOCAL` or `CROSS_BORDER`.
+    #[serde(default)]
+    pub seller_type: String,
+    /// The `shop_cipher` for this shop's calls; never shown to the site.
+    #[serde(default)]
+    pub cipher: String,
 }
 
 /// A dshipit user's TikTok connection.
@@ -212,6 +253,23 @@ pub trait TokenStore: Send + Sync {
         product_id: &TikTokId,
         now: i64,
     ) -> Result<Option<Product>, StoreError>;
+
+    /// Caches one product's detail (a provider's JSON) until `expires_at`.
+    async fn cache_detail(
+        &self,
+        shop_id: &TikTokId,
+        product_id: &TikTokId,
+        json: &str,
+        expires_at: i64,
+    ) -> Result<(), StoreError>;
+
+    /// A cached product detail that has not expired.
+    async fn cached_detail(
+        &self,
+        shop_id: &TikTokId,
+        product_id: &TikTokId,
+        now: i64,
+    ) -> Result<Option<String>, StoreError>;
 }
 
 /// The due-index shard a user's connection lives in (stable across processes).

@@ -47,6 +47,37 @@ pub enum UpstreamError {
         /// TikTok's `error.log_id`.
         log_id: Option<String>,
     },
+    /// The Partner API refused the app's set-up: a bad signature (106001), a
+    /// missing or unexpected `shop_cipher` (106013, 36009004), an invalid
+    /// `app_key`, a timestamp out of window, an IP not on the allow-list
+    /// (36009033). Never retried; an operator must act.
+    #[error("TikTok Shop refused the app's configuration: code {code}: {message} (request_id {log_id:?})")]
+    Misconfigured {
+        /// TikTok's code.
+        code: String,
+        /// TikTok's message.
+        message: String,
+        /// TikTok's request id.
+        log_id: Option<String>,
+    },
+    /// The seller's authorization lacks a scope the call needs (105005).
+    #[error("TikTok Shop scope missing: {message} (request_id {log_id:?})")]
+    ScopeMissing {
+        /// TikTok's message (it names the scope).
+        message: String,
+        /// TikTok's request id.
+        log_id: Option<String>,
+    },
+    /// What was asked for does not exist upstream (12019150: no such product).
+    #[error("TikTok: not found, code {code}: {message} (request_id {log_id:?})")]
+    NotFound {
+        /// TikTok's code.
+        code: String,
+        /// TikTok's message.
+        message: String,
+        /// TikTok's request id.
+        log_id: Option<String>,
+    },
     /// HTTP 429 or `rate_limit_exceeded`.
     #[error("TikTok rate limit exceeded (retry after {retry_after:?}, log_id {log_id:?})")]
     RateLimited {
@@ -92,7 +123,10 @@ impl UpstreamError {
         match self {
             Self::RateLimited { .. } | Self::Timeout => true,
             Self::Status { status, .. } => *status >= 500,
-            Self::Api { status, code, .. } => *status >= 500 || code == "internal_error",
+            Self::Api { status, code, .. } => {
+                *status >= 500
+                    || matches!(code.as_str(), "internal_error" | "36009003" | "36009007")
+            }
             Self::OAuth { status, error, .. } => {
                 *status >= 500 || error == "server_error" || error == "temporarily_unavailable"
             }
@@ -108,6 +142,9 @@ impl UpstreamError {
             | Self::InvalidGrant { log_id, .. }
             | Self::OAuth { log_id, .. }
             | Self::Api { log_id, .. }
+            | Self::Misconfigured { log_id, .. }
+            | Self::ScopeMissing { log_id, .. }
+            | Self::NotFound { log_id, .. }
             | Self::RateLimited { log_id, .. } => log_id.as_deref(),
             _ => None,
         }

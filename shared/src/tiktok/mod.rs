@@ -10,6 +10,7 @@ mod error;
 mod model;
 mod oauth;
 mod research;
+pub mod shop;
 
 pub use client::{limiter_quota, RetryPolicy, TikTokClient};
 pub use error::UpstreamError;

@@ -194,4 +194,27 @@ impl TokenStore for CountingStore {
         self.read("cached_product");
         self.inner.cached_product(shop_id, product_id, now).await
     }
+
+    async fn cache_detail(
+        &self,
+        shop_id: &TikTokId,
+        product_id: &TikTokId,
+        json: &str,
+        expires_at: i64,
+    ) -> Result<(), StoreError> {
+        self.write("cache_detail");
+        self.inner
+            .cache_detail(shop_id, product_id, json, expires_at)
+            .await
+    }
+
+    async fn cached_detail(
+        &self,
+        shop_id: &TikTokId,
+        product_id: &TikTokId,
+        now: i64,
+    ) -> Result<Option<String>, StoreError> {
+        self.read("cached_detail");
+        self.inner.cached_detail(shop_id, product_id, now).await
+    }
 }

@@ -1,0 +1,16 @@
+//! The TikTok Shop Partner API (`TIKTOK_SHOP_API.md`): seller authorization,
+//! token get/refresh, the request and webhook signatures, and the shop and
+//! product endpoints. The sibling of [`super::research`].
+
+mod client;
+mod model;
+pub mod sign;
+
+pub use client::{
+    ShopClient, ACCESS_TOKEN_HEADER, MAX_SEARCH_PAGE_SIZE, PRODUCT_PATH, SEARCH_PATH, SHOPS_PATH,
+};
+pub use model::{
+    AuthorizedShop, Image, Inventory, ListPrice, ListedProduct, ProductDetail, ProductPage,
+    SalesAttribute, ShopGrant, Sku, SkuPrice,
+};
+pub use sign::{sign_request, verify_webhook, webhook_signature};
