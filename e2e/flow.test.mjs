@@ -1,10 +1,18 @@
 // End to end, as a person would use it: the local stack (the real handlers, the
 // TikTok emulator, the in-memory store) in headless Chromium.
 // Run by scripts/e2e (which builds local-api and installs Chromium when missing).
+//
+// As deployed, the dshipit site and the API are on different sites: here the
+// demo page is served on http://localhost:<port> and the API on
+// http://127.0.0.1:<port2> (CORS allows the page's origin), and Chromium blocks
+// third-party cookies (checked below), so nothing may depend on a cookie the
+// API sets.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { chromium } from 'playwright-core';
 
 const root = new URL('..', import.meta.url).pathname;
@@ -13,37 +21,69 @@ mkdirSync(shots, { recursive: true });
 
 let server;
 let base;
+let site;
 let browser;
+const profiles = [];
+
+// A Chromium profile whose cookie setting blocks third-party cookies (Chrome's
+// "Block third-party cookies", `cookie_controls_mode` 1, plus the
+// third-party-cookie phase-out Chrome is rolling out), or allows them (the
+// control that shows the probe below can succeed).
+function launch(blockThirdPartyCookies) {
+  const dir = mkdtempSync(join(tmpdir(), 'dshipit-e2e-'));
+  profiles.push(dir);
+  mkdirSync(join(dir, 'Default'));
+  writeFileSync(join(dir, 'Default', 'Preferences'), JSON.stringify({
+    profile: { cookie_controls_mode: blockThirdPartyCookies ? 1 : 0, block_third_party_cookies: blockThirdPartyCookies },
+  }));
+  return chromium.launchPersistentContext(dir, {
+    executablePath: process.env.CHROMIUM_PATH || '/usr/bin/chromium',
+    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+      '--disable-background-networking', '--disable-component-update', '--disable-sync',
+      ...(blockThirdPartyCookies ? ['--test-third-party-cookie-phaseout'] : [])],
+  });
+}
 
 before(async () => {
   server = spawn(`${root}target/debug/local-api`, ['--port', '0', '--refresh-every', 'off'], {
     stdio: ['ignore', 'pipe', 'inherit'],
   });
-  base = await new Promise((resolve, reject) => {
+  [site, base] = await new Promise((resolve, reject) => {
     let out = '';
     server.stdout.on('data', (chunk) => {
       out += chunk;
-      const m = out.match(/dshipit API on (http:\/\/127\.0\.0\.1:\d+)\//);
-      if (m) resolve(m[1]);
+      const page = out.match(/dshipit site \(demo page\) on (http:\/\/localhost:\d+)\//);
+      const api = out.match(/dshipit API on (http:\/\/127\.0\.0\.1:\d+)\//);
+      if (page && api) resolve([page[1], api[1]]);
     });
     server.on('exit', (code) => reject(new Error(`local-api exited with ${code}`)));
     setTimeout(() => reject(new Error('local-api did not start in 30 s')), 30000).unref();
   });
-  browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM_PATH || '/usr/bin/chromium',
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-      '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
+  browser = await launch(true);
 });
 
 after(async () => {
   await browser?.close();
   server?.kill();
+  for (const dir of profiles) rmSync(dir, { recursive: true, force: true });
 });
 
+// Whether a cookie the API sets on a cross-site fetch from the page comes back
+// on the next one (`SameSite=None; Secure`, the only kind that could).
+async function thirdPartyCookieComesBack(context) {
+  const page = await context.newPage();
+  await page.goto(`${site}/`);
+  const sentBack = await page.evaluate(async (api) => {
+    const probe = () => fetch(`${api}/__local/cookie-probe`, { credentials: 'include' }).then((r) => r.json());
+    await probe();
+    return (await probe()).cookieSentBack;
+  }, base);
+  await page.close();
+  return sentBack;
+}
+
 async function newPage() {
-  const context = await browser.newContext();
-  return context.newPage();
+  return browser.newPage();
 }
 
 async function status(page) {
@@ -51,12 +91,30 @@ async function status(page) {
   return page.textContent('#status');
 }
 
-test('connect, search, open a product, disconnect; a replayed callback is refused', async () => {
+test('the page and the API are on different sites, and third-party cookies are blocked', async () => {
+  assert.equal(new URL(site).hostname, 'localhost');
+  assert.equal(new URL(base).hostname, '127.0.0.1');
+  // The same probe in a browser that allows third-party cookies gets its cookie
+  // back, so the blocking browser's "no" is the blocking, not the probe.
+  const allowing = await launch(false);
+  try {
+    assert.equal(await thirdPartyCookieComesBack(allowing), true, 'control: cookies allowed');
+  } finally {
+    await allowing.close();
+  }
+  assert.equal(await thirdPartyCookieComesBack(browser), false, 'third-party cookies are blocked');
+});
+
+test('connect across sites, search, open a product, disconnect; a replayed callback is refused', async () => {
   const page = await newPage();
   const callbacks = [];
-  page.on('request', (r) => { if (r.url().includes('/auth/tiktok/callback')) callbacks.push(r.url()); });
+  const apiCalls = new Set();
+  page.on('request', (r) => {
+    if (r.url().includes('/auth/tiktok/callback')) callbacks.push(r.url());
+    if (r.url().startsWith(base) && r.resourceType() === 'fetch') apiCalls.add(new URL(r.url()).pathname);
+  });
 
-  await page.goto(`${base}/`);
+  await page.goto(`${site}/`);
   assert.equal(await status(page), 'Not connected');
   await page.screenshot({ path: `${shots}/01-not-connected.png`, fullPage: true });
 
@@ -65,9 +123,14 @@ test('connect, search, open a product, disconnect; a replayed callback is refuse
   assert.match(page.url(), /\/v2\/auth\/authorize\//);
   await page.screenshot({ path: `${shots}/02-tiktok-consent.png`, fullPage: true });
   await page.click('#approve');
-  await page.waitForURL(/tiktok=connected/);
+  // Back on the site (another site than the API) with a completion id, which the
+  // page completes with the user's JWT and then removes from the address bar.
+  await page.waitForURL((u) => u.origin === site);
   await page.waitForSelector('#status.connected');
   assert.match(await status(page), /^Connected as /);
+  assert.ok(apiCalls.has('/auth/tiktok/complete'), [...apiCalls].join(' '));
+  assert.ok(!page.url().includes('tiktokCompletion'), page.url());
+  assert.deepEqual(await page.context().cookies(base), [], 'the API set no cookie');
   await page.screenshot({ path: `${shots}/03-connected.png`, fullPage: true });
 
   await page.fill('#shop-name', 'Sunny');
@@ -108,13 +171,13 @@ test('connect, search, open a product, disconnect; a replayed callback is refuse
   const body = JSON.parse(await page.textContent('body'));
   assert.equal(body.error.code, 'bad_request');
   await page.screenshot({ path: `${shots}/07-replayed-callback.png`, fullPage: true });
-  await page.goto(`${base}/`);
+  await page.goto(`${site}/`);
   assert.equal(await status(page), 'Not connected');
 });
 
 test('denying at TikTok comes back with the error and stays disconnected', async () => {
   const page = await newPage();
-  await page.goto(`${base}/`);
+  await page.goto(`${site}/`);
   assert.equal(await status(page), 'Not connected');
   await page.click('#connect');
   await page.waitForSelector('#deny');

@@ -128,11 +128,6 @@ pub struct Config {
     pub page_budget: u32,
     /// Whether the login uses PKCE (S256); optional for web apps at TikTok.
     pub use_pkce: bool,
-    /// Whether a login is bound to the browser that started it (a cookie the
-    /// callback must see), so nobody can complete a login with someone else's
-    /// state. Needs the API on the site's own domain when the site starts the
-    /// login with `fetch` (see the README); default on.
-    pub bind_login_to_browser: bool,
     /// Shards of the refresh-due indexes.
     pub due_shards: u32,
     /// The refresher's settings.
@@ -198,7 +193,6 @@ impl Config {
             product_cache_ttl: env.secs("PRODUCT_CACHE_TTL_SECS", 3_600)?,
             page_budget: env.number::<NonZeroU32>("UPSTREAM_PAGE_BUDGET", 5)?.get(),
             use_pkce: env.flag("TIKTOK_PKCE")?,
-            bind_login_to_browser: env.flag_or("LOGIN_BROWSER_BINDING", true)?,
             due_shards: env.number::<NonZeroU32>("DUE_INDEX_SHARDS", 4)?.get(),
             refresher: RefresherConfig {
                 ahead: env.secs("REFRESH_AHEAD_SECS", 1_200)?,

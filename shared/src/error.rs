@@ -16,6 +16,9 @@ pub enum Error {
     /// No authenticated dshipit user on the request.
     #[error("no authenticated user")]
     Unauthorized,
+    /// The caller may not do this (the message is shown to the caller).
+    #[error("forbidden: {0}")]
+    Forbidden(String),
     /// The thing asked for does not exist (the message is shown to the caller).
     #[error("not found: {0}")]
     NotFound(String),
@@ -42,6 +45,7 @@ impl Error {
         match self {
             Self::BadRequest(_) => 400,
             Self::Unauthorized => 401,
+            Self::Forbidden(_) => 403,
             Self::NotFound(_) => 404,
             Self::NotConnected | Self::ReconnectRequired => 409,
             Self::Upstream(e) => match e {
@@ -67,6 +71,7 @@ impl Error {
         match self.status() {
             400 => "bad_request",
             401 => "unauthorized",
+            403 if matches!(self, Self::Forbidden(_)) => "forbidden",
             403 => "scope_missing",
             404 => "not_found",
             409 if matches!(self, Self::NotConnected) => "not_connected",
@@ -82,7 +87,7 @@ impl Error {
     /// What the caller is told. 5xx messages are generic: details go to the log.
     pub fn public_message(&self) -> String {
         match self {
-            Self::BadRequest(m) => m.clone(),
+            Self::BadRequest(m) | Self::Forbidden(m) => m.clone(),
             Self::NotFound(m) => format!("{m} not found"),
             Self::Unauthorized => "sign in to dshipit first".into(),
             Self::NotConnected => "connect your TikTok account first".into(),
@@ -127,6 +132,7 @@ mod tests {
         let cases: Vec<(Error, u16, &str)> = vec![
             (Error::BadRequest("x".into()), 400, "bad_request"),
             (Error::Unauthorized, 401, "unauthorized"),
+            (Error::Forbidden("x".into()), 403, "forbidden"),
             (Error::NotFound("shop".into()), 404, "not_found"),
             (Error::NotConnected, 409, "not_connected"),
             (Error::ReconnectRequired, 409, "reconnect_required"),

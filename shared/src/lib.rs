@@ -19,6 +19,7 @@ pub mod http;
 pub mod product;
 pub mod secret;
 pub mod secrets;
+pub mod status;
 pub mod store;
 pub mod tiktok;
 

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use secrecy::SecretString;
 use tiktok_gateway::secrets::StaticSecret;
-use tiktok_gateway::store::{PendingLogin, SellerAccount, SellerShop, TableLayout};
+use tiktok_gateway::store::{PendingGrant, PendingLogin, SellerAccount, SellerShop, TableLayout};
 use tiktok_gateway::tiktok::Product;
 use tiktok_gateway::{
     AccessToken, ConnectionStatus, DynamoStore, MemoryStore, RefreshToken, Secrets, StoreError,
@@ -250,7 +250,6 @@ fn login(user: &str, expires_at: i64) -> PendingLogin {
         user_id: user.to_owned(),
         return_to: Some("https://app.dshipit.com/research".into()),
         code_verifier: Some(tiktok_gateway::CodeVerifier::new("verifier-123")),
-        browser_hash: Some("3b1f0c2d".into()),
         expires_at,
     }
 }
@@ -291,6 +290,66 @@ async fn a_login_state_is_single_use_and_expires(store: Arc<dyn TokenStore>) {
     assert_eq!(
         won, 1,
         "a state is consumed once, however many callbacks race"
+    );
+}
+
+fn grant(user: &str, tag: &str, expires_at: i64) -> PendingGrant {
+    PendingGrant {
+        user_id: user.to_owned(),
+        tokens: tokens(tag, NOW + 86_400, NOW + 180 * 86_400),
+        expires_at,
+    }
+}
+
+async fn a_pending_grant_is_single_use_and_expires(store: Arc<dyn TokenStore>) {
+    // A Partner API grant carries the seller's account: it is kept too.
+    let mut seller = grant("u1", "granted", NOW + 600);
+    seller.tokens.account = Some(SellerAccount {
+        seller_name: "Sunny".into(),
+        region: "US".into(),
+        shops: vec![SellerShop {
+            id: "7494754040961993092".into(),
+            cipher: "ROW_abc".into(),
+            ..SellerShop::default()
+        }],
+        authorization_expires_at: None,
+    });
+    for pending in [grant("u1", "granted", NOW + 600), seller] {
+        let id = test_support::unique("completion-hash");
+        store.put_grant(&id, &pending).await.unwrap();
+        assert_eq!(store.take_grant(&id, NOW).await.unwrap(), Some(pending));
+    }
+    let id = test_support::unique("completion-hash");
+    store
+        .put_grant(&id, &grant("u1", "granted", NOW + 600))
+        .await
+        .unwrap();
+    assert!(store.take_grant(&id, NOW).await.unwrap().is_some());
+    assert_eq!(store.take_grant(&id, NOW).await.unwrap(), None, "replay");
+
+    let expired = test_support::unique("completion-hash");
+    store
+        .put_grant(&expired, &grant("u1", "late", NOW + 600))
+        .await
+        .unwrap();
+    assert_eq!(store.take_grant(&expired, NOW + 601).await.unwrap(), None);
+    assert_eq!(store.take_grant(&expired, NOW).await.unwrap(), None);
+
+    let contested = test_support::unique("completion-hash");
+    store
+        .put_grant(&contested, &grant("u2", "contested", NOW + 600))
+        .await
+        .unwrap();
+    let takers = (0..8).map(|_| store.take_grant(&contested, NOW));
+    let won = futures::future::join_all(takers)
+        .await
+        .into_iter()
+        .filter(|r| matches!(r, Ok(Some(_))))
+        .count();
+    assert_eq!(won, 1, "a grant is completed once, however many calls race");
+    assert!(
+        store.get_connection("u1").await.unwrap().is_none(),
+        "a pending grant is not a connection"
     );
 }
 
@@ -431,6 +490,7 @@ contract!(
     delete_is_idempotent,
     only_due_connections_are_found,
     a_login_state_is_single_use_and_expires,
+    a_pending_grant_is_single_use_and_expires,
     the_app_token_is_compare_and_set,
     cached_products_expire,
     a_seller_account_round_trips_and_follows_refreshes,
@@ -503,6 +563,13 @@ async fn a_raw_read_of_the_table_shows_no_usable_token() {
         .unwrap();
     store
         .put_app_token(&AccessToken::new("clt.raw-read-secret"), NOW + 60, None)
+        .await
+        .unwrap();
+    store
+        .put_grant(
+            &tiktok_gateway::crypto::sha256_hex("completion-raw-read"),
+            &grant(&user, "raw-read-secret-grant", NOW + 600),
+        )
         .await
         .unwrap();
     let items = client.scan().table_name(&table).send().await.unwrap();

@@ -85,6 +85,30 @@ pub fn api_event(
     user: Option<&str>,
     headers: &[(&str, &str)],
 ) -> lambda_http::Request {
+    let event = event_json(method, path, query, user, headers);
+    lambda_http::request::from_str(&event.to_string()).expect("a valid API Gateway event")
+}
+
+/// As [`api_event`], without a query and with a (text) body.
+pub fn api_event_with_body(
+    method: &str,
+    path: &str,
+    user: Option<&str>,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> lambda_http::Request {
+    let mut event = event_json(method, path, &[], user, headers);
+    event["body"] = body.into();
+    lambda_http::request::from_str(&event.to_string()).expect("a valid API Gateway event")
+}
+
+fn event_json(
+    method: &str,
+    path: &str,
+    query: &[(&str, &str)],
+    user: Option<&str>,
+    headers: &[(&str, &str)],
+) -> serde_json::Value {
     let raw_query = url::form_urlencoded::Serializer::new(String::new())
         .extend_pairs(query)
         .finish();
@@ -140,5 +164,5 @@ pub fn api_event(
     if let Some(id) = path.strip_prefix("/api/tiktok/products/") {
         event["pathParameters"] = serde_json::json!({ "productId": id });
     }
-    lambda_http::request::from_str(&event.to_string()).expect("a valid API Gateway event")
+    event
 }

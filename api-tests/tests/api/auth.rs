@@ -11,13 +11,25 @@ async fn login(h: &Harness, user: &str, return_to: Option<&str>) -> url::Url {
         .await
         .unwrap();
     assert_eq!(response.status(), 302);
-    *h.browser_cookie.lock().unwrap() = login_cookie(&response);
+    assert!(
+        response.headers().get("set-cookie").is_none(),
+        "no cookie: the site and the API live on different sites"
+    );
     location(&response)
 }
 
 async fn callback(h: &Harness, query: &[(&str, &str)]) -> lambda_http::Response<lambda_http::Body> {
-    let cookie = h.browser_cookie.lock().unwrap().clone();
-    oauth_callback::handler(&h.state, callback_request(query, cookie.as_deref()))
+    oauth_callback::handler(&h.state, callback_request(query))
+        .await
+        .unwrap()
+}
+
+async fn complete(
+    h: &Harness,
+    user: &str,
+    completion: &str,
+) -> lambda_http::Response<lambda_http::Body> {
+    oauth_complete::handler(&h.state, complete_request(Some(user), completion))
         .await
         .unwrap()
 }
@@ -64,7 +76,17 @@ async fn full_connect(h: &Harness, user: &str) {
     assert_eq!(back.origin().ascii_serialization(), SITE);
     assert_eq!(back.path(), "/research");
     assert_eq!(query_of(&back, "tab").as_deref(), Some("shops"));
-    assert_eq!(query_of(&back, "tiktok").as_deref(), Some("connected"));
+    assert!(
+        h.state.store.get_connection(user).await.unwrap().is_none(),
+        "the callback stores no connection"
+    );
+    let completion = completion_of(&response);
+    assert!(completion.len() >= 43, "{completion}");
+    let done = complete(h, user, &completion).await;
+    assert_eq!(done.status(), 200);
+    let body = body_json(&done);
+    assert_eq!(body["connected"], true, "{body}");
+    assert_eq!(body["openId"], "open-123", "{body}");
 }
 
 #[tokio::test]
@@ -152,6 +174,7 @@ async fn routes_behind_the_authorizer_refuse_a_request_without_identity() {
     let responses = [
         login_redirect::handler(&h.state, get("/auth/tiktok/login", &[], None)).await,
         connection_status::handler(&h.state, get("/auth/tiktok/status", &[], None)).await,
+        oauth_complete::handler(&h.state, complete_request(None, "some-completion")).await,
         disconnect::handler(
             &h.state,
             event("POST", "/auth/tiktok/disconnect", &[], None, &[]),
@@ -398,53 +421,105 @@ async fn status_reports_a_needed_reconnect() {
     );
 }
 
-#[tokio::test]
-async fn a_state_completed_in_another_browser_is_refused_and_stores_nothing() {
-    let h = Harness::moto(&[]).await;
+/// The account-linking attack: user A sends B her authorize link; B approves at
+/// TikTok with B's own TikTok account and B's browser comes back through the
+/// callback to the site, where B is signed in. Completing as B is refused (the
+/// grant was A's), and neither A nor B ends up with a connection.
+async fn another_users_authorization_is_refused_and_stores_nothing(h: Harness) {
     mock_token_exchange(&h, "code-victim", "victim")
-        .expect(0)
+        .expect(1)
         .mount(&h.tiktok)
         .await;
-    for cookie in [None, Some("tiktok_login=forged"), Some("other=1")] {
-        // An attacker starts a login for their own dshipit account...
-        let response =
-            login_redirect::handler(&h.state, get("/auth/tiktok/login", &[], Some("attacker")))
-                .await
-                .unwrap();
-        let set_cookie = response.headers()["set-cookie"]
-            .to_str()
-            .unwrap()
-            .to_owned();
-        for attribute in [
-            "Path=/auth/tiktok/callback",
-            "HttpOnly",
-            "SameSite=Lax",
-            "Secure",
-            "Max-Age=600",
-        ] {
-            assert!(
-                set_cookie.contains(attribute),
-                "{attribute} in {set_cookie}"
-            );
-        }
-        let state = query_of(&location(&response), "state").unwrap();
-        // ...and has a victim approve at TikTok with it: the victim's browser comes
-        // back with the victim's code, without the attacker's binding cookie.
-        let query = [("code", "code-victim"), ("state", state.as_str())];
-        let answer = oauth_callback::handler(&h.state, callback_request(&query, cookie))
-            .await
-            .unwrap();
-        assert_eq!(answer.status(), 400, "{cookie:?}");
-        assert_eq!(error_code(&answer), "bad_request");
-        assert!(body_json(&answer)["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("another browser"));
+    // A starts a login for her own dshipit account and sends the link to B...
+    let authorize = login(&h, "attacker-a", None).await;
+    let state = query_of(&authorize, "state").unwrap();
+    // ...B approves with B's TikTok account; B's browser comes back.
+    let back = callback(&h, &[("code", "code-victim"), ("state", &state)]).await;
+    assert_eq!(back.status(), 302);
+    let completion = completion_of(&back);
+    // The site, signed in as B, completes: refused.
+    let refused = complete(&h, "victim-b", &completion).await;
+    assert_eq!(refused.status(), 403);
+    assert_eq!(error_code(&refused), "forbidden");
+    let text = body_json(&refused).to_string();
+    assert!(
+        !text.contains("act.victim") && !text.contains("attacker-a"),
+        "{text}"
+    );
+    // The grant is gone: A cannot complete it afterwards (were she to learn the id).
+    let late = complete(&h, "attacker-a", &completion).await;
+    assert_eq!(late.status(), 400);
+    assert_eq!(error_code(&late), "bad_request");
+    for user in ["attacker-a", "victim-b"] {
+        assert!(
+            h.state.store.get_connection(user).await.unwrap().is_none(),
+            "{user} got a connection"
+        );
+        assert_eq!(status(&h, user).await["connected"], false, "{user}");
+    }
+}
+
+#[tokio::test]
+async fn another_users_authorization_is_refused_and_stores_nothing_memory() {
+    another_users_authorization_is_refused_and_stores_nothing(Harness::memory(&[]).await).await;
+}
+
+#[tokio::test]
+async fn another_users_authorization_is_refused_and_stores_nothing_dynamodb() {
+    another_users_authorization_is_refused_and_stores_nothing(Harness::moto(&[]).await).await;
+}
+
+#[tokio::test]
+async fn an_unknown_replayed_expired_or_malformed_completion_is_refused() {
+    let h = Harness::moto(&[]).await;
+    mock_token_exchange(&h, "code-1", "first")
+        .mount(&h.tiktok)
+        .await;
+    let state = query_of(&login(&h, "user-1", None).await, "state").unwrap();
+    let completion = completion_of(&callback(&h, &[("code", "code-1"), ("state", &state)]).await);
+    assert_eq!(complete(&h, "user-1", &completion).await.status(), 200);
+    h.state.store.delete_connection("user-1").await.unwrap();
+
+    let replay = complete(&h, "user-1", &completion).await;
+    assert_eq!(replay.status(), 400);
+    assert_eq!(error_code(&replay), "bad_request");
+    let unknown = complete(
+        &h,
+        "user-1",
+        "Zm9yZ2VkLWNvbXBsZXRpb24taWQtdGhhdC1kb2VzLW5vdA",
+    )
+    .await;
+    assert_eq!(unknown.status(), 400);
+
+    let state = query_of(&login(&h, "user-1", None).await, "state").unwrap();
+    let late = completion_of(&callback(&h, &[("code", "code-1"), ("state", &state)]).await);
+    h.advance(601);
+    assert_eq!(complete(&h, "user-1", &late).await.status(), 400, "expired");
+
+    for body in [
+        "",
+        "{}",
+        "not json",
+        r#"{"completion": 7}"#,
+        r#"{"completion": ""}"#,
+        r#"{"completion": "a b"}"#,
+        &format!(r#"{{"completion": "{}"}}"#, "x".repeat(500)),
+    ] {
+        let request = test_support::api_event_with_body(
+            "POST",
+            "/auth/tiktok/complete",
+            Some("user-1"),
+            &[],
+            body,
+        );
+        let response = oauth_complete::handler(&h.state, request).await.unwrap();
+        assert_eq!(response.status(), 400, "{body}");
+        assert_eq!(error_code(&response), "bad_request");
     }
     assert!(h
         .state
         .store
-        .get_connection("attacker")
+        .get_connection("user-1")
         .await
         .unwrap()
         .is_none());

@@ -62,7 +62,8 @@ async fn world(containers: usize, extra: &[(&str, &str)]) -> World {
 }
 
 impl World {
-    /// The whole connect flow: login, the emulator's consent (approved), callback.
+    /// The whole connect flow: login, the emulator's consent (approved), callback,
+    /// the site's completion.
     async fn connect(&self, user: &str) {
         let c = &self.containers[0];
         let login = login_redirect::handler(c, get("/auth/tiktok/login", &[], Some(user)))
@@ -75,14 +76,14 @@ impl World {
             ("scopes", "user.info.basic"),
             ("state", state.as_str()),
         ];
-        let cookie = login_cookie(&login);
-        let back = oauth_callback::handler(c, callback_request(&query, cookie.as_deref()))
+        let back = oauth_callback::handler(c, callback_request(&query))
             .await
             .unwrap();
-        assert_eq!(
-            query_of(&location(&back), "tiktok").as_deref(),
-            Some("connected")
-        );
+        let completion = completion_of(&back);
+        let done = oauth_complete::handler(c, complete_request(Some(user), &completion))
+            .await
+            .unwrap();
+        assert_eq!(done.status(), 200);
     }
 
     async fn search(

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use lambda_http::{Body, Request, Response};
 use tiktok_gateway::crypto::sha256_hex;
-use tiktok_gateway::store::PendingLogin;
+use tiktok_gateway::store::{PendingGrant, PendingLogin};
 
 use crate::harness::*;
 
@@ -30,6 +30,10 @@ const EXPECTED: &[(&str, u16, Option<&str>)] = &[
     ("oauth-callback-denied", 302, None),
     ("oauth-callback-missing-state", 400, Some("bad_request")),
     ("oauth-callback-unknown-state", 400, Some("bad_request")),
+    ("oauth-complete-ok", 200, None),
+    ("oauth-complete-other-user", 403, Some("forbidden")),
+    ("oauth-complete-unknown", 400, Some("bad_request")),
+    ("oauth-complete-no-identity", 401, Some("unauthorized")),
     ("disconnect-ok", 200, None),
     ("disconnect-no-identity", 401, Some("unauthorized")),
     ("connection-status-ok", 200, None),
@@ -66,6 +70,7 @@ async fn call(h: &Harness, stem: &str, request: Request) -> Response<Body> {
     let answer = match function {
         "login-redirect" => login_redirect::handler(&h.state, request).await,
         "oauth-callback" => oauth_callback::handler(&h.state, request).await,
+        "oauth-complete" => oauth_complete::handler(&h.state, request).await,
         "disconnect" => disconnect::handler(&h.state, request).await,
         "connection-status" => connection_status::handler(&h.state, request).await,
         "search" => search::handler(&h.state, request).await,
@@ -79,6 +84,7 @@ async fn call(h: &Harness, stem: &str, request: Request) -> Response<Body> {
 const EXPECTED_FUNCTIONS: &[&str] = &[
     "login-redirect",
     "oauth-callback",
+    "oauth-complete",
     "disconnect",
     "connection-status",
     "search",
@@ -129,8 +135,6 @@ async fn every_sample_http_event_gets_its_documented_answer() {
                     user_id: EVENT_USER.into(),
                     return_to: Some(format!("{SITE}/research")),
                     code_verifier: None,
-                    // Stored before browser binding existed: accepted without a cookie.
-                    browser_hash: None,
                     expires_at: h.now() + 600,
                 };
                 h.state
@@ -139,6 +143,31 @@ async fn every_sample_http_event_gets_its_documented_answer() {
                     .await
                     .unwrap();
             }
+        }
+
+        if stem.starts_with("oauth-complete") && !stem.ends_with("unknown") {
+            // What the callback left: a grant for the event's user, or for another
+            // user (someone's login link approved in this user's browser).
+            let completion =
+                serde_json::from_str::<serde_json::Value>(raw["body"].as_str().expect("a body"))
+                    .unwrap()["completion"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned();
+            let grant = PendingGrant {
+                user_id: if stem.ends_with("other-user") {
+                    "someone-else".into()
+                } else {
+                    EVENT_USER.into()
+                },
+                tokens: tokens("granted", h.now(), 86_400),
+                expires_at: h.now() + 600,
+            };
+            h.state
+                .store
+                .put_grant(&sha256_hex(&completion), &grant)
+                .await
+                .unwrap();
         }
 
         let response = call(&h, &stem, request).await;
@@ -168,9 +197,21 @@ async fn every_sample_http_event_gets_its_documented_answer() {
             }
             "login-redirect-json" => assert!(body["authorizeUrl"].is_string(), "{body}"),
             "oauth-callback-ok" => {
-                assert!(location(&response)
-                    .as_str()
-                    .starts_with(&format!("{SITE}/research")));
+                let back = location(&response);
+                assert!(back.as_str().starts_with(&format!("{SITE}/research")));
+                let completion = query_of(&back, "tiktokCompletion").expect("a completion id");
+                let grant = h
+                    .state
+                    .store
+                    .take_grant(&sha256_hex(&completion), h.now())
+                    .await
+                    .unwrap()
+                    .expect("a pending grant");
+                assert_eq!(grant.user_id, EVENT_USER);
+                assert_eq!(grant.tokens.access_token.expose(), "act.fresh");
+            }
+            "oauth-complete-ok" => {
+                assert_eq!(body["connected"], true, "{body}");
                 let connection = h
                     .state
                     .store
@@ -178,7 +219,28 @@ async fn every_sample_http_event_gets_its_documented_answer() {
                     .await
                     .unwrap()
                     .unwrap();
-                assert_eq!(connection.tokens.access_token.expose(), "act.fresh");
+                assert_eq!(connection.tokens.access_token.expose(), "act.granted");
+            }
+            "oauth-complete-other-user" => {
+                let connection = h
+                    .state
+                    .store
+                    .get_connection(EVENT_USER)
+                    .await
+                    .unwrap()
+                    .unwrap();
+                assert_eq!(
+                    connection.tokens.access_token.expose(),
+                    "act.event",
+                    "the user's own connection is untouched"
+                );
+                assert!(h
+                    .state
+                    .store
+                    .get_connection("someone-else")
+                    .await
+                    .unwrap()
+                    .is_none());
             }
             "oauth-callback-denied" => {
                 assert_eq!(

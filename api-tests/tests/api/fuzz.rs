@@ -200,6 +200,10 @@ async fn every_handler(event: &str) -> Vec<(&'static str, Result<Response<Body>,
             e(oauth_callback::handler(state, request()).await),
         ),
         (
+            "oauth-complete",
+            e(oauth_complete::handler(state, request()).await),
+        ),
+        (
             "connection-status",
             e(connection_status::handler(state, request()).await),
         ),

@@ -24,9 +24,6 @@ pub struct Harness {
     pub state: AppState,
     pub tiktok: MockServer,
     clock: Arc<AtomicI64>,
-    /// The browser's cookie for the callback path (the login binding), as the
-    /// last login set it.
-    pub browser_cookie: std::sync::Mutex<Option<String>>,
 }
 
 pub fn config(tiktok: &str, extra: &[(&str, &str)]) -> Config {
@@ -126,7 +123,6 @@ impl Harness {
             state,
             tiktok,
             clock,
-            browser_cookie: std::sync::Mutex::new(None),
         }
     }
 
@@ -293,21 +289,24 @@ pub async fn friendly_tiktok(h: &Harness, product: u64) {
         .await;
 }
 
-/// The login binding a login answer set, as the browser sends it back
-/// (`tiktok_login=<value>`).
-pub fn login_cookie(response: &Response<Body>) -> Option<String> {
-    response
-        .headers()
-        .get_all("set-cookie")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find(|v| v.starts_with("tiktok_login="))
-        .and_then(|v| v.split(';').next())
-        .map(str::to_owned)
+/// TikTok's redirect back to the callback, from whichever browser approved.
+pub fn callback_request(query: &[(&str, &str)]) -> Request {
+    event("GET", "/auth/tiktok/callback", query, None, &[])
 }
 
-/// TikTok's redirect back, from a browser holding `cookie`.
-pub fn callback_request(query: &[(&str, &str)], cookie: Option<&str>) -> Request {
-    let headers: Vec<(&str, &str)> = cookie.map(|c| ("cookie", c)).into_iter().collect();
-    event("GET", "/auth/tiktok/callback", query, None, &headers)
+/// The completion id the callback sent the browser back to the site with.
+pub fn completion_of(callback: &Response<Body>) -> String {
+    query_of(&location(callback), "tiktokCompletion").expect("tiktokCompletion in the redirect")
+}
+
+/// The site completing a connection for `user` (`POST /auth/tiktok/complete`).
+pub fn complete_request(user: Option<&str>, completion: &str) -> Request {
+    let body = serde_json::json!({ "completion": completion }).to_string();
+    test_support::api_event_with_body(
+        "POST",
+        "/auth/tiktok/complete",
+        user,
+        &[("content-type", "application/json")],
+        &body,
+    )
 }

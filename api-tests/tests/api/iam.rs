@@ -129,19 +129,35 @@ async fn observed(binary: &str) -> BTreeSet<String> {
                         );
                         let login = login.await.unwrap();
                         let state = query_of(&location(&login), "state").unwrap();
-                        let cookie = login_cookie(&login);
                         let c = cold(&h, &r);
                         let query = [outcome, ("state", state.as_str())];
-                        let answer = oauth_callback::handler(
-                            &c,
-                            callback_request(&query, cookie.as_deref()),
-                        );
+                        let answer = oauth_callback::handler(&c, callback_request(&query));
                         ok(answer.await.unwrap(), "callback");
                         r.take()
                     })
                     .await,
                 );
             }
+        }
+        "oauth-complete" => {
+            actions.extend(
+                observe(&[], |h, r| async move {
+                    let login = login_redirect::handler(
+                        &h.state,
+                        get("/auth/tiktok/login", &[], Some("u1")),
+                    );
+                    let state = query_of(&location(&login.await.unwrap()), "state").unwrap();
+                    let query = [("code", "c1"), ("state", state.as_str())];
+                    let back = oauth_callback::handler(&h.state, callback_request(&query));
+                    let completion = completion_of(&back.await.unwrap());
+                    let c = cold(&h, &r);
+                    let answer =
+                        oauth_complete::handler(&c, complete_request(Some("u1"), &completion));
+                    ok(answer.await.unwrap(), "complete");
+                    r.take()
+                })
+                .await,
+            );
         }
         "disconnect" => {
             actions.extend(
@@ -248,7 +264,7 @@ async fn observed(binary: &str) -> BTreeSet<String> {
 #[tokio::test]
 async fn each_function_is_granted_exactly_the_aws_actions_it_makes() {
     let granted = granted();
-    assert_eq!(granted.len(), 8, "{:?}", granted.keys());
+    assert_eq!(granted.len(), 9, "{:?}", granted.keys());
     let mut problems = Vec::new();
     for (binary, actions) in &granted {
         let made = observed(binary).await;

@@ -65,7 +65,7 @@ fn every_deployed_route_is_documented_and_every_documented_route_deployed() {
         }
     }
     assert_eq!(deployed, documented);
-    assert_eq!(deployed.len(), 7);
+    assert_eq!(deployed.len(), 8);
 }
 
 #[test]
@@ -73,6 +73,7 @@ fn each_route_runs_the_function_named_for_it_and_only_the_callback_is_public() {
     let expected: BTreeSet<(String, String, String, bool)> = [
         ("GET", "/auth/tiktok/login", "login-redirect", true),
         ("GET", "/auth/tiktok/callback", "oauth-callback", false),
+        ("POST", "/auth/tiktok/complete", "oauth-complete", true),
         ("POST", "/auth/tiktok/disconnect", "disconnect", true),
         ("GET", "/auth/tiktok/status", "connection-status", true),
         ("GET", "/api/tiktok/search", "search", true),

@@ -31,12 +31,10 @@ async fn handle(state: &AppState, req: &Request) -> Result<Response<Body>, Error
     let secrets = state.secrets.get().await?;
     let oauth_state = OAuthState::new(random_token(32));
     let pkce = state.config.use_pkce.then(Pkce::generate);
-    let binding = state.config.bind_login_to_browser.then(|| random_token(32));
     let login = PendingLogin {
         user_id,
         return_to,
         code_verifier: pkce.as_ref().map(|p| p.verifier.clone()),
-        browser_hash: binding.as_deref().map(sha256_hex),
         expires_at: state.now() + STATE_TTL_SECS,
     };
     state
@@ -47,20 +45,10 @@ async fn handle(state: &AppState, req: &Request) -> Result<Response<Body>, Error
         state
             .upstream
             .authorize_url(&secrets.credentials.client_key, &oauth_state, pkce.as_ref());
-    let response = if http::wants_json(req) {
+    Ok(if http::wants_json(req) {
         http::json(200, &serde_json::json!({ "authorizeUrl": url.as_str() }))
     } else {
         http::redirect(url.as_str())
-    };
-    Ok(match binding {
-        Some(value) => {
-            let callback = &state.config.tiktok.redirect_uri;
-            http::with_cookie(
-                response,
-                &http::login_cookie(&value, STATE_TTL_SECS, callback),
-            )
-        }
-        None => response,
     })
 }
 

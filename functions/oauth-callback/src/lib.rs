@@ -1,19 +1,23 @@
 //! `GET /auth/tiktok/callback`: where TikTok sends the browser back. The one route
-//! without the JWT authorizer: the user is learned from the state record.
+//! without the JWT authorizer: the user who started the login is learned from
+//! the state record, but the browser coming back may be someone else's (a login
+//! link can be sent to anyone), so the callback never stores a connection.
 //!
 //! - TikTok reported an error (e.g. the user denied): back to the site with
 //!   `tiktokError=<code>`.
-//! - Missing, unknown, expired or replayed state, or a callback from a browser
-//!   that did not start the login (no binding cookie): `400`, nothing stored.
-//! - Otherwise the code is exchanged, the connection stored (encrypted), and the
-//!   browser sent to `returnTo` (or the default page) with `tiktok=connected`;
-//!   a failure after the state was accepted goes back to the site with
-//!   `tiktokError=<code>` too, since a browser is waiting.
+//! - Missing, unknown, expired or replayed state: `400`, nothing stored.
+//! - Otherwise the code is exchanged and what the exchange gave is kept as a
+//!   pending grant (sealed, single use, [`GRANT_TTL_SECS`]) under the hash of a
+//!   fresh random completion id, and the browser is sent to `returnTo` (or the
+//!   default page) with `tiktokCompletion=<id>`. The site then completes it with
+//!   its own JWT (`POST /auth/tiktok/complete`), which stores the connection only
+//!   for the user who started the login. A failure after the state was accepted
+//!   goes back to the site with `tiktokError=<code>` too, since a browser is waiting.
 
 use lambda_http::{Body, Request, Response};
-use tiktok_gateway::crypto::sha256_hex;
+use tiktok_gateway::crypto::{random_token, sha256_hex};
 use tiktok_gateway::http;
-use tiktok_gateway::store::PendingLogin;
+use tiktok_gateway::store::{PendingGrant, PendingLogin, GRANT_TTL_SECS};
 use tiktok_gateway::{AppState, AuthCode, Error};
 use url::Url;
 
@@ -23,24 +27,7 @@ const MAX_PARAM_LEN: usize = 2048;
 /// The Lambda handler.
 pub async fn handler(state: &AppState, req: Request) -> Result<Response<Body>, lambda_http::Error> {
     let request_id = http::request_id(&req);
-    let response = http::respond(handle(state, &req).await, &request_id);
-    Ok(if state.config.bind_login_to_browser {
-        // The login binding is single use, like the state: clear it.
-        let cleared = http::login_cookie("", 0, &state.config.tiktok.redirect_uri);
-        http::with_cookie(response, &cleared)
-    } else {
-        response
-    })
-}
-
-/// Whether the callback comes from the browser that started the login: it
-/// holds the cookie whose hash the login stored (a login stored unbound passes).
-fn same_browser(req: &Request, login: &PendingLogin) -> bool {
-    match &login.browser_hash {
-        None => true,
-        Some(expected) => http::cookie(req, http::LOGIN_COOKIE)
-            .is_some_and(|value| sha256_hex(&value) == *expected),
-    }
+    Ok(http::respond(handle(state, &req).await, &request_id))
 }
 
 fn param(req: &Request, name: &str) -> Result<Option<String>, Error> {
@@ -78,20 +65,11 @@ async fn handle(state: &AppState, req: &Request) -> Result<Response<Body>, Error
         .take_login(&sha256_hex(&oauth_state), now)
         .await?
         .ok_or_else(|| Error::BadRequest("unknown, expired or already used state".into()))?;
-    if !same_browser(req, &login) {
-        // Someone else's state (e.g. a link that would connect the clicker's TikTok
-        // account to another dshipit user): consumed, nothing stored.
-        tracing::warn!(user_id = %login.user_id, "callback from a browser that did not start the login");
-        return Err(Error::BadRequest(
-            "this TikTok login was started in another browser; start it again from dshipit".into(),
-        ));
-    }
-
     match connect(state, req, &login, AuthCode::new(code)).await {
-        Ok(()) => Ok(back_to_site(
+        Ok(completion) => Ok(back_to_site(
             state,
             Some(&login),
-            &[("tiktok", "connected")],
+            &[("tiktokCompletion", &completion)],
         )),
         Err(error) => {
             let log_id = match &error {
@@ -114,12 +92,14 @@ async fn handle(state: &AppState, req: &Request) -> Result<Response<Body>, Error
     }
 }
 
+/// Exchanges the code and keeps the result as a pending grant; returns the
+/// completion id the site completes it with.
 async fn connect(
     state: &AppState,
     req: &Request,
     login: &PendingLogin,
     code: AuthCode,
-) -> Result<(), Error> {
+) -> Result<String, Error> {
     let secrets = state.secrets.get().await?;
     let grant = state
         .upstream
@@ -131,9 +111,18 @@ async fn connect(
         )
         .await?;
     let tokens = state.tokens_from_grant(grant, None)?;
-    state.store.put_connection(&login.user_id, &tokens).await?;
-    tracing::info!(user_id = %login.user_id, "TikTok connected");
-    Ok(())
+    let completion = random_token(32);
+    let pending = PendingGrant {
+        user_id: login.user_id.clone(),
+        tokens,
+        expires_at: state.now() + GRANT_TTL_SECS,
+    };
+    state
+        .store
+        .put_grant(&sha256_hex(&completion), &pending)
+        .await?;
+    tracing::info!(user_id = %login.user_id, "TikTok authorized; waiting for the site to complete");
+    Ok(completion)
 }
 
 /// TikTok's error code, reduced to a safe token for a URL and a log.

@@ -6,6 +6,7 @@
 //! |---|---|---|
 //! | connection | `USER#<sub>` | `TIKTOK` |
 //! | pending login | `LOGIN#<sha256(state)>` | `LOGIN` |
+//! | pending grant | `GRANT#<sha256(completion id)>` | `GRANT` |
 //! | app token | `APP` | `TIKTOK#client_token` |
 //! | cached product | `SHOP#<shop id>` | `PRODUCT#<product id>` |
 //!
@@ -22,7 +23,8 @@ use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, ReturnValue, WriteRequ
 use aws_sdk_dynamodb::Client;
 
 use super::{
-    shard_of, AppToken, Connection, ConnectionStatus, PendingLogin, StoreError, TokenStore, Tokens,
+    shard_of, AppToken, Connection, ConnectionStatus, PendingGrant, PendingLogin, StoreError,
+    TokenStore, Tokens,
 };
 use crate::aws::LazyClient;
 use crate::crypto::Keyring;
@@ -227,6 +229,13 @@ fn login_key(state_hash: &str) -> Item {
     ])
 }
 
+fn grant_key(completion_hash: &str) -> Item {
+    HashMap::from([
+        ("pk".to_owned(), s(format!("GRANT#{completion_hash}"))),
+        ("sk".to_owned(), s("GRANT")),
+    ])
+}
+
 fn app_key() -> Item {
     HashMap::from([
         ("pk".to_owned(), s("APP")),
@@ -267,6 +276,11 @@ fn open(ring: &Keyring, item: &Item, name: &str, context: &str) -> Result<String
         .map_err(|e| StoreError::Corrupt(format!("{name}: {e}")))
 }
 
+/// The associated data of field `field` of the item whose `pk` is `pk`.
+fn context(pk: &str, field: &str) -> String {
+    format!("{pk}/{field}")
+}
+
 fn access_context(user_id: &str) -> String {
     format!("{user_id}/access_token")
 }
@@ -274,6 +288,8 @@ fn access_context(user_id: &str) -> String {
 fn refresh_context(user_id: &str) -> String {
     format!("{user_id}/refresh_token")
 }
+
+const APP_CONTEXT: &str = "app/access_token";
 
 fn connection_from(ring: &Keyring, item: &Item) -> Result<Connection, StoreError> {
     let user_id = get_s(item, "user_id")?.to_owned();
@@ -505,9 +521,6 @@ impl TokenStore for DynamoStore {
         if let Some(return_to) = &login.return_to {
             item.insert("return_to".into(), s(return_to));
         }
-        if let Some(browser_hash) = &login.browser_hash {
-            item.insert("browser_hash".into(), s(browser_hash));
-        }
         if let Some(verifier) = &login.code_verifier {
             let ring = self.keyring().await?;
             item.insert(
@@ -558,11 +571,115 @@ impl TokenStore for DynamoStore {
         Ok(Some(PendingLogin {
             user_id: get_s(&item, "user_id")?.to_owned(),
             return_to: item.get("return_to").and_then(|v| v.as_s().ok()).cloned(),
-            browser_hash: item
-                .get("browser_hash")
-                .and_then(|v| v.as_s().ok())
-                .cloned(),
             code_verifier,
+            expires_at,
+        }))
+    }
+
+    async fn put_grant(
+        &self,
+        completion_hash: &str,
+        grant: &PendingGrant,
+    ) -> Result<(), StoreError> {
+        let ring = self.keyring().await?;
+        let pk = format!("GRANT#{completion_hash}");
+        let tokens = &grant.tokens;
+        let mut item = grant_key(completion_hash);
+        item.insert("user_id".into(), s(&grant.user_id));
+        item.insert("open_id".into(), s(&tokens.open_id));
+        item.insert(
+            "scopes".into(),
+            AttributeValue::L(tokens.scopes.iter().map(s).collect()),
+        );
+        item.insert(
+            "access_token".into(),
+            s(ring.seal(tokens.access_token.expose(), &context(&pk, "access_token"))),
+        );
+        item.insert(
+            "refresh_token".into(),
+            s(ring.seal(
+                tokens.refresh_token.expose(),
+                &context(&pk, "refresh_token"),
+            )),
+        );
+        item.insert("access_expires_at".into(), n(tokens.access_expires_at));
+        item.insert("refresh_expires_at".into(), n(tokens.refresh_expires_at));
+        item.insert("refreshed_at".into(), n(tokens.refreshed_at));
+        if let Some(account) = &tokens.account {
+            let json =
+                serde_json::to_string(account).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            item.insert("account".into(), s(json));
+        }
+        item.insert("expires_at".into(), n(grant.expires_at));
+        // DynamoDB's TTL deletes lazily: `take_grant` checks `expires_at` itself.
+        item.insert("ttl".into(), n(grant.expires_at));
+        self.client
+            .put_item()
+            .table_name(&self.layout.table)
+            .set_item(Some(item))
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn take_grant(
+        &self,
+        completion_hash: &str,
+        now: i64,
+    ) -> Result<Option<PendingGrant>, StoreError> {
+        let output = self
+            .client
+            .delete_item()
+            .table_name(&self.layout.table)
+            .set_key(Some(grant_key(completion_hash)))
+            .return_values(ReturnValue::AllOld)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        let Some(item) = output.attributes.filter(|a| !a.is_empty()) else {
+            return Ok(None);
+        };
+        let expires_at: i64 = get_n(&item, "expires_at")?;
+        if expires_at <= now {
+            return Ok(None);
+        }
+        let ring = self.keyring().await?;
+        let pk = format!("GRANT#{completion_hash}");
+        let scopes = match item.get("scopes") {
+            Some(AttributeValue::L(list)) => {
+                list.iter().filter_map(|v| v.as_s().ok().cloned()).collect()
+            }
+            _ => Vec::new(),
+        };
+        Ok(Some(PendingGrant {
+            user_id: get_s(&item, "user_id")?.to_owned(),
+            tokens: Tokens {
+                open_id: get_s(&item, "open_id")?.to_owned(),
+                scopes,
+                access_token: AccessToken::new(open(
+                    &ring,
+                    &item,
+                    "access_token",
+                    &context(&pk, "access_token"),
+                )?),
+                refresh_token: RefreshToken::new(open(
+                    &ring,
+                    &item,
+                    "refresh_token",
+                    &context(&pk, "refresh_token"),
+                )?),
+                access_expires_at: get_n(&item, "access_expires_at")?,
+                refresh_expires_at: get_n(&item, "refresh_expires_at")?,
+                refreshed_at: get_n(&item, "refreshed_at")?,
+                account: match item.get("account").and_then(|v| v.as_s().ok()) {
+                    Some(json) => Some(
+                        serde_json::from_str(json)
+                            .map_err(|e| StoreError::Corrupt(format!("account: {e}")))?,
+                    ),
+                    None => None,
+                },
+            },
             expires_at,
         }))
     }
@@ -582,7 +699,7 @@ impl TokenStore for DynamoStore {
         };
         let ring = self.keyring().await?;
         Ok(Some(AppToken {
-            access_token: AccessToken::new(open(&ring, &item, "access_token", "app/access_token")?),
+            access_token: AccessToken::new(open(&ring, &item, "access_token", APP_CONTEXT)?),
             expires_at: get_n(&item, "expires_at")?,
             version: get_n(&item, "version")?,
         }))
@@ -599,7 +716,7 @@ impl TokenStore for DynamoStore {
         let mut item = app_key();
         item.insert(
             "access_token".into(),
-            s(ring.seal(access_token.expose(), "app/access_token")),
+            s(ring.seal(access_token.expose(), APP_CONTEXT)),
         );
         item.insert("expires_at".into(), n(expires_at));
         item.insert("version".into(), n(version));

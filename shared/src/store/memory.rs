@@ -7,7 +7,8 @@ use async_trait::async_trait;
 use tokio::sync::Mutex;
 
 use super::{
-    shard_of, AppToken, Connection, ConnectionStatus, PendingLogin, StoreError, TokenStore, Tokens,
+    shard_of, AppToken, Connection, ConnectionStatus, PendingGrant, PendingLogin, StoreError,
+    TokenStore, Tokens,
 };
 use crate::secret::AccessToken;
 use crate::tiktok::{Product, TikTokId};
@@ -16,6 +17,7 @@ use crate::tiktok::{Product, TikTokId};
 struct Tables {
     connections: HashMap<String, Connection>,
     logins: HashMap<String, PendingLogin>,
+    grants: HashMap<String, PendingGrant>,
     app_token: Option<AppToken>,
     products: HashMap<(TikTokId, TikTokId), (Product, i64)>,
     details: HashMap<(TikTokId, TikTokId), (String, i64)>,
@@ -154,6 +156,28 @@ impl TokenStore for MemoryStore {
     ) -> Result<Option<PendingLogin>, StoreError> {
         let login = self.tables.lock().await.logins.remove(state_hash);
         Ok(login.filter(|l| l.expires_at > now))
+    }
+
+    async fn put_grant(
+        &self,
+        completion_hash: &str,
+        grant: &PendingGrant,
+    ) -> Result<(), StoreError> {
+        self.tables
+            .lock()
+            .await
+            .grants
+            .insert(completion_hash.to_owned(), grant.clone());
+        Ok(())
+    }
+
+    async fn take_grant(
+        &self,
+        completion_hash: &str,
+        now: i64,
+    ) -> Result<Option<PendingGrant>, StoreError> {
+        let grant = self.tables.lock().await.grants.remove(completion_hash);
+        Ok(grant.filter(|g| g.expires_at > now))
     }
 
     async fn get_app_token(&self) -> Result<Option<AppToken>, StoreError> {

@@ -1,7 +1,8 @@
 //! The token store: the [`TokenStore`] port and its adapters, [`DynamoStore`]
 //! (production, tokens sealed with AES-256-GCM) and [`MemoryStore`] (tests, local).
 //!
-//! It owns per-user TikTok connections, single-use OAuth states, the app's
+//! It owns per-user TikTok connections, single-use OAuth states, pending grants
+//! (a finished authorization waiting for the site to complete it), the app's
 //! client-credentials token and the product cache. Every change to a connection is
 //! a compare-and-set on its `version`, so two writers racing on a rotated refresh
 //! token cannot both win and the loser is told ([`StoreError::Conflict`]).
@@ -20,6 +21,9 @@ use crate::tiktok::{Product, TikTokId};
 
 /// How long an OAuth state is good for.
 pub const STATE_TTL_SECS: i64 = 600;
+
+/// How long a pending grant waits for the site to complete it (at most 10 minutes).
+pub const GRANT_TTL_SECS: i64 = 600;
 
 /// Whether a connection can be used.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -130,11 +134,21 @@ pub struct PendingLogin {
     pub return_to: Option<String>,
     /// The PKCE verifier, when PKCE is used.
     pub code_verifier: Option<CodeVerifier>,
-    /// SHA-256 of the browser-binding cookie the login set (`None`: not bound).
-    /// The callback must come from the browser holding that cookie, so a state
-    /// cannot be completed in someone else's browser.
-    pub browser_hash: Option<String>,
     /// Unix time after which the state is refused.
+    pub expires_at: i64,
+}
+
+/// What an authorization produced, waiting for the dshipit site to complete it
+/// with the user's own JWT (`POST /auth/tiktok/complete`). Keyed by the hash of
+/// a random completion id; the tokens are sealed like a connection's. Nothing
+/// in it is provider-specific: it holds whatever the code exchange gave.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PendingGrant {
+    /// The dshipit user who started the login.
+    pub user_id: String,
+    /// The tokens the code exchange gave.
+    pub tokens: Tokens,
+    /// Unix time after which the grant is refused.
     pub expires_at: i64,
 }
 
@@ -225,6 +239,21 @@ pub trait TokenStore: Send + Sync {
         state_hash: &str,
         now: i64,
     ) -> Result<Option<PendingLogin>, StoreError>;
+
+    /// Saves a pending grant under the hash of its completion id.
+    async fn put_grant(
+        &self,
+        completion_hash: &str,
+        grant: &PendingGrant,
+    ) -> Result<(), StoreError>;
+
+    /// Removes and returns the pending grant atomically (single use: a replay
+    /// finds nothing). An expired one is removed and not returned.
+    async fn take_grant(
+        &self,
+        completion_hash: &str,
+        now: i64,
+    ) -> Result<Option<PendingGrant>, StoreError>;
 
     /// The app's client-credentials token, if one is stored.
     async fn get_app_token(&self) -> Result<Option<AppToken>, StoreError>;

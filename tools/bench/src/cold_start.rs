@@ -21,6 +21,7 @@ use crate::setup::{self, Moto, Res};
 pub const FUNCTIONS: &[&str] = &[
     "login-redirect",
     "oauth-callback",
+    "oauth-complete",
     "disconnect",
     "connection-status",
     "search",

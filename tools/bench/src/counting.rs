@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
-use tiktok_gateway::store::{AppToken, PendingLogin};
+use tiktok_gateway::store::{AppToken, PendingGrant, PendingLogin};
 use tiktok_gateway::tiktok::{Product, TikTokId};
 use tiktok_gateway::{AccessToken, Connection, StoreError, TokenStore, Tokens};
 
@@ -154,6 +154,24 @@ impl TokenStore for CountingStore {
     ) -> Result<Option<PendingLogin>, StoreError> {
         self.write("take_login");
         self.inner.take_login(state_hash, now).await
+    }
+
+    async fn put_grant(
+        &self,
+        completion_hash: &str,
+        grant: &PendingGrant,
+    ) -> Result<(), StoreError> {
+        self.write("put_grant");
+        self.inner.put_grant(completion_hash, grant).await
+    }
+
+    async fn take_grant(
+        &self,
+        completion_hash: &str,
+        now: i64,
+    ) -> Result<Option<PendingGrant>, StoreError> {
+        self.write("take_grant");
+        self.inner.take_grant(completion_hash, now).await
     }
 
     async fn get_app_token(&self) -> Result<Option<AppToken>, StoreError> {

@@ -164,7 +164,8 @@ pub fn status_and_body(response: lambda_http::Response<Body>) -> (u16, String) {
 /// Connects `user` the way a browser does, through the handlers: the login
 /// handler stores a state and answers the authorize URL; the emulator's consent
 /// is approved (its code, as its decision route would mint it); the callback
-/// handler exchanges the code at the emulator and stores the connection.
+/// handler exchanges the code at the emulator and keeps a pending grant; the
+/// site's completion stores the connection.
 pub async fn connect_user(state: &AppState, emulator: &Emulator, user: &str) -> Res<()> {
     let login = test_support::api_event(
         "GET",
@@ -176,13 +177,6 @@ pub async fn connect_user(state: &AppState, emulator: &Emulator, user: &str) -> 
     let response = login_redirect::handler(state, login)
         .await
         .map_err(|e| e.to_string())?;
-    let cookie = cookie_header(
-        response
-            .headers()
-            .get_all("set-cookie")
-            .iter()
-            .filter_map(|v| v.to_str().ok()),
-    );
     let (status, body) = status_and_body(response);
     if status != 200 {
         return Err(format!("login answered {status}: {body}"));
@@ -204,25 +198,33 @@ pub async fn connect_user(state: &AppState, emulator: &Emulator, user: &str) -> 
         "/auth/tiktok/callback",
         &[("code", &code), ("state", &oauth_state)],
         None,
-        &[("cookie", cookie.as_str())][..usize::from(!cookie.is_empty())],
+        &[],
     );
     let response = oauth_callback::handler(state, callback)
         .await
         .map_err(|e| e.to_string())?;
     let (status, location) = status_and_body(response);
-    if status != 302 || !location.contains("tiktok=connected") {
+    let completion = url::Url::parse(&location).ok().and_then(|u| {
+        u.query_pairs()
+            .find(|(k, _)| k == "tiktokCompletion")
+            .map(|(_, v)| v.into_owned())
+    });
+    let Some(completion) = completion.filter(|_| status == 302) else {
         return Err(format!("callback answered {status} {location}"));
+    };
+    let complete = test_support::api_event_with_body(
+        "POST",
+        "/auth/tiktok/complete",
+        Some(user),
+        &[("content-type", "application/json")],
+        &serde_json::json!({ "completion": completion }).to_string(),
+    );
+    let response = oauth_complete::handler(state, complete)
+        .await
+        .map_err(|e| e.to_string())?;
+    let (status, body) = status_and_body(response);
+    if status != 200 {
+        return Err(format!("complete answered {status}: {body}"));
     }
     Ok(())
-}
-
-/// The `Cookie` header a browser would send back for these `Set-Cookie` values
-/// (empty when there are none).
-pub fn cookie_header<'a>(set_cookies: impl Iterator<Item = &'a str>) -> String {
-    set_cookies
-        .filter_map(|c| c.split(';').next())
-        .map(str::trim)
-        .filter(|c| !c.is_empty())
-        .collect::<Vec<_>>()
-        .join("; ")
 }

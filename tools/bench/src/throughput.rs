@@ -124,7 +124,8 @@ fn hidden_inputs(html: &str) -> Vec<(String, String)> {
 }
 
 /// The real flow over HTTP: login (JSON) → the emulator's consent page →
-/// Approve → its redirect to the callback → back to the site, connected.
+/// Approve → its redirect to the callback → back to the site with a completion
+/// id → the site completes it.
 async fn connect(http: &reqwest::Client, api: &str, tiktok: &str) -> Res<()> {
     let login = http
         .get(format!("{api}/auth/tiktok/login"))
@@ -133,14 +134,6 @@ async fn connect(http: &reqwest::Client, api: &str, tiktok: &str) -> Res<()> {
         .send()
         .await
         .map_err(|e| e.to_string())?;
-    // What the browser keeps from the login answer and sends to the callback.
-    let cookie = setup::cookie_header(
-        login
-            .headers()
-            .get_all("set-cookie")
-            .iter()
-            .filter_map(|v| v.to_str().ok()),
-    );
     let login: serde_json::Value = login.json().await.map_err(|e| e.to_string())?;
     let authorize = login["authorizeUrl"]
         .as_str()
@@ -175,22 +168,35 @@ async fn connect(http: &reqwest::Client, api: &str, tiktok: &str) -> Res<()> {
             )
         })?
         .to_owned();
-    let mut back = http.get(&callback);
-    if !cookie.is_empty() {
-        back = back.header("cookie", &cookie);
-    }
-    let back = back.send().await.map_err(|e| e.to_string())?;
+    let back = http
+        .get(&callback)
+        .send()
+        .await
+        .map_err(|e| e.to_string())?;
     let site = back
         .headers()
         .get("location")
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default()
         .to_owned();
-    if !site.contains("tiktok=connected") {
-        return Err(format!(
-            "the callback answered {} to {site:?}",
-            back.status()
-        ));
+    let completion = url::Url::parse(&site)
+        .ok()
+        .and_then(|u| {
+            u.query_pairs()
+                .find(|(k, _)| k == "tiktokCompletion")
+                .map(|(_, v)| v.into_owned())
+        })
+        .ok_or_else(|| format!("the callback answered {} to {site:?}", back.status()))?;
+    // The site completes the connection with the user's own JWT.
+    let done = http
+        .post(format!("{api}/auth/tiktok/complete"))
+        .header("authorization", format!("Bearer local:{USER}"))
+        .json(&serde_json::json!({ "completion": completion }))
+        .send()
+        .await
+        .map_err(|e| e.to_string())?;
+    if !done.status().is_success() {
+        return Err(format!("completing answered {}", done.status()));
     }
     Ok(())
 }

@@ -3,8 +3,15 @@
 //! A small stand-in for API Gateway: it routes like `template.yaml` (a test checks
 //! they agree), authenticates a local user (`Authorization: Bearer local:<user>`)
 //! and hands each function's handler the same HTTP API v2 event API Gateway
-//! would, claims in `requestContext.authorizer.jwt.claims`. The handlers run
-//! in-process, unchanged: no production code path knows it is local.
+//! would, claims in `requestContext.authorizer.jwt.claims`, and answers CORS for
+//! the demo site's origin as the template's CORS configuration does. The
+//! handlers run in-process, unchanged: no production code path knows it is local.
+//!
+//! As deployed, the site and the API are on different sites: the API listens on
+//! `http://127.0.0.1:<port>`, the demo page on `http://localhost:<page port>`.
+//! Both refuse a request whose `Host` is not their own address (DNS rebinding:
+//! a web page must not be able to drive a local stack that may hold real TikTok
+//! credentials).
 //!
 //! By default it embeds the TikTok emulator and the in-memory store, so it needs
 //! nothing else; options switch to a DynamoDB endpoint and to real TikTok.
@@ -34,6 +41,8 @@ pub enum Function {
     LoginRedirect,
     /// `oauth-callback`
     OAuthCallback,
+    /// `oauth-complete`
+    OAuthComplete,
     /// `disconnect`
     Disconnect,
     /// `connection-status`
@@ -72,6 +81,12 @@ pub const ROUTES: &[Route] = &[
         path: "/auth/tiktok/callback",
         function: Function::OAuthCallback,
         authorizer: false,
+    },
+    Route {
+        method: "POST",
+        path: "/auth/tiktok/complete",
+        function: Function::OAuthComplete,
+        authorizer: true,
     },
     Route {
         method: "POST",
@@ -263,8 +278,10 @@ pub fn to_event(
 
 /// The running local stack.
 pub struct LocalStack {
-    /// `http://127.0.0.1:<port>`.
+    /// The API: `http://127.0.0.1:<port>`.
     pub base_url: String,
+    /// The demo site, on another site than the API: `http://localhost:<page port>`.
+    pub page_url: String,
     /// The handlers' state (store, config, ...).
     pub state: AppState,
     /// The embedded emulator, when used.
@@ -276,6 +293,9 @@ pub struct LocalStack {
 pub struct Options {
     /// Port of the API (0: any free port).
     pub port: u16,
+    /// Port of the demo page, served as `http://localhost:<port>` (0: any free
+    /// port; `None`: the API's port + 1, or any free port when that is 0).
+    pub page_port: Option<u16>,
     /// DynamoDB endpoint (e.g. moto or DynamoDB Local); the in-memory store when `None`.
     pub dynamodb_endpoint: Option<String>,
     /// Table name with `dynamodb_endpoint` (created when missing).
@@ -294,6 +314,7 @@ impl Default for Options {
     fn default() -> Self {
         Self {
             port: 3000,
+            page_port: None,
             dynamodb_endpoint: None,
             table: "dshipit-local".into(),
             real_tiktok_secret_file: None,
@@ -308,7 +329,17 @@ impl Default for Options {
 pub async fn start(options: Options) -> std::io::Result<LocalStack> {
     let listener =
         tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], options.port))).await?;
-    let base_url = format!("http://127.0.0.1:{}", listener.local_addr()?.port());
+    let api_port = listener.local_addr()?.port();
+    let base_url = format!("http://127.0.0.1:{api_port}");
+    let page_listener = tokio::net::TcpListener::bind(SocketAddr::from((
+        [127, 0, 0, 1],
+        options
+            .page_port
+            .unwrap_or(if options.port == 0 { 0 } else { api_port + 1 }),
+    )))
+    .await?;
+    let page_port = page_listener.local_addr()?.port();
+    let page_url = format!("http://localhost:{page_port}");
 
     let token_key = base64::engine::general_purpose::STANDARD.encode(rand::random::<[u8; 32]>());
     let (emulator, tiktok_vars, secret_json) = match &options.real_tiktok_secret_file {
@@ -348,8 +379,8 @@ pub async fn start(options: Options) -> std::io::Result<LocalStack> {
             "TIKTOK_REDIRECT_URI",
             format!("{base_url}/auth/tiktok/callback"),
         ),
-        ("DEFAULT_RETURN_URL", format!("{base_url}/")),
-        ("ALLOWED_RETURN_ORIGINS", base_url.clone()),
+        ("DEFAULT_RETURN_URL", format!("{page_url}/")),
+        ("ALLOWED_RETURN_ORIGINS", page_url.clone()),
         ("DATA_TOKEN_MODE", options.token_mode.clone()),
         (
             "TIKTOK_SCOPES",
@@ -406,27 +437,175 @@ pub async fn start(options: Options) -> std::io::Result<LocalStack> {
         });
     }
 
+    let gateway_state = Gateway {
+        state: state.clone(),
+        site_origin: page_url.clone(),
+        page_url: page_url.clone(),
+    };
     let app = axum::Router::new()
-        .route("/", axum::routing::get(|| async { Html(PAGE) }))
+        .route("/", axum::routing::get(to_page))
         .route("/__local/refresher/run", axum::routing::post(run_refresher))
+        .route("/__local/cookie-probe", axum::routing::get(cookie_probe))
         .fallback(gateway)
-        .with_state(state.clone());
+        .layer(axum::middleware::from_fn_with_state(
+            gateway_state.clone(),
+            cors,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            own_hosts(api_port),
+            host_guard,
+        ))
+        .with_state(gateway_state);
     tokio::spawn(async move {
         if let Err(error) = axum::serve(listener, app).await {
             tracing::error!(%error, "local API stopped");
         }
     });
+    let page = PAGE.replace("__API_BASE__", &base_url);
+    let site = axum::Router::new()
+        .route("/", axum::routing::get(move || async move { Html(page) }))
+        .layer(axum::middleware::from_fn_with_state(
+            own_hosts(page_port),
+            host_guard,
+        ));
+    tokio::spawn(async move {
+        if let Err(error) = axum::serve(page_listener, site).await {
+            tracing::error!(%error, "local demo site stopped");
+        }
+    });
     Ok(LocalStack {
         base_url,
+        page_url,
         state,
         emulator,
     })
 }
 
-/// The page at `/`: it uses only the public API routes.
+/// What the API's routes share.
+#[derive(Clone)]
+struct Gateway {
+    state: AppState,
+    /// The one origin CORS allows (the demo site's).
+    site_origin: String,
+    page_url: String,
+}
+
+/// The `Host` values a listener on 127.0.0.1:`port` answers to.
+fn own_hosts(port: u16) -> Arc<Vec<String>> {
+    Arc::new(
+        ["127.0.0.1", "localhost", "[::1]"]
+            .iter()
+            .map(|host| format!("{host}:{port}"))
+            .collect(),
+    )
+}
+
+/// Refuses a request whose `Host` is not this listener's own address: a page on
+/// `evil.example` that rebinds its name to 127.0.0.1 still sends
+/// `Host: evil.example:<port>`.
+async fn host_guard(
+    State(hosts): State<Arc<Vec<String>>>,
+    req: AxumRequest<AxumBody>,
+    next: axum::middleware::Next,
+) -> AxumResponse {
+    let host = req
+        .headers()
+        .get(axum::http::header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    if hosts.contains(&host) {
+        next.run(req).await
+    } else {
+        (
+            StatusCode::MISDIRECTED_REQUEST,
+            axum::Json(
+                serde_json::json!({"message": "this local stack answers only to its own address"}),
+            ),
+        )
+            .into_response()
+    }
+}
+
+/// CORS as `template.yaml` configures it (`x-amazon-apigateway-cors`): the site's
+/// origin only, with credentials; preflights answered before any route (and
+/// before the authorizer), as API Gateway does.
+async fn cors(
+    State(gateway): State<Gateway>,
+    req: AxumRequest<AxumBody>,
+    next: axum::middleware::Next,
+) -> AxumResponse {
+    let origin = req
+        .headers()
+        .get(axum::http::header::ORIGIN)
+        .and_then(|o| o.to_str().ok())
+        .filter(|o| *o == gateway.site_origin)
+        .map(str::to_owned);
+    let preflight = req.method() == axum::http::Method::OPTIONS
+        && req
+            .headers()
+            .contains_key(axum::http::header::ACCESS_CONTROL_REQUEST_METHOD);
+    let mut response = if preflight {
+        let mut r = StatusCode::NO_CONTENT.into_response();
+        if origin.is_some() {
+            let h = r.headers_mut();
+            h.insert(
+                "access-control-allow-methods",
+                HeaderValue::from_static("GET,POST,OPTIONS"),
+            );
+            h.insert(
+                "access-control-allow-headers",
+                HeaderValue::from_static("authorization,content-type,accept"),
+            );
+            h.insert("access-control-max-age", HeaderValue::from_static("600"));
+        }
+        r
+    } else {
+        next.run(req).await
+    };
+    if let Some(origin) = origin.and_then(|o| HeaderValue::from_str(&o).ok()) {
+        let h = response.headers_mut();
+        h.insert("access-control-allow-origin", origin);
+        h.insert(
+            "access-control-allow-credentials",
+            HeaderValue::from_static("true"),
+        );
+        h.insert(
+            "access-control-expose-headers",
+            HeaderValue::from_static("retry-after"),
+        );
+        h.append("vary", HeaderValue::from_static("origin"));
+    }
+    response
+}
+
+/// The API's own `/` sends a person to the demo site.
+async fn to_page(State(gateway): State<Gateway>) -> AxumResponse {
+    axum::response::Redirect::temporary(&format!("{}/", gateway.page_url)).into_response()
+}
+
+/// For the browser test: whether the browser sent back the cookie this route
+/// set (`SameSite=None; Secure`, the only kind a cross-site request could
+/// carry). With third-party cookies blocked it never comes back.
+async fn cookie_probe(req: AxumRequest<AxumBody>) -> AxumResponse {
+    let sent = req
+        .headers()
+        .get_all(axum::http::header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|v| v.split(';').any(|c| c.trim() == "probe=1"));
+    let mut response = axum::Json(serde_json::json!({ "cookieSentBack": sent })).into_response();
+    response.headers_mut().insert(
+        axum::http::header::SET_COOKIE,
+        HeaderValue::from_static("probe=1; Path=/; SameSite=None; Secure"),
+    );
+    response
+}
+
+/// The demo page: it uses only the public API routes, from another site.
 pub const PAGE: &str = include_str!("page.html");
 
-async fn run_refresher(State(state): State<AppState>) -> AxumResponse {
+async fn run_refresher(State(Gateway { state, .. }): State<Gateway>) -> AxumResponse {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     match token_refresher::run(&state, deadline).await {
         Ok(summary) => axum::Json(summary).into_response(),
@@ -438,7 +617,10 @@ async fn run_refresher(State(state): State<AppState>) -> AxumResponse {
     }
 }
 
-async fn gateway(State(state): State<AppState>, req: AxumRequest<AxumBody>) -> AxumResponse {
+async fn gateway(
+    State(Gateway { state, .. }): State<Gateway>,
+    req: AxumRequest<AxumBody>,
+) -> AxumResponse {
     let Some((route, params)) = route(req.method().as_str(), req.uri().path()) else {
         return (
             StatusCode::NOT_FOUND,
@@ -471,6 +653,7 @@ async fn gateway(State(state): State<AppState>, req: AxumRequest<AxumBody>) -> A
     let result = match route.function {
         Function::LoginRedirect => login_redirect::handler(&state, lambda_req).await,
         Function::OAuthCallback => oauth_callback::handler(&state, lambda_req).await,
+        Function::OAuthComplete => oauth_complete::handler(&state, lambda_req).await,
         Function::Disconnect => disconnect::handler(&state, lambda_req).await,
         Function::ConnectionStatus => connection_status::handler(&state, lambda_req).await,
         Function::Search => search::handler(&state, lambda_req).await,

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 fn usage() -> ! {
     eprintln!(
-        "usage: local-api [--port N] [--dynamodb-endpoint URL] [--table NAME]\n\
+        "usage: local-api [--port N] [--page-port N] [--dynamodb-endpoint URL] [--table NAME]\n\
          \x20                [--real-tiktok SECRET_JSON_FILE] [--access-ttl SECS]\n\
          \x20                [--refresh-every SECS|off] [--token-mode user|app]"
     );
@@ -20,6 +20,7 @@ async fn main() {
         let mut value = || args.next().unwrap_or_else(|| usage());
         match flag.as_str() {
             "--port" => options.port = value().parse().unwrap_or_else(|_| usage()),
+            "--page-port" => options.page_port = Some(value().parse().unwrap_or_else(|_| usage())),
             "--dynamodb-endpoint" => options.dynamodb_endpoint = Some(value()),
             "--table" => options.table = value(),
             "--real-tiktok" => options.real_tiktok_secret_file = Some(value()),
@@ -42,6 +43,7 @@ async fn main() {
         eprintln!("local-api: cannot start: {e}");
         std::process::exit(1)
     });
+    println!("dshipit site (demo page) on {}/", stack.page_url);
     println!("dshipit API on {}/", stack.base_url);
     if let Some(emulator) = &stack.emulator {
         println!("TikTok emulator on {}", emulator.base_url);

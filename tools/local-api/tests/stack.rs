@@ -8,6 +8,7 @@ fn binary(function: Function) -> &'static str {
     match function {
         Function::LoginRedirect => "login-redirect",
         Function::OAuthCallback => "oauth-callback",
+        Function::OAuthComplete => "oauth-complete",
         Function::Disconnect => "disconnect",
         Function::ConnectionStatus => "connection-status",
         Function::Search => "search",
@@ -69,13 +70,38 @@ async fn one_command_serves_the_page_and_the_api_with_the_authorizers_rules() {
         .build()
         .unwrap();
 
+    // The page lives on another site than the API, and knows where the API is.
+    assert!(
+        stack.page_url.starts_with("http://localhost:"),
+        "{}",
+        stack.page_url
+    );
+    assert!(
+        stack.base_url.starts_with("http://127.0.0.1:"),
+        "{}",
+        stack.base_url
+    );
     let page = http
-        .get(format!("{}/", stack.base_url))
+        .get(format!("{}/", stack.page_url))
         .send()
         .await
         .unwrap();
     assert_eq!(page.status(), 200);
-    assert!(page.text().await.unwrap().contains("id=\"connect\""));
+    let html = page.text().await.unwrap();
+    assert!(html.contains("id=\"connect\""));
+    assert!(
+        html.contains(&stack.base_url),
+        "the page calls the API cross-site"
+    );
+    let to_page = http
+        .get(format!("{}/", stack.base_url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        to_page.headers()["location"].to_str().unwrap(),
+        format!("{}/", stack.page_url)
+    );
 
     let anonymous = http
         .get(format!("{}/auth/tiktok/status", stack.base_url))
@@ -119,4 +145,87 @@ async fn one_command_serves_the_page_and_the_api_with_the_authorizers_rules() {
         .as_str()
         .unwrap()
         .starts_with(&emulator.base_url));
+}
+
+/// DNS rebinding: a page on `evil.example` whose name now resolves to 127.0.0.1
+/// reaches the local stack with `Host: evil.example:<port>`; it is refused
+/// before any route runs (the API and the page alike).
+#[tokio::test]
+async fn a_foreign_host_header_is_refused() {
+    let stack = local_api::start(Options {
+        port: 0,
+        refresh_every: None,
+        ..Options::default()
+    })
+    .await
+    .unwrap();
+    let http = reqwest::Client::new();
+    for (url, path) in [
+        (&stack.base_url, "/auth/tiktok/status"),
+        (&stack.base_url, "/__local/refresher/run"),
+        (&stack.page_url, "/"),
+    ] {
+        let port = url.rsplit(':').next().unwrap();
+        let address = format!("http://127.0.0.1:{port}{path}");
+        for host in [format!("evil.example:{port}"), "evil.example".to_owned()] {
+            let refused = http
+                .get(&address)
+                .header("host", &host)
+                .bearer_auth("local:alice")
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(refused.status(), 421, "{host} {path}");
+        }
+        let own = http
+            .get(&address)
+            .bearer_auth("local:alice")
+            .send()
+            .await
+            .unwrap();
+        assert_ne!(own.status(), 421, "{path}");
+    }
+}
+
+/// CORS as the template configures it: the site's origin with credentials, no
+/// other origin; preflights answered before the authorizer.
+#[tokio::test]
+async fn cors_allows_the_demo_sites_origin_only() {
+    let stack = local_api::start(Options {
+        port: 0,
+        refresh_every: None,
+        ..Options::default()
+    })
+    .await
+    .unwrap();
+    let http = reqwest::Client::new();
+    let status = format!("{}/auth/tiktok/status", stack.base_url);
+    let preflight = http
+        .request(reqwest::Method::OPTIONS, &status)
+        .header("origin", &stack.page_url)
+        .header("access-control-request-method", "GET")
+        .header("access-control-request-headers", "authorization")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(preflight.status(), 204);
+    assert_eq!(
+        preflight.headers()["access-control-allow-origin"],
+        stack.page_url.as_str()
+    );
+    assert!(preflight.headers()["access-control-allow-headers"]
+        .to_str()
+        .unwrap()
+        .contains("authorization"));
+    let foreign = http
+        .get(&status)
+        .header("origin", "https://evil.example")
+        .bearer_auth("local:alice")
+        .send()
+        .await
+        .unwrap();
+    assert!(foreign
+        .headers()
+        .get("access-control-allow-origin")
+        .is_none());
 }
