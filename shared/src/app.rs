@@ -10,13 +10,15 @@ use std::time::Duration;
 use lambda_http::{Request, RequestExt};
 use tokio::time::Instant;
 
-use crate::config::{Config, ConfigError, TokenMode};
+use crate::config::{Config, ConfigError, ProviderKind, TokenMode};
 use crate::error::Error;
+use crate::provider::{Provider, ResearchProvider, ShopProvider};
 use crate::secret::AccessToken;
 use crate::secrets::{Secrets, SecretsManagerSource};
 use crate::store::{
     Connection, ConnectionStatus, DynamoStore, StoreError, TableLayout, TokenStore, Tokens,
 };
+use crate::tiktok::shop::ShopClient;
 use crate::tiktok::{Product, TikTokClient, TokenGrant, Upstream, UpstreamError};
 
 /// Tokens this close to expiry are treated as expired (clock skew, request time).
@@ -56,8 +58,10 @@ pub struct AppState {
     pub config: Arc<Config>,
     /// Connections, states, app token, product cache.
     pub store: Arc<dyn TokenStore>,
-    /// TikTok.
+    /// TikTok's Login Kit and Research API client (what the research provider calls).
     pub upstream: Arc<dyn Upstream>,
+    /// The upstream the functions speak to (`TIKTOK_PROVIDER`), chosen once.
+    pub provider: Arc<dyn Provider>,
     /// App credentials and token keys, cached.
     pub secrets: Arc<Secrets>,
     /// Unix seconds.
@@ -132,9 +136,28 @@ impl AppState {
             config: Arc::new(config),
             store,
             upstream,
+            provider: Arc::new(ResearchProvider),
             secrets,
             clock: system_clock(),
             app_token_cache: Arc::default(),
+        }
+    }
+
+    /// The same state speaking to another provider.
+    pub fn with_provider(mut self, provider: Arc<dyn Provider>) -> Self {
+        self.provider = provider;
+        self
+    }
+
+    /// The provider `config.provider` names, over `client` (its HTTP client,
+    /// rate limiter and retries are shared).
+    pub fn provider_for(config: &Config, client: &TikTokClient) -> Arc<dyn Provider> {
+        match config.provider {
+            ProviderKind::Research => Arc::new(ResearchProvider),
+            ProviderKind::Shop => Arc::new(ShopProvider::new(ShopClient::new(
+                client.clone(),
+                config.shop.clone(),
+            ))),
         }
     }
 
@@ -176,11 +199,12 @@ impl AppState {
             },
             secrets.clone(),
         ));
-        let upstream = Arc::new(TikTokClient::new(
+        let client = TikTokClient::new(
             TikTokClient::http_client(&config.tiktok)?,
             config.tiktok.clone(),
-        ));
-        Ok(Self::new(config, store, upstream, secrets))
+        );
+        let provider = Self::provider_for(&config, &client);
+        Ok(Self::new(config, store, Arc::new(client), secrets).with_provider(provider))
     }
 
     /// Now, in Unix seconds.
@@ -258,18 +282,12 @@ impl AppState {
         deadline: Instant,
     ) -> Result<Refresh, Error> {
         let user_id = &connection.user_id;
-        let secrets = self.secrets.get().await?;
         let result = self
-            .upstream
-            .refresh(
-                &secrets.credentials,
-                &connection.tokens.refresh_token,
-                deadline,
-            )
+            .provider
+            .refresh(self, &connection.tokens, deadline)
             .await;
         match result {
-            Ok(grant) => {
-                let tokens = self.tokens_from_grant(grant, Some(&connection.tokens))?;
+            Ok(tokens) => {
                 match self
                     .store
                     .update_tokens(user_id, connection.version, &tokens)
@@ -287,7 +305,7 @@ impl AppState {
                     }
                 }
             }
-            Err(UpstreamError::InvalidGrant { log_id, .. }) => {
+            Err(Error::Upstream(UpstreamError::InvalidGrant { log_id, .. })) => {
                 tracing::warn!(
                     user_id,
                     tiktok_log_id = log_id.as_deref(),
@@ -328,7 +346,7 @@ impl AppState {
                     }
                 }
             }
-            Err(e) => Err(e.into()),
+            Err(e) => Err(e),
         }
     }
 
@@ -492,7 +510,12 @@ pub struct Session<'a> {
     refreshed: bool,
 }
 
-impl Session<'_> {
+impl<'a> Session<'a> {
+    /// The state the request runs in.
+    pub fn state(&self) -> &'a AppState {
+        self.state
+    }
+
     /// The user's connection as this request knows it.
     pub fn connection(&self) -> &Connection {
         &self.connection

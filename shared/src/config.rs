@@ -43,6 +43,15 @@ pub enum TokenMode {
     App,
 }
 
+/// Which TikTok API serves the data routes (`TIKTOK_PROVIDER`), chosen once at start-up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProviderKind {
+    /// TikTok for Developers: Login Kit and the Research API (the default).
+    Research,
+    /// The TikTok Shop Partner API: sellers authorize the app for their shops.
+    Shop,
+}
+
 /// Everything the TikTok client needs besides credentials.
 #[derive(Debug, Clone)]
 pub struct TikTokConfig {
@@ -116,6 +125,10 @@ pub struct Config {
     pub tiktok: TikTokConfig,
     /// Whose token the data routes use.
     pub token_mode: TokenMode,
+    /// Which TikTok API the functions speak.
+    pub provider: ProviderKind,
+    /// The Partner API's hosts and service id (used in `shop` mode).
+    pub shop: ShopConfig,
     /// Origins a `returnTo` URL may point at (scheme://host[:port]).
     pub allowed_return_origins: Vec<String>,
     /// Where the browser goes after the callback when no `returnTo` was given.
@@ -166,6 +179,36 @@ impl Config {
                 })
             }
         };
+        let provider = match env.get("TIKTOK_PROVIDER").as_deref() {
+            None | Some("research") => ProviderKind::Research,
+            Some("shop") => ProviderKind::Shop,
+            Some(other) => {
+                return Err(ConfigError::Invalid {
+                    name: "TIKTOK_PROVIDER",
+                    reason: format!("expected `research` or `shop`, got `{other}`"),
+                })
+            }
+        };
+        let shop = ShopConfig {
+            authorize_url: env.url(
+                "TIKTOK_SHOP_AUTHORIZE_URL",
+                Some(DEFAULT_SHOP_AUTHORIZE_URL),
+            )?,
+            token_url: env.url("TIKTOK_SHOP_TOKEN_URL", Some(DEFAULT_SHOP_TOKEN_URL))?,
+            refresh_url: env.url("TIKTOK_SHOP_REFRESH_URL", Some(DEFAULT_SHOP_REFRESH_URL))?,
+            api_base_url: env.url("TIKTOK_SHOP_API_BASE_URL", Some(DEFAULT_SHOP_API_BASE_URL))?,
+            service_id: match provider {
+                ProviderKind::Shop => env.required("TIKTOK_SHOP_SERVICE_ID")?,
+                ProviderKind::Research => env.get("TIKTOK_SHOP_SERVICE_ID").unwrap_or_default(),
+            },
+        };
+        if provider == ProviderKind::Shop && token_mode == TokenMode::App {
+            return Err(ConfigError::Invalid {
+                name: "DATA_TOKEN_MODE",
+                reason: "the Partner API has no app token: use `user` with TIKTOK_PROVIDER=shop"
+                    .into(),
+            });
+        }
         let allowed_return_origins = env
             .list("ALLOWED_RETURN_ORIGINS")
             .unwrap_or_default()
@@ -187,6 +230,8 @@ impl Config {
             secret_cache_ttl: env.secs("SECRET_CACHE_TTL_SECS", 300)?,
             tiktok,
             token_mode,
+            provider,
+            shop,
             allowed_return_origins,
             default_return_url: env.url("DEFAULT_RETURN_URL", None)?,
             upstream_budget: env.millis("UPSTREAM_BUDGET_MS", 8_000)?,
@@ -338,6 +383,41 @@ mod tests {
             config.refresher.refresh_window,
             Duration::from_secs(7 * 86_400)
         );
+    }
+
+    #[test]
+    fn the_provider_is_research_unless_shop_is_asked_for() {
+        assert_eq!(load(&minimal()).unwrap().provider, ProviderKind::Research);
+        let mut vars = minimal();
+        vars.insert("TIKTOK_PROVIDER", "shop");
+        assert_eq!(
+            load(&vars).unwrap_err(),
+            ConfigError::Missing("TIKTOK_SHOP_SERVICE_ID")
+        );
+        vars.insert("TIKTOK_SHOP_SERVICE_ID", "7123456789");
+        let config = load(&vars).unwrap();
+        assert_eq!(config.provider, ProviderKind::Shop);
+        assert_eq!(config.shop.service_id, "7123456789");
+        assert_eq!(
+            config.shop.token_url.as_str(),
+            "https://auth.tiktok-shops.com/api/v2/token/get"
+        );
+        vars.insert("DATA_TOKEN_MODE", "app");
+        assert!(matches!(
+            load(&vars),
+            Err(ConfigError::Invalid {
+                name: "DATA_TOKEN_MODE",
+                ..
+            })
+        ));
+        vars.insert("TIKTOK_PROVIDER", "partner");
+        assert!(matches!(
+            load(&vars),
+            Err(ConfigError::Invalid {
+                name: "TIKTOK_PROVIDER",
+                ..
+            })
+        ));
     }
 
     #[test]

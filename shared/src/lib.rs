@@ -8,6 +8,8 @@
 //!   error type, and API Gateway request/response helpers.
 //! - [`app`]: the state each function builds once, and the shared token logic.
 //! - [`product`]: the dshipit product record.
+//! - [`provider`]: the [`Provider`] port the functions call, one implementation
+//!   per upstream (Research API, TikTok Shop Partner API).
 #![warn(missing_docs)]
 
 pub mod app;
@@ -17,6 +19,7 @@ pub mod crypto;
 pub mod error;
 pub mod http;
 pub mod product;
+pub mod provider;
 pub mod secret;
 pub mod secrets;
 pub mod status;
@@ -24,9 +27,10 @@ pub mod store;
 pub mod tiktok;
 
 pub use app::{boot, init_tracing, AppState, BootError, Clock, Refresh, Session};
-pub use config::{Config, ConfigError, TokenMode};
+pub use config::{Config, ConfigError, ProviderKind, TokenMode};
 pub use error::Error;
 pub use product::DshipitProduct;
+pub use provider::{Provider, SearchRequest, SearchResult, ShopView};
 pub use secret::{AccessToken, AuthCode, ClientSecret, CodeVerifier, OAuthState, RefreshToken};
 pub use secrets::{AppSecrets, Secrets, SecretsError};
 pub use store::{

@@ -7,6 +7,7 @@ use std::str::FromStr;
 use rust_decimal::{Decimal, RoundingStrategy};
 use serde::Serialize;
 
+use crate::tiktok::shop::{ListedProduct, Sku};
 use crate::tiktok::{Product, TikTokId};
 
 /// The supplier name on every record.
@@ -27,10 +28,12 @@ pub struct DshipitProduct {
     pub target_original_price: String,
     /// Percent off the original price, a whole number as a string; `"0"` when unknown.
     pub discount: String,
-    /// Count-weighted average rating, 0–5 with one decimal; `"0.0"` without ratings.
-    pub evaluate_rate: String,
-    /// Units sold.
-    pub orders_count: u64,
+    /// Count-weighted average rating, 0–5 with one decimal; `"0.0"` without
+    /// ratings. `None` (JSON `null`) where the provider has no ratings (the
+    /// Partner API).
+    pub evaluate_rate: Option<String>,
+    /// Units sold; `None` where the provider does not say (the Partner API).
+    pub orders_count: Option<u64>,
     /// The product's page on TikTok Shop.
     pub product_detail_url: String,
     /// Always [`SUPPLIER`].
@@ -98,7 +101,8 @@ fn split_currency(text: &str) -> Option<(&str, String)> {
     })
 }
 
-fn parse_amount(number: &str) -> Option<Decimal> {
+/// An amount without currency (`"121.11"`, `"1250000"`), exactly.
+pub fn parse_amount(number: &str) -> Option<Decimal> {
     if number.is_empty()
         || !number
             .bytes()
@@ -203,8 +207,83 @@ impl DshipitProduct {
                 .map(|p| p.amount.to_string())
                 .unwrap_or_default(),
             discount: discount(sale.as_ref(), original.as_ref()),
-            evaluate_rate: evaluate_rate(counts),
-            orders_count: product.product_sold_count.unwrap_or(0),
+            evaluate_rate: Some(evaluate_rate(counts)),
+            orders_count: Some(product.product_sold_count.unwrap_or(0)),
+            product_detail_url: format!("https://www.tiktokshop.com/product/{id}"),
+            supplier: SUPPLIER.to_owned(),
+            shop_url: format!("https://www.tiktokshop.com/shop/{shop_id}"),
+            seller_id: shop_id.to_string(),
+            currency: sale.map(|p| p.currency).unwrap_or_default(),
+        }
+    }
+}
+
+/// A SKU's sale price and, when higher, its list price (same currency).
+pub fn sku_prices(sku: &Sku) -> Option<(Price, Option<Price>)> {
+    let price = sku.price.as_ref()?;
+    let sale = Price {
+        amount: parse_amount(price.sale_price.trim())?,
+        currency: price.currency.trim().to_owned(),
+    };
+    let list = sku.list_price.as_ref().and_then(|list| {
+        let amount = parse_amount(list.amount.trim())?;
+        let currency = if list.currency.trim().is_empty() {
+            sale.currency.clone()
+        } else {
+            list.currency.trim().to_owned()
+        };
+        (currency == sale.currency && amount > sale.amount).then_some(Price { amount, currency })
+    });
+    Some((sale, list))
+}
+
+impl DshipitProduct {
+    /// The record for a Partner API product of shop `shop_id`: the lowest SKU
+    /// sale price with its currency, the original price from that SKU's list
+    /// price when higher, the discount between them. SKUs priced in another
+    /// currency than the first priced SKU are left out of the comparison. No
+    /// rating and no sales count: the Partner API has neither.
+    pub fn from_shop(product: &ListedProduct, shop_id: &TikTokId, main_image_url: &str) -> Self {
+        let mut priced: Vec<(Price, Option<Price>)> = Vec::new();
+        for sku in &product.skus {
+            match sku_prices(sku) {
+                Some(prices) => priced.push(prices),
+                None if sku.price.is_some() => tracing::warn!(
+                    product_id = %product.id,
+                    sku_id = %sku.id,
+                    "unparseable TikTok Shop price; leaving it out"
+                ),
+                None => {}
+            }
+        }
+        let currency = priced.first().map(|(sale, _)| sale.currency.clone());
+        let lowest = priced
+            .into_iter()
+            .filter(|(sale, _)| Some(&sale.currency) == currency.as_ref())
+            .min_by_key(|(sale, _)| sale.amount);
+        let (sale, original) = match lowest {
+            Some((sale, list)) => {
+                let original = list.unwrap_or_else(|| sale.clone());
+                (Some(sale), Some(original))
+            }
+            None => (None, None),
+        };
+        let id = product.id.as_str();
+        Self {
+            product_id: id.to_owned(),
+            product_title: product.title.clone(),
+            product_main_image_url: main_image_url.to_owned(),
+            target_sale_price: sale
+                .as_ref()
+                .map(|p| p.amount.to_string())
+                .unwrap_or_default(),
+            target_original_price: original
+                .as_ref()
+                .map(|p| p.amount.to_string())
+                .unwrap_or_default(),
+            discount: discount(sale.as_ref(), original.as_ref()),
+            evaluate_rate: None,
+            orders_count: None,
             product_detail_url: format!("https://www.tiktokshop.com/product/{id}"),
             supplier: SUPPLIER.to_owned(),
             shop_url: format!("https://www.tiktokshop.com/shop/{shop_id}"),
@@ -285,8 +364,8 @@ mod tests {
         assert_eq!(record.target_sale_price, "29.99");
         assert_eq!(record.target_original_price, "39.99");
         assert_eq!(record.discount, "25");
-        assert_eq!(record.evaluate_rate, "4.8");
-        assert_eq!(record.orders_count, 120);
+        assert_eq!(record.evaluate_rate.as_deref(), Some("4.8"));
+        assert_eq!(record.orders_count, Some(120));
         assert_eq!(record.currency, "USD");
         assert_eq!(record.supplier, "TikTok Shop");
         assert_eq!(record.seller_id, "7494754040961993092");
@@ -305,6 +384,64 @@ mod tests {
         let record = DshipitProduct::from_tiktok(&product, &TikTokId::parse("2").unwrap());
         assert_eq!(record.target_sale_price, "");
         assert_eq!(record.discount, "0");
-        assert_eq!(record.evaluate_rate, "0.0");
+        assert_eq!(record.evaluate_rate.as_deref(), Some("0.0"));
+    }
+
+    fn listed(skus: serde_json::Value) -> ListedProduct {
+        serde_json::from_value(serde_json::json!({
+            "id": "1729382476852921560", "title": "Desk Lamp", "skus": skus,
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn a_shop_product_takes_the_lowest_sku_price_and_its_list_price() {
+        let product = listed(serde_json::json!([
+            {"id": "1", "price": {"currency": "USD", "sale_price": "39.90"}, "list_price": {"amount": "49.90", "currency": "USD"}},
+            {"id": "2", "price": {"currency": "USD", "sale_price": "29.99"}, "list_price": {"amount": "39.99", "currency": "USD"}},
+            {"id": "3", "price": {"currency": "USD", "sale_price": "not a price"}},
+        ]));
+        let shop = TikTokId::parse("7000714532876273420").unwrap();
+        let record = DshipitProduct::from_shop(&product, &shop, "https://img/1.jpg");
+        assert_eq!(record.target_sale_price, "29.99");
+        assert_eq!(record.target_original_price, "39.99");
+        assert_eq!(record.discount, "25");
+        assert_eq!(record.currency, "USD");
+        assert_eq!(record.product_main_image_url, "https://img/1.jpg");
+        assert_eq!(record.evaluate_rate, None);
+        assert_eq!(record.orders_count, None);
+        let json = serde_json::to_value(&record).unwrap();
+        assert!(json["evaluate_rate"].is_null() && json["orders_count"].is_null());
+    }
+
+    #[test]
+    fn shop_prices_are_exact_in_currencies_without_minor_units() {
+        let shop = TikTokId::parse("1").unwrap();
+        for (sale, list, currency, original, off) in [
+            ("1250000", "1500000", "VND", "1500000", "17"),
+            ("149000", "149000", "IDR", "149000", "0"),
+            ("1980", "", "JPY", "1980", "0"),
+            ("0.10", "0.30", "GBP", "0.30", "67"),
+        ] {
+            let product = listed(serde_json::json!([
+                {"id": "1", "price": {"currency": currency, "sale_price": sale}, "list_price": {"amount": list, "currency": currency}},
+            ]));
+            let record = DshipitProduct::from_shop(&product, &shop, "");
+            assert_eq!(record.target_sale_price, sale, "{currency}");
+            assert_eq!(record.target_original_price, original, "{currency}");
+            assert_eq!(record.discount, off, "{currency}");
+            assert_eq!(record.currency, currency);
+        }
+        // A list price below the sale price is not an original price.
+        let product = listed(serde_json::json!([
+            {"id": "1", "price": {"currency": "USD", "sale_price": "20.00"}, "list_price": {"amount": "10.00", "currency": "USD"}},
+        ]));
+        let record = DshipitProduct::from_shop(&product, &shop, "");
+        assert_eq!(record.target_original_price, "20.00");
+        assert_eq!(record.discount, "0");
+        // No priced SKU: empty prices, no invented values.
+        let record = DshipitProduct::from_shop(&listed(serde_json::json!([])), &shop, "");
+        assert_eq!(record.target_sale_price, "");
+        assert_eq!(record.currency, "");
     }
 }

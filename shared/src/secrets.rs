@@ -37,16 +37,25 @@ pub enum SecretsError {
 /// The secret's contents, parsed.
 #[derive(Debug, Clone)]
 pub struct AppSecrets {
-    /// TikTok client key and secret.
+    /// TikTok client key and secret (Login Kit, Research API); the Partner
+    /// API's pair when the secret holds only that.
     pub credentials: AppCredentials,
+    /// The Partner API's `app_key` and `app_secret`, when the secret has them.
+    pub shop_credentials: Option<AppCredentials>,
     /// Keys that encrypt tokens at rest.
     pub keyring: Keyring,
 }
 
 #[derive(serde::Deserialize)]
 struct RawSecret {
+    #[serde(default)]
     client_key: String,
+    #[serde(default)]
     client_secret: String,
+    #[serde(default)]
+    app_key: String,
+    #[serde(default)]
+    app_secret: String,
     token_keys: HashMap<String, String>,
     active_token_key: String,
 }
@@ -57,23 +66,30 @@ impl AppSecrets {
         let raw: RawSecret = serde_json::from_str(json).map_err(|e| {
             // serde_json's message can quote input; keep only its position.
             SecretsError::Malformed(format!(
-                "expected client_key, client_secret, token_keys, active_token_key (line {}, column {})",
+                "expected client_key and client_secret (or app_key and app_secret), token_keys, active_token_key (line {}, column {})",
                 e.line(),
                 e.column()
             ))
         })?;
-        if raw.client_key.trim().is_empty() || raw.client_secret.trim().is_empty() {
-            return Err(SecretsError::Malformed(
-                "client_key and client_secret must be set".into(),
-            ));
-        }
+        let pair = |key: String, secret: String| {
+            (!key.trim().is_empty() && !secret.trim().is_empty()).then(|| AppCredentials {
+                client_key: key,
+                client_secret: ClientSecret::new(secret),
+            })
+        };
+        let shop_credentials = pair(raw.app_key, raw.app_secret);
+        let credentials = pair(raw.client_key, raw.client_secret)
+            .or_else(|| shop_credentials.clone())
+            .ok_or_else(|| {
+                SecretsError::Malformed(
+                    "client_key and client_secret (or app_key and app_secret) must be set".into(),
+                )
+            })?;
         let keyring = Keyring::from_base64(&raw.active_token_key, raw.token_keys)
             .map_err(|e| SecretsError::Malformed(e.to_string()))?;
         Ok(Self {
-            credentials: AppCredentials {
-                client_key: raw.client_key,
-                client_secret: ClientSecret::new(raw.client_secret),
-            },
+            credentials,
+            shop_credentials,
             keyring,
         })
     }
@@ -254,6 +270,24 @@ mod tests {
             let err = AppSecrets::parse(&bad).unwrap_err().to_string();
             assert!(!err.contains("cs-leak"), "{err}");
         }
+    }
+
+    #[test]
+    fn a_shop_secret_carries_app_key_and_app_secret() {
+        let key = base64::engine::general_purpose::STANDARD.encode([7u8; 32]);
+        let json = serde_json::json!({
+            "app_key": "6abc1def", "app_secret": "as-very-secret",
+            "token_keys": {"k1": key}, "active_token_key": "k1",
+        })
+        .to_string();
+        let secrets = AppSecrets::parse(&json).unwrap();
+        let shop = secrets.shop_credentials.as_ref().unwrap();
+        assert_eq!(shop.client_key, "6abc1def");
+        assert_eq!(shop.client_secret.expose(), "as-very-secret");
+        assert!(!format!("{secrets:?}").contains("as-very-secret"));
+        // The research pair is absent from a plain research secret's shop side.
+        let research = AppSecrets::parse(&secret_json("cs-1")).unwrap();
+        assert!(research.shop_credentials.is_none());
     }
 
     #[tokio::test(start_paused = true)]

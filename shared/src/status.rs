@@ -23,6 +23,38 @@ pub struct Status {
     pub refresh_token_expires_at: Option<String>,
     /// The user must connect again.
     pub reconnect_required: bool,
+    /// The TikTok Shop seller and their authorized shops (Partner API only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub seller: Option<Seller>,
+}
+
+/// A connected TikTok Shop seller, without any token or shop cipher.
+#[derive(Debug, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct Seller {
+    /// The seller's name.
+    pub name: String,
+    /// The seller's base region.
+    pub region: String,
+    /// The shops the seller authorized.
+    pub shops: Vec<SellerShopView>,
+    /// When the seller's authorization of the app expires (RFC 3339), as
+    /// TikTok's upcoming-expiration notice said.
+    pub authorization_expires_at: Option<String>,
+}
+
+/// An authorized shop in the status.
+#[derive(Debug, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct SellerShopView {
+    /// Id (digits).
+    pub shop_id: String,
+    /// Name.
+    pub shop_name: String,
+    /// Region code.
+    pub region: String,
+    /// `LOCAL` or `CROSS_BORDER`.
+    pub seller_type: String,
 }
 
 fn rfc3339(unix: i64) -> Option<String> {
@@ -43,10 +75,26 @@ impl Status {
                 access_token_expires_at: None,
                 refresh_token_expires_at: None,
                 reconnect_required: false,
+                seller: None,
             },
             Some(c) => {
                 let reconnect_required = c.status == ConnectionStatus::ReconnectRequired
                     || c.tokens.refresh_expires_at <= now;
+                let seller = c.tokens.account.as_ref().map(|a| Seller {
+                    name: a.seller_name.clone(),
+                    region: a.region.clone(),
+                    shops: a
+                        .shops
+                        .iter()
+                        .map(|s| SellerShopView {
+                            shop_id: s.id.clone(),
+                            shop_name: s.name.clone(),
+                            region: s.region.clone(),
+                            seller_type: s.seller_type.clone(),
+                        })
+                        .collect(),
+                    authorization_expires_at: a.authorization_expires_at.and_then(rfc3339),
+                });
                 Self {
                     connected: !reconnect_required,
                     open_id: Some(c.tokens.open_id.clone()),
@@ -54,6 +102,7 @@ impl Status {
                     access_token_expires_at: rfc3339(c.tokens.access_expires_at),
                     refresh_token_expires_at: rfc3339(c.tokens.refresh_expires_at),
                     reconnect_required,
+                    seller,
                 }
             }
         }

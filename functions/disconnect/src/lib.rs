@@ -1,5 +1,7 @@
 //! `POST /auth/tiktok/disconnect`: revokes the user's token at TikTok (a failure
-//! there is logged, not fatal) and deletes the connection. Idempotent.
+//! there is logged, not fatal) and deletes the connection. Idempotent. The
+//! Partner API has no revoke: there the connection is deleted, and the seller
+//! removes the app in Seller Center.
 
 use lambda_http::{Body, Request, Response};
 use tiktok_gateway::http;
@@ -14,18 +16,10 @@ pub async fn handler(state: &AppState, req: Request) -> Result<Response<Body>, l
 async fn handle(state: &AppState, req: &Request) -> Result<Response<Body>, Error> {
     let user_id = http::user_id(req)?;
     if let Some(connection) = state.store.get_connection(&user_id).await? {
-        let revoked = match state.secrets.get().await {
-            Ok(secrets) => state
-                .upstream
-                .revoke(
-                    &secrets.credentials,
-                    &connection.tokens.access_token,
-                    state.deadline(req),
-                )
-                .await
-                .map_err(Error::from),
-            Err(e) => Err(e.into()),
-        };
+        let revoked = state
+            .provider
+            .revoke(state, &connection, state.deadline(req))
+            .await;
         if let Err(error) = revoked {
             tracing::warn!(user_id, error = %error, "revoke at TikTok failed; deleting the connection anyway");
         }

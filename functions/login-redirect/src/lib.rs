@@ -30,7 +30,7 @@ async fn handle(state: &AppState, req: &Request) -> Result<Response<Body>, Error
     };
     let secrets = state.secrets.get().await?;
     let oauth_state = OAuthState::new(random_token(32));
-    let pkce = state.config.use_pkce.then(Pkce::generate);
+    let pkce = (state.config.use_pkce && state.provider.supports_pkce()).then(Pkce::generate);
     let login = PendingLogin {
         user_id,
         return_to,
@@ -41,10 +41,9 @@ async fn handle(state: &AppState, req: &Request) -> Result<Response<Body>, Error
         .store
         .put_login(&sha256_hex(oauth_state.expose()), &login)
         .await?;
-    let url =
-        state
-            .upstream
-            .authorize_url(&secrets.credentials.client_key, &oauth_state, pkce.as_ref());
+    let url = state
+        .provider
+        .authorize_url(state, &secrets, &oauth_state, pkce.as_ref())?;
     Ok(if http::wants_json(req) {
         http::json(200, &serde_json::json!({ "authorizeUrl": url.as_str() }))
     } else {

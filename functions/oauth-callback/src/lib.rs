@@ -100,17 +100,15 @@ async fn connect(
     login: &PendingLogin,
     code: AuthCode,
 ) -> Result<String, Error> {
-    let secrets = state.secrets.get().await?;
-    let grant = state
-        .upstream
-        .exchange_code(
-            &secrets.credentials,
+    let tokens = state
+        .provider
+        .connect(
+            state,
             &code,
             login.code_verifier.as_ref(),
             state.deadline(req),
         )
         .await?;
-    let tokens = state.tokens_from_grant(grant, None)?;
     let completion = random_token(32);
     let pending = PendingGrant {
         user_id: login.user_id.clone(),

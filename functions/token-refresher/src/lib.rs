@@ -32,6 +32,10 @@ pub struct Summary {
     pub failed: usize,
     /// TikTok refused the refresh token: the user must connect again.
     pub reconnect_required: usize,
+    /// Refreshed, but the refresh token still expires within the window (a
+    /// refresh did not extend it): the user will have to connect again before
+    /// then. Each is logged with its user id and expiry.
+    pub refresh_token_expiring: usize,
     /// Not started before the deadline; left for the next run.
     pub left_for_next_run: usize,
     /// Whether the app's client-credentials token was renewed (app mode).
@@ -39,7 +43,7 @@ pub struct Summary {
 }
 
 enum Outcome {
-    Refreshed,
+    Refreshed { expiring: bool },
     Skipped,
     Failed,
     ReconnectRequired,
@@ -82,7 +86,10 @@ pub async fn run(state: &AppState, deadline: Instant) -> Result<Summary, tiktok_
         .await;
     for outcome in outcomes {
         match outcome {
-            Outcome::Refreshed => summary.refreshed += 1,
+            Outcome::Refreshed { expiring } => {
+                summary.refreshed += 1;
+                summary.refresh_token_expiring += usize::from(expiring);
+            }
             Outcome::Skipped => summary.skipped += 1,
             Outcome::Failed => summary.failed += 1,
             Outcome::ReconnectRequired => summary.reconnect_required += 1,
@@ -109,13 +116,26 @@ async fn refresh_one(
             return Outcome::Failed;
         }
     };
+    // A refresh token a refresh did not extend (the Partner API's may not
+    // move) is refreshed at most once a day for its own sake, not every run.
+    let recently_refreshed = connection.tokens.refreshed_at > state.now() - 86_400;
     let still_due = connection.tokens.access_expires_at < access_before
-        || connection.tokens.refresh_expires_at < refresh_before;
+        || (connection.tokens.refresh_expires_at < refresh_before && !recently_refreshed);
     if connection.status != ConnectionStatus::Active || !still_due {
         return Outcome::Skipped;
     }
     match state.refresh_connection(&connection, deadline).await {
-        Ok(Refresh::Refreshed(_)) => Outcome::Refreshed,
+        Ok(Refresh::Refreshed(refreshed)) => {
+            let expiring = refreshed.tokens.refresh_expires_at < refresh_before;
+            if expiring {
+                tracing::warn!(
+                    user_id,
+                    refresh_expires_at = refreshed.tokens.refresh_expires_at,
+                    "refresh token nears its expiry; the user must connect again before then"
+                );
+            }
+            Outcome::Refreshed { expiring }
+        }
         Ok(Refresh::LostRace(_) | Refresh::Gone) => Outcome::Skipped,
         Ok(Refresh::ReconnectRequired) => Outcome::ReconnectRequired,
         Err(error) => {

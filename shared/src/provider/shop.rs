@@ -1,0 +1,529 @@
+//! The TikTok Shop Partner API provider: a seller authorizes the app for their
+//! shops; shops, search and product lookup read that seller's own catalogue.
+//!
+//! - Shops are the seller's authorized shops as Get Authorized Shops listed
+//!   them at connect time, filtered by name here (the API has no search).
+//! - Search pages Search Products (`status=ACTIVATE`, 100 a page, by
+//!   `page_token`) within the page budget and filters titles here (the API has
+//!   no keyword filter). `nextCursor` encodes the upstream page token and the
+//!   position within that page, so the next request continues exactly there.
+//! - Product lookup is Get Product, cached per product.
+//! - There is no revoke: the seller removes the app in Seller Center, and the
+//!   deauthorization webhook reports it.
+
+use async_trait::async_trait;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use serde::Serialize;
+use tokio::time::Instant;
+use url::Url;
+
+use super::{Provider, SearchRequest, SearchResult, ShopView};
+use crate::app::{AppState, Session};
+use crate::error::Error;
+use crate::product::{parse_amount, DshipitProduct};
+use crate::secret::{AuthCode, CodeVerifier, OAuthState};
+use crate::secrets::{AppSecrets, SecretsError};
+use crate::store::{Connection, SellerAccount, SellerShop, Tokens};
+use crate::tiktok::shop::{ListedProduct, ProductDetail, ShopClient, MAX_SEARCH_PAGE_SIZE};
+use crate::tiktok::{AppCredentials, Pkce, TikTokId, UpstreamError};
+
+/// Search Products refuses to go past this many results (code 12052180).
+const RESULT_CAP_CODE: &str = "12052180";
+
+/// The Partner API provider.
+#[derive(Debug, Clone)]
+pub struct ShopProvider {
+    client: ShopClient,
+}
+
+impl ShopProvider {
+    /// A provider over `client`.
+    pub fn new(client: ShopClient) -> Self {
+        Self { client }
+    }
+}
+
+/// The Partner API pair from the secret.
+fn credentials(secrets: &AppSecrets) -> Result<AppCredentials, Error> {
+    secrets.shop_credentials.clone().ok_or_else(|| {
+        Error::Secrets(SecretsError::Malformed(
+            "TIKTOK_PROVIDER=shop needs app_key and app_secret in the secret".into(),
+        ))
+    })
+}
+
+/// The connected seller's shop `shop_id` (404 when they did not authorize it).
+fn seller_shop(session: &Session<'_>, shop_id: &TikTokId) -> Result<SellerShop, Error> {
+    session
+        .connection()
+        .tokens
+        .account
+        .as_ref()
+        .and_then(|a| a.shops.iter().find(|s| s.id == shop_id.as_str()))
+        .cloned()
+        .ok_or_else(|| Error::NotFound("shop".into()))
+}
+
+/// Where a search stopped: the upstream page (its token; `None` is the first)
+/// and how many of its products were already read.
+#[derive(Debug, PartialEq, Eq)]
+struct Cursor {
+    page_token: Option<String>,
+    skip: usize,
+}
+
+impl Cursor {
+    fn encode(&self) -> String {
+        URL_SAFE_NO_PAD.encode(format!(
+            "{}:{}",
+            self.skip,
+            self.page_token.as_deref().unwrap_or_default()
+        ))
+    }
+
+    fn decode(raw: &str) -> Option<Self> {
+        let bytes = URL_SAFE_NO_PAD.decode(raw.trim()).ok()?;
+        let text = String::from_utf8(bytes).ok()?;
+        let (skip, token) = text.split_once(':')?;
+        let skip: usize = skip.parse().ok()?;
+        if skip > MAX_SEARCH_PAGE_SIZE as usize || token.len() > 2048 {
+            return None;
+        }
+        Some(Self {
+            page_token: (!token.is_empty()).then(|| token.to_owned()),
+            skip,
+        })
+    }
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct SkuView {
+    id: String,
+    seller_sku: String,
+    sale_price: Option<String>,
+    list_price: Option<String>,
+    currency: String,
+    inventory: i64,
+    warehouses: Vec<WarehouseView>,
+    sales_attributes: Vec<AttributeView>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct WarehouseView {
+    warehouse_id: String,
+    quantity: i64,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct AttributeView {
+    name: String,
+    value: String,
+}
+
+/// A decimal string from TikTok, normalised exactly, or `None`.
+fn exact(raw: &str) -> Option<String> {
+    parse_amount(raw.trim()).map(|d| d.to_string())
+}
+
+/// The product route's answer for a Get Product result.
+fn product_answer(detail: &ProductDetail, shop_id: &TikTokId) -> serde_json::Value {
+    let listed = ListedProduct {
+        id: detail.id.clone(),
+        title: detail.title.clone(),
+        status: detail.status.clone(),
+        skus: detail.skus.clone(),
+    };
+    let images: Vec<&str> = detail
+        .main_images
+        .iter()
+        .filter_map(|i| i.urls.first().map(String::as_str))
+        .collect();
+    let skus: Vec<SkuView> = detail
+        .skus
+        .iter()
+        .map(|sku| SkuView {
+            id: sku.id.clone(),
+            seller_sku: sku.seller_sku.clone(),
+            sale_price: sku.price.as_ref().and_then(|p| exact(&p.sale_price)),
+            list_price: sku.list_price.as_ref().and_then(|p| exact(&p.amount)),
+            currency: sku
+                .price
+                .as_ref()
+                .map(|p| p.currency.clone())
+                .unwrap_or_default(),
+            inventory: sku.inventory.iter().filter_map(|i| i.quantity).sum(),
+            warehouses: sku
+                .inventory
+                .iter()
+                .map(|i| WarehouseView {
+                    warehouse_id: i.warehouse_id.clone(),
+                    quantity: i.quantity.unwrap_or(0),
+                })
+                .collect(),
+            sales_attributes: sku
+                .sales_attributes
+                .iter()
+                .map(|a| AttributeView {
+                    name: a.name.clone(),
+                    value: a.value_name.clone(),
+                })
+                .collect(),
+        })
+        .collect();
+    serde_json::json!({
+        "product": DshipitProduct::from_shop(&listed, shop_id, detail.main_image_url()),
+        "details": {
+            "title": detail.title,
+            "description": detail.description,
+            "descriptionFormat": "html",
+            "status": detail.status,
+            "mainImageUrl": detail.main_image_url(),
+            "images": images,
+            "skus": skus,
+        },
+        "reviews": [],
+    })
+}
+
+#[async_trait]
+impl Provider for ShopProvider {
+    fn max_page_size(&self) -> u32 {
+        MAX_SEARCH_PAGE_SIZE
+    }
+
+    fn shop_name_required(&self) -> bool {
+        false
+    }
+
+    fn supports_pkce(&self) -> bool {
+        false
+    }
+
+    fn authorize_url(
+        &self,
+        _state: &AppState,
+        _secrets: &AppSecrets,
+        oauth_state: &OAuthState,
+        _pkce: Option<&Pkce>,
+    ) -> Result<Url, Error> {
+        Ok(self.client.authorize_url(oauth_state))
+    }
+
+    async fn connect(
+        &self,
+        state: &AppState,
+        code: &AuthCode,
+        _verifier: Option<&CodeVerifier>,
+        deadline: Instant,
+    ) -> Result<Tokens, Error> {
+        let app = credentials(&*state.secrets.get().await?)?;
+        let grant = self.client.get_token(&app, code, deadline).await?;
+        let shops = self
+            .client
+            .authorized_shops(&app, &grant.access_token, deadline)
+            .await?;
+        Ok(Tokens {
+            open_id: grant.open_id,
+            scopes: grant.scopes,
+            access_token: grant.access_token,
+            refresh_token: grant.refresh_token,
+            access_expires_at: grant.access_expires_at,
+            refresh_expires_at: grant.refresh_expires_at,
+            refreshed_at: state.now(),
+            account: Some(SellerAccount {
+                seller_name: grant.seller_name,
+                region: grant.seller_base_region,
+                shops: shops
+                    .into_iter()
+                    .map(|s| SellerShop {
+                        id: s.id.to_string(),
+                        name: s.name,
+                        region: s.region,
+                        seller_type: s.seller_type,
+                        cipher: s.cipher,
+                    })
+                    .collect(),
+                authorization_expires_at: None,
+            }),
+        })
+    }
+
+    async fn refresh(
+        &self,
+        state: &AppState,
+        previous: &Tokens,
+        deadline: Instant,
+    ) -> Result<Tokens, Error> {
+        let app = credentials(&*state.secrets.get().await?)?;
+        let grant = self
+            .client
+            .refresh_token(&app, &previous.refresh_token, deadline)
+            .await?;
+        let mut account = previous.account.clone();
+        if let Some(account) = account.as_mut() {
+            if !grant.seller_name.is_empty() {
+                account.seller_name = grant.seller_name;
+            }
+        }
+        Ok(Tokens {
+            open_id: if grant.open_id.is_empty() {
+                previous.open_id.clone()
+            } else {
+                grant.open_id
+            },
+            scopes: if grant.scopes.is_empty() {
+                previous.scopes.clone()
+            } else {
+                grant.scopes
+            },
+            access_token: grant.access_token,
+            refresh_token: grant.refresh_token,
+            access_expires_at: grant.access_expires_at,
+            refresh_expires_at: grant.refresh_expires_at,
+            refreshed_at: state.now(),
+            account,
+        })
+    }
+
+    async fn revoke(
+        &self,
+        _state: &AppState,
+        _connection: &Connection,
+        _deadline: Instant,
+    ) -> Result<(), Error> {
+        // The Partner API has no revoke endpoint.
+        Ok(())
+    }
+
+    async fn shops(
+        &self,
+        session: &mut Session<'_>,
+        name: &str,
+        _deadline: Instant,
+    ) -> Result<Vec<ShopView>, Error> {
+        let wanted = name.to_lowercase();
+        Ok(session
+            .connection()
+            .tokens
+            .account
+            .iter()
+            .flat_map(|a| a.shops.iter())
+            .filter(|s| s.name.to_lowercase().contains(&wanted))
+            .map(|s| ShopView {
+                shop_id: s.id.clone(),
+                shop_name: s.name.clone(),
+                shop_rating: None,
+                shop_review_count: None,
+                item_sold_count: None,
+                shop_performance_value: None,
+                region: Some(s.region.clone()),
+                seller_type: Some(s.seller_type.clone()),
+            })
+            .collect())
+    }
+
+    async fn search(
+        &self,
+        session: &mut Session<'_>,
+        search: &SearchRequest,
+        deadline: Instant,
+    ) -> Result<SearchResult, Error> {
+        let state = session.state();
+        let shop = seller_shop(session, &search.shop_id)?;
+        let mut at = match &search.cursor {
+            Some(raw) => Cursor::decode(raw)
+                .ok_or_else(|| Error::BadRequest("cursor is not one this API gave".into()))?,
+            None if search.page_start > 1 => {
+                return Err(Error::BadRequest(
+                    "TikTok Shop search continues with cursor=<nextCursor>, not pageStart".into(),
+                ))
+            }
+            None => Cursor {
+                page_token: None,
+                skip: 0,
+            },
+        };
+        let app = credentials(&*state.secrets.get().await?)?;
+        let wanted = search.page_size as usize;
+        let mut found: Vec<DshipitProduct> = Vec::new();
+        let mut pages_read = 0;
+        let next: Option<Cursor> = loop {
+            let client = self.client.clone();
+            let page_token = at.page_token.clone();
+            let page = session
+                .with_token(deadline, |token| {
+                    let (client, app, cipher, page_token) = (
+                        client.clone(),
+                        app.clone(),
+                        shop.cipher.clone(),
+                        page_token.clone(),
+                    );
+                    async move {
+                        client
+                            .search_products(
+                                &app,
+                                &token,
+                                &cipher,
+                                MAX_SEARCH_PAGE_SIZE,
+                                page_token.as_deref(),
+                                deadline,
+                            )
+                            .await
+                    }
+                })
+                .await;
+            let page = match page {
+                Ok(page) => page,
+                Err(Error::Upstream(UpstreamError::Api { code, .. }))
+                    if code == RESULT_CAP_CODE =>
+                {
+                    tracing::warn!(shop_id = %search.shop_id, "TikTok Shop's 10,000-result cap reached");
+                    break None;
+                }
+                Err(e) => return Err(e),
+            };
+            pages_read += 1;
+            let mut stopped_at = None;
+            for (index, product) in page.products.iter().enumerate().skip(at.skip) {
+                let hit = search
+                    .query
+                    .as_deref()
+                    .is_none_or(|q| product.title.to_lowercase().contains(q));
+                if hit {
+                    found.push(DshipitProduct::from_shop(product, &search.shop_id, ""));
+                    if found.len() >= wanted {
+                        stopped_at = Some(index + 1);
+                        break;
+                    }
+                }
+            }
+            if let Some(read) = stopped_at {
+                break if read < page.products.len() {
+                    Some(Cursor {
+                        page_token: at.page_token,
+                        skip: read,
+                    })
+                } else {
+                    page.next_page_token.map(|t| Cursor {
+                        page_token: Some(t),
+                        skip: 0,
+                    })
+                };
+            }
+            match page.next_page_token {
+                None => break None,
+                Some(token) => {
+                    at = Cursor {
+                        page_token: Some(token),
+                        skip: 0,
+                    };
+                    if pages_read >= state.config.page_budget {
+                        break Some(at);
+                    }
+                }
+            }
+        };
+        Ok(SearchResult {
+            total_count: found.len(),
+            products: found,
+            has_more: next.is_some(),
+            next_page_start: None,
+            next_cursor: next.map(|c| c.encode()),
+        })
+    }
+
+    async fn product(
+        &self,
+        session: &mut Session<'_>,
+        shop_id: &TikTokId,
+        product_id: &TikTokId,
+        deadline: Instant,
+    ) -> Result<serde_json::Value, Error> {
+        let state = session.state();
+        let shop = seller_shop(session, shop_id)?;
+        let cached = match state
+            .store
+            .cached_detail(shop_id, product_id, state.now())
+            .await
+        {
+            Ok(hit) => hit.and_then(|json| serde_json::from_str::<ProductDetail>(&json).ok()),
+            Err(error) => {
+                tracing::warn!(error = %error, "product cache unreadable; asking TikTok");
+                None
+            }
+        };
+        let detail = match cached {
+            Some(detail) => detail,
+            None => {
+                let app = credentials(&*state.secrets.get().await?)?;
+                let client = self.client.clone();
+                let detail = session
+                    .with_token(deadline, |token| {
+                        let (client, app, cipher, product_id) = (
+                            client.clone(),
+                            app.clone(),
+                            shop.cipher.clone(),
+                            product_id.clone(),
+                        );
+                        async move {
+                            client
+                                .get_product(&app, &token, &cipher, &product_id, deadline)
+                                .await
+                        }
+                    })
+                    .await?;
+                if detail.id != *product_id {
+                    return Err(Error::NotFound("product".into()));
+                }
+                let expires_at = state.now() + state.config.product_cache_ttl.as_secs() as i64;
+                match serde_json::to_string(&detail) {
+                    Ok(json) => {
+                        if let Err(error) = state
+                            .store
+                            .cache_detail(shop_id, product_id, &json, expires_at)
+                            .await
+                        {
+                            tracing::warn!(error = %error, "could not cache the product");
+                        }
+                    }
+                    Err(error) => tracing::warn!(error = %error, "could not encode the product"),
+                }
+                detail
+            }
+        };
+        Ok(product_answer(&detail, shop_id))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursors_round_trip_and_refuse_what_we_did_not_make() {
+        for cursor in [
+            Cursor {
+                page_token: None,
+                skip: 7,
+            },
+            Cursor {
+                page_token: Some("b2Zmc2V0+/=:x".into()),
+                skip: 0,
+            },
+        ] {
+            assert_eq!(Cursor::decode(&cursor.encode()), Some(cursor));
+        }
+        for bad in [
+            "",
+            "!!!",
+            &URL_SAFE_NO_PAD.encode("x:abc"),
+            &URL_SAFE_NO_PAD.encode("101:abc"),
+        ] {
+            assert_eq!(Cursor::decode(bad), None, "{bad}");
+        }
+    }
+}
