@@ -57,6 +57,19 @@ pub fn secret_json(client_key: &str, client_secret: &str) -> String {
     .to_string()
 }
 
+/// The secret's JSON for `TIKTOK_PROVIDER=shop`: the Partner API's `app_key`
+/// and `app_secret` and one fresh random token key.
+pub fn shop_secret_json(app_key: &str, app_secret: &str) -> String {
+    let key = base64::engine::general_purpose::STANDARD.encode(rand::random::<[u8; 32]>());
+    serde_json::json!({
+        "app_key": app_key,
+        "app_secret": app_secret,
+        "token_keys": {"k1": key},
+        "active_token_key": "k1",
+    })
+    .to_string()
+}
+
 /// Creates a secret holding `json`; returns its ARN.
 pub async fn create_secret(
     client: &aws_sdk_secretsmanager::Client,

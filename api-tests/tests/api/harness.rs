@@ -19,6 +19,9 @@ pub const SHOP: &str = "7494754040961993092";
 pub const CLIENT_KEY: &str = "ck-test";
 pub const CLIENT_SECRET: &str = "cs-test-secret-value";
 pub const START: i64 = 1_800_000_000;
+pub const APP_KEY: &str = "6abc1def2ghi";
+pub const APP_SECRET: &str = "as-shop-S3CR3T-value";
+pub const SERVICE_ID: &str = "7123456789012345678";
 
 pub struct Harness {
     pub state: AppState,
@@ -112,6 +115,42 @@ impl Harness {
         extra.push(("TABLE_NAME", &table));
         extra.push(("SECRET_ID", &secret));
         let state = AppState::from_aws(config(&tiktok.uri(), &extra), through).unwrap();
+        Self::with_clock(state, tiktok)
+    }
+
+    /// `TIKTOK_PROVIDER=shop` over moto: every Partner API host on the
+    /// wiremock, the secret holding `app_key` and `app_secret`.
+    pub async fn shop(extra: &[(&str, &str)]) -> Self {
+        let tiktok = MockServer::start().await;
+        let aws = test_support::moto_config();
+        let table = test_support::unique("shop");
+        tiktok_gateway::store::create_table(&aws_sdk_dynamodb::Client::new(&aws), &table)
+            .await
+            .unwrap();
+        let secret = test_support::create_secret(
+            &aws_sdk_secretsmanager::Client::new(&aws),
+            &test_support::unique("tiktok-shop-app"),
+            &test_support::shop_secret_json(APP_KEY, APP_SECRET),
+        )
+        .await;
+        let base = tiktok.uri();
+        let urls = [
+            format!("{base}/open/authorize"),
+            format!("{base}/api/v2/token/get"),
+            format!("{base}/api/v2/token/refresh"),
+        ];
+        let mut vars: Vec<(&str, &str)> = vec![
+            ("TIKTOK_PROVIDER", "shop"),
+            ("TIKTOK_SHOP_SERVICE_ID", SERVICE_ID),
+            ("TIKTOK_SHOP_AUTHORIZE_URL", &urls[0]),
+            ("TIKTOK_SHOP_TOKEN_URL", &urls[1]),
+            ("TIKTOK_SHOP_REFRESH_URL", &urls[2]),
+            ("TIKTOK_SHOP_API_BASE_URL", &base),
+            ("TABLE_NAME", &table),
+            ("SECRET_ID", &secret),
+        ];
+        vars.extend_from_slice(extra);
+        let state = AppState::from_aws(config(&base, &vars), &aws).unwrap();
         Self::with_clock(state, tiktok)
     }
 

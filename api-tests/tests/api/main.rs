@@ -9,4 +9,5 @@ mod fuzz;
 mod harness;
 mod iam;
 mod refresher;
+mod shop;
 mod template;

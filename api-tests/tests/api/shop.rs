@@ -1,0 +1,592 @@
+//! `TIKTOK_PROVIDER=shop`: every route against a wiremock Partner API (which
+//! checks each signature as TikTok does) and moto: a seller connects, lists
+//! their shops, searches across several upstream pages, opens a product; an
+//! expired token is refreshed once; concurrent requests lose no rotation;
+//! disconnect deletes.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use tiktok_gateway::tiktok::shop::sign_request;
+use tiktok_gateway::ConnectionStatus;
+use wiremock::matchers::{method, path};
+use wiremock::{Mock, Request, Respond, ResponseTemplate};
+
+use crate::harness::*;
+
+const BEAUTY: &str = "7000714532876273420";
+const HOME: &str = "7000714532876273421";
+const BEAUTY_CIPHER: &str = "GCP_beauty+cipher/=";
+const HOME_CIPHER: &str = "GCP_home_cipher";
+/// Products in the beauty shop; every third is a lamp.
+const CATALOGUE: usize = 250;
+
+fn envelope(data: serde_json::Value) -> ResponseTemplate {
+    ResponseTemplate::new(200).set_body_json(serde_json::json!({
+        "code": 0, "message": "Success", "request_id": "req-shop", "data": data,
+    }))
+}
+
+fn error(code: i64, message: &str) -> ResponseTemplate {
+    ResponseTemplate::new(200).set_body_json(serde_json::json!({
+        "code": code, "message": message, "request_id": "req-shop-error",
+    }))
+}
+
+fn query(request: &Request, key: &str) -> Option<String> {
+    request
+        .url
+        .query_pairs()
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v.into_owned())
+}
+
+/// Whether the request carries the signature of what arrived.
+fn signed(request: &Request) -> bool {
+    let pairs: Vec<(String, String)> = request.url.query_pairs().into_owned().collect();
+    let Some(sign) = query(request, "sign") else {
+        return false;
+    };
+    let params: Vec<(&str, &str)> = pairs
+        .iter()
+        .filter(|(k, _)| k != "sign")
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    let body = (!request.body.is_empty()).then_some(request.body.as_slice());
+    sign == sign_request(APP_SECRET, request.url.path(), &params, body)
+}
+
+/// The seller's tokens as TikTok holds them: the current pair rotates on
+/// every refresh, and a used refresh token is refused afterwards.
+#[derive(Clone)]
+struct Seller {
+    current: Arc<Mutex<usize>>,
+    refreshes: Arc<AtomicUsize>,
+    access_ttl: i64,
+}
+
+impl Seller {
+    fn new(access_ttl: i64) -> Self {
+        Self {
+            current: Arc::new(Mutex::new(1)),
+            refreshes: Arc::new(AtomicUsize::new(0)),
+            access_ttl,
+        }
+    }
+
+    fn access(&self) -> String {
+        format!("TTP_access-{}", self.current.lock().unwrap())
+    }
+
+    fn grant(&self, n: usize) -> ResponseTemplate {
+        envelope(serde_json::json!({
+            "access_token": format!("TTP_access-{n}"),
+            "access_token_expire_in": START + self.access_ttl,
+            "refresh_token": format!("TTP_refresh-{n}"),
+            "refresh_token_expire_in": START + 365 * 86_400,
+            "open_id": "7010736057180325637", "seller_name": "Maomao Ltd",
+            "seller_base_region": "GB", "user_type": 0,
+            "granted_scopes": ["seller.authorization.info", "seller.product.basic"],
+        }))
+    }
+}
+
+struct TokenGet(Seller);
+impl Respond for TokenGet {
+    fn respond(&self, request: &Request) -> ResponseTemplate {
+        let ok = query(request, "app_key").as_deref() == Some(APP_KEY)
+            && query(request, "app_secret").as_deref() == Some(APP_SECRET)
+            && query(request, "grant_type").as_deref() == Some("authorized_code")
+            && query(request, "auth_code").as_deref() == Some("code-1");
+        if ok {
+            self.0.grant(*self.0.current.lock().unwrap())
+        } else {
+            error(36004004, "Invalid auth code.")
+        }
+    }
+}
+
+struct TokenRefresh(Seller);
+impl Respond for TokenRefresh {
+    fn respond(&self, request: &Request) -> ResponseTemplate {
+        let mut current = self.0.current.lock().unwrap();
+        let expected = format!("TTP_refresh-{current}");
+        if query(request, "refresh_token").as_deref() != Some(expected.as_str())
+            || query(request, "grant_type").as_deref() != Some("refresh_token")
+            || query(request, "app_secret").as_deref() != Some(APP_SECRET)
+        {
+            return error(36004005, "can not find related auth record");
+        }
+        *current += 1;
+        self.0.refreshes.fetch_add(1, Ordering::SeqCst);
+        self.0.grant(*current)
+    }
+}
+
+/// The signed Open API: shops, search (pages of 100 by `page_token`), product.
+struct OpenApi(Seller);
+impl Respond for OpenApi {
+    fn respond(&self, request: &Request) -> ResponseTemplate {
+        if !signed(request) {
+            return ResponseTemplate::new(401).set_body_json(serde_json::json!({
+                "code": 106001, "message": "Invalid sign", "request_id": "r"}));
+        }
+        let token = request
+            .headers
+            .get("x-tts-access-token")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        if token != self.0.access() {
+            return error(105002, "Access token is expired");
+        }
+        let cipher = query(request, "shop_cipher");
+        let route = request.url.path();
+        if route == "/authorization/202309/shops" {
+            if cipher.is_some() {
+                return error(36009004, "Unexpected identifier: shop_cipher");
+            }
+            return envelope(serde_json::json!({"shops": [
+                {"id": BEAUTY, "name": "Maomao Beauty", "region": "GB", "seller_type": "CROSS_BORDER", "cipher": BEAUTY_CIPHER, "code": "GB1"},
+                {"id": HOME, "name": "Acme Home", "region": "US", "seller_type": "LOCAL", "cipher": HOME_CIPHER, "code": "US1"},
+            ]}));
+        }
+        if cipher.as_deref() != Some(BEAUTY_CIPHER) {
+            return error(106013, "Missing identifier: shop_cipher");
+        }
+        if route == "/product/202502/products/search" {
+            assert_eq!(request.body, br#"{"status":"ACTIVATE"}"#);
+            let start: usize = query(request, "page_token")
+                .map(|t| t.trim_start_matches("pg+").parse().unwrap())
+                .unwrap_or(0);
+            let size: usize = query(request, "page_size").unwrap().parse().unwrap();
+            let end = (start + size).min(CATALOGUE);
+            let products: Vec<_> = (start..end).map(listed).collect();
+            let next = if end < CATALOGUE {
+                format!("pg+{end}")
+            } else {
+                String::new()
+            };
+            return envelope(serde_json::json!({
+                "total_count": CATALOGUE, "next_page_token": next, "products": products,
+            }));
+        }
+        if let Some(id) = route.strip_prefix("/product/202309/products/") {
+            let Some(i) = (0..CATALOGUE).find(|i| product_id(*i) == id) else {
+                return error(12019150, "The product ID does not exist.");
+            };
+            let mut product = listed(i);
+            product["description"] = serde_json::json!("<p>A <b>warm</b> lamp</p>");
+            product["main_images"] = serde_json::json!([
+                {"uri": "a", "urls": [format!("https://p16.example/{i}-1.jpg")]},
+                {"uri": "b", "urls": [format!("https://p16.example/{i}-2.jpg")]},
+            ]);
+            product["skus"][0]["sales_attributes"] = serde_json::json!([{"id": "1", "name": "Colour", "value_id": "2", "value_name": "Black"}]);
+            return envelope(product);
+        }
+        ResponseTemplate::new(404)
+    }
+}
+
+fn product_id(i: usize) -> String {
+    format!("17293824768529{i:05}")
+}
+
+fn listed(i: usize) -> serde_json::Value {
+    let title = if i % 3 == 0 {
+        format!("Desk Lamp {i}")
+    } else {
+        format!("Mug {i}")
+    };
+    serde_json::json!({
+        "id": product_id(i), "title": title, "status": "ACTIVATE",
+        "skus": [
+            {"id": format!("{i}1"), "seller_sku": "A", "price": {"currency": "VND", "sale_price": "1250000"},
+             "list_price": {"amount": "1500000", "currency": "VND"},
+             "inventory": [{"warehouse_id": "w1", "quantity": 3}, {"warehouse_id": "w2", "quantity": 4}]},
+            {"id": format!("{i}2"), "seller_sku": "B", "price": {"currency": "VND", "sale_price": "990000"},
+             "list_price": {"amount": "1100000", "currency": "VND"}, "inventory": []},
+        ],
+    })
+}
+
+async fn partner_api(h: &Harness, seller: &Seller) {
+    Mock::given(method("GET"))
+        .and(path("/api/v2/token/get"))
+        .respond_with(TokenGet(seller.clone()))
+        .mount(&h.tiktok)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/api/v2/token/refresh"))
+        .respond_with(TokenRefresh(seller.clone()))
+        .mount(&h.tiktok)
+        .await;
+    Mock::given(|r: &Request| !r.url.path().starts_with("/api/v2/token/"))
+        .respond_with(OpenApi(seller.clone()))
+        .mount(&h.tiktok)
+        .await;
+}
+
+/// Login, the seller approves, the callback stores the connection.
+async fn connect(h: &Harness, user: &str) {
+    let response = login_redirect::handler(&h.state, get("/auth/tiktok/login", &[], Some(user)))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 302);
+    let authorize = location(&response);
+    assert_eq!(authorize.path(), "/open/authorize");
+    assert_eq!(
+        query_of(&authorize, "service_id").as_deref(),
+        Some(SERVICE_ID)
+    );
+    assert_eq!(query_of(&authorize, "redirect_uri"), None);
+    assert_eq!(query_of(&authorize, "client_key"), None);
+    let state = query_of(&authorize, "state").unwrap();
+    let cookie = login_cookie(&response);
+    let back = oauth_callback::handler(
+        &h.state,
+        callback_request(
+            &[("code", "code-1"), ("state", &state), ("shop_region", "GB")],
+            cookie.as_deref(),
+        ),
+    )
+    .await
+    .unwrap();
+    assert_eq!(back.status(), 302);
+    assert_eq!(
+        query_of(&location(&back), "tiktok").as_deref(),
+        Some("connected"),
+        "{:?}",
+        location(&back)
+    );
+}
+
+async fn call(
+    h: &Harness,
+    handler: &str,
+    route: &str,
+    query: &[(&str, &str)],
+) -> (u16, serde_json::Value) {
+    let req = get(route, query, Some("seller-1"));
+    let response = match handler {
+        "search" => search::handler(&h.state, req).await,
+        "shops" => shop_lookup::handler(&h.state, req).await,
+        "status" => connection_status::handler(&h.state, req).await,
+        _ => product_lookup::handler(&h.state, req).await,
+    }
+    .unwrap();
+    (response.status().as_u16(), body_json(&response))
+}
+
+#[tokio::test]
+async fn a_seller_connects_and_status_shows_the_shops_but_no_token_or_cipher() {
+    let h = Harness::shop(&[]).await;
+    let seller = Seller::new(7 * 86_400);
+    partner_api(&h, &seller).await;
+    connect(&h, "seller-1").await;
+
+    let (status, body) = call(&h, "status", "/auth/tiktok/status", &[]).await;
+    assert_eq!(status, 200);
+    assert_eq!(body["connected"], true);
+    assert_eq!(body["openId"], "7010736057180325637");
+    assert_eq!(body["seller"]["name"], "Maomao Ltd");
+    assert_eq!(body["seller"]["region"], "GB");
+    assert_eq!(body["seller"]["shops"][0]["shopId"], BEAUTY);
+    assert_eq!(body["seller"]["shops"][0]["sellerType"], "CROSS_BORDER");
+    assert_eq!(body["seller"]["shops"][1]["shopName"], "Acme Home");
+    // Absolute expiries from TikTok, 7 days and a year after the grant.
+    assert_eq!(body["accessTokenExpiresAt"], "2027-01-22T08:00:00Z");
+    assert_eq!(body["refreshTokenExpiresAt"], "2028-01-15T08:00:00Z");
+    let text = body.to_string();
+    for hidden in ["TTP_", "GCP_", APP_SECRET] {
+        assert!(!text.contains(hidden), "{hidden} in {text}");
+    }
+    let stored = h
+        .state
+        .store
+        .get_connection("seller-1")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.tokens.access_token.expose(), "TTP_access-1");
+}
+
+#[tokio::test]
+async fn shops_are_the_sellers_own_filtered_by_name_and_404_when_none() {
+    let h = Harness::shop(&[]).await;
+    partner_api(&h, &Seller::new(7 * 86_400)).await;
+    connect(&h, "seller-1").await;
+
+    let (status, body) = call(&h, "shops", "/api/tiktok/shops", &[("name", "mAoMaO")]).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["shops"].as_array().unwrap().len(), 1);
+    assert_eq!(body["shops"][0]["shopId"], BEAUTY);
+    assert_eq!(body["shops"][0]["region"], "GB");
+    assert!(!body.to_string().contains("GCP_"));
+    let (status, body) = call(&h, "shops", "/api/tiktok/shops", &[]).await;
+    assert_eq!(status, 200);
+    assert_eq!(body["shops"].as_array().unwrap().len(), 2);
+    let (status, body) = call(&h, "shops", "/api/tiktok/shops", &[("name", "nowhere")]).await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (404, Some("not_found"))
+    );
+}
+
+#[tokio::test]
+async fn search_reads_several_upstream_pages_and_the_cursor_continues_exactly() {
+    let h = Harness::shop(&[("UPSTREAM_PAGE_BUDGET", "5")]).await;
+    partner_api(&h, &Seller::new(7 * 86_400)).await;
+    connect(&h, "seller-1").await;
+
+    // 84 lamps among 250 products (every third), over three upstream pages.
+    let mut seen = Vec::new();
+    let mut cursor: Option<String> = None;
+    let mut answers = 0;
+    loop {
+        let mut query = vec![("shopId", BEAUTY), ("query", "LAMP"), ("pageSize", "30")];
+        if let Some(c) = cursor.as_deref() {
+            query.push(("cursor", c));
+        }
+        let (status, body) = call(&h, "search", "/api/tiktok/search", &query).await;
+        assert_eq!(status, 200, "{body}");
+        answers += 1;
+        for p in body["products"].as_array().unwrap() {
+            assert!(p["product_title"]
+                .as_str()
+                .unwrap()
+                .starts_with("Desk Lamp"));
+            seen.push(p["product_id"].as_str().unwrap().to_owned());
+        }
+        if answers == 1 {
+            let first = &body["products"][0];
+            // The lowest SKU price, its list price, exact VND amounts.
+            assert_eq!(first["target_sale_price"], "990000");
+            assert_eq!(first["target_original_price"], "1100000");
+            assert_eq!(first["discount"], "10");
+            assert_eq!(first["currency"], "VND");
+            assert!(first["evaluate_rate"].is_null() && first["orders_count"].is_null());
+            assert_eq!(body["products"].as_array().unwrap().len(), 30);
+            assert_eq!(body["hasMore"], true);
+        }
+        match body["nextCursor"].as_str() {
+            Some(next) => cursor = Some(next.to_owned()),
+            None => {
+                assert_eq!(body["hasMore"], false);
+                break;
+            }
+        }
+    }
+    let expected: Vec<String> = (0..CATALOGUE)
+        .filter(|i| i % 3 == 0)
+        .map(product_id)
+        .collect();
+    assert_eq!(seen, expected, "every lamp once, in order");
+    assert_eq!(answers, 3);
+    // A cursor we did not make is a 400, not a 500.
+    let (status, _) = call(
+        &h,
+        "search",
+        "/api/tiktok/search",
+        &[("shopId", BEAUTY), ("cursor", "bm9wZQ")],
+    )
+    .await;
+    assert_eq!(status, 400);
+    // A shop the seller did not authorize is a 404.
+    let (status, _) = call(&h, "search", "/api/tiktok/search", &[("shopId", "1")]).await;
+    assert_eq!(status, 404);
+}
+
+#[tokio::test]
+async fn a_product_comes_with_its_html_description_images_and_skus_and_is_cached() {
+    let h = Harness::shop(&[]).await;
+    partner_api(&h, &Seller::new(7 * 86_400)).await;
+    connect(&h, "seller-1").await;
+    let id = product_id(3);
+    let route = format!("/api/tiktok/products/{id}");
+    let lookup = || {
+        let mut req = get(&route, &[("shopId", BEAUTY)], Some("seller-1"));
+        use lambda_http::RequestExt;
+        req = req.with_path_parameters(std::collections::HashMap::from([(
+            "productId".to_owned(),
+            id.clone(),
+        )]));
+        req
+    };
+    let response = product_lookup::handler(&h.state, lookup()).await.unwrap();
+    let body = body_json(&response);
+    assert_eq!(response.status(), 200, "{body}");
+    assert_eq!(body["product"]["product_id"], id.as_str());
+    assert_eq!(
+        body["product"]["product_main_image_url"],
+        "https://p16.example/3-1.jpg"
+    );
+    assert_eq!(body["details"]["description"], "<p>A <b>warm</b> lamp</p>");
+    assert_eq!(body["details"]["descriptionFormat"], "html");
+    assert_eq!(body["details"]["images"][1], "https://p16.example/3-2.jpg");
+    assert_eq!(body["details"]["skus"][0]["salePrice"], "1250000");
+    assert_eq!(body["details"]["skus"][0]["listPrice"], "1500000");
+    assert_eq!(body["details"]["skus"][0]["inventory"], 7);
+    assert_eq!(
+        body["details"]["skus"][0]["salesAttributes"][0]["value"],
+        "Black"
+    );
+    assert_eq!(body["details"]["status"], "ACTIVATE");
+
+    let calls_before = h.tiktok.received_requests().await.unwrap().len();
+    let again = product_lookup::handler(&h.state, lookup()).await.unwrap();
+    assert_eq!(body_json(&again), body);
+    assert_eq!(
+        h.tiktok.received_requests().await.unwrap().len(),
+        calls_before,
+        "the second lookup is served from the cache"
+    );
+
+    let mut missing = get(
+        "/api/tiktok/products/999",
+        &[("shopId", BEAUTY)],
+        Some("seller-1"),
+    );
+    use lambda_http::RequestExt;
+    missing = missing.with_path_parameters(std::collections::HashMap::from([(
+        "productId".to_owned(),
+        "999".to_owned(),
+    )]));
+    let response = product_lookup::handler(&h.state, missing).await.unwrap();
+    assert_eq!(response.status(), 404);
+    assert_eq!(error_code(&response), "not_found");
+}
+
+#[tokio::test]
+async fn an_expired_access_token_is_refreshed_once_and_the_call_retried() {
+    let h = Harness::shop(&[]).await;
+    let seller = Seller::new(7 * 86_400);
+    partner_api(&h, &seller).await;
+    connect(&h, "seller-1").await;
+    // TikTok rotates the pair behind our back (as if it expired early): 105002.
+    *seller.current.lock().unwrap() = 1;
+    let stored = h
+        .state
+        .store
+        .get_connection("seller-1")
+        .await
+        .unwrap()
+        .unwrap();
+    let mut tokens = stored.tokens.clone();
+    tokens.access_token = tiktok_gateway::AccessToken::new("TTP_access-stale");
+    h.state
+        .store
+        .update_tokens("seller-1", stored.version, &tokens)
+        .await
+        .unwrap();
+
+    let (status, body) = call(
+        &h,
+        "search",
+        "/api/tiktok/search",
+        &[("shopId", BEAUTY), ("pageSize", "5")],
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(seller.refreshes.load(Ordering::SeqCst), 1);
+    let after = h
+        .state
+        .store
+        .get_connection("seller-1")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(after.tokens.refresh_token.expose(), "TTP_refresh-2");
+    assert_eq!(
+        after.tokens.account, stored.tokens.account,
+        "the shops survive a refresh"
+    );
+}
+
+#[tokio::test]
+async fn eight_concurrent_requests_on_an_expired_token_lose_no_rotation() {
+    let h = Harness::shop(&[]).await;
+    let seller = Seller::new(3_600);
+    partner_api(&h, &seller).await;
+    connect(&h, "seller-1").await;
+    h.advance(3_600);
+
+    let requests = (0..8).map(|_| {
+        call(
+            &h,
+            "search",
+            "/api/tiktok/search",
+            &[("shopId", BEAUTY), ("pageSize", "5")],
+        )
+    });
+    let answers = futures::future::join_all(requests).await;
+    for (status, body) in &answers {
+        assert_eq!(*status, 200, "{body}");
+    }
+    let stored = h
+        .state
+        .store
+        .get_connection("seller-1")
+        .await
+        .unwrap()
+        .unwrap();
+    let valid = format!("TTP_refresh-{}", seller.current.lock().unwrap());
+    assert_eq!(
+        stored.tokens.refresh_token.expose(),
+        valid,
+        "the stored token is TikTok's current one"
+    );
+    assert_eq!(stored.status, ConnectionStatus::Active);
+    assert_eq!(
+        seller.refreshes.load(Ordering::SeqCst),
+        1,
+        "one rotation for eight requests"
+    );
+}
+
+#[tokio::test]
+async fn a_refused_refresh_token_asks_the_seller_to_reconnect() {
+    let h = Harness::shop(&[]).await;
+    let seller = Seller::new(3_600);
+    partner_api(&h, &seller).await;
+    connect(&h, "seller-1").await;
+    // The seller's authorization is gone at TikTok: the refresh token is refused.
+    *seller.current.lock().unwrap() = 99;
+    h.advance(3_600);
+    let (status, body) = call(&h, "search", "/api/tiktok/search", &[("shopId", BEAUTY)]).await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (409, Some("reconnect_required"))
+    );
+    let (_, status_body) = call(&h, "status", "/auth/tiktok/status", &[]).await;
+    assert_eq!(status_body["reconnectRequired"], true);
+}
+
+#[tokio::test]
+async fn disconnect_deletes_the_connection_without_calling_tiktok() {
+    let h = Harness::shop(&[]).await;
+    partner_api(&h, &Seller::new(7 * 86_400)).await;
+    connect(&h, "seller-1").await;
+    let before = h.tiktok.received_requests().await.unwrap().len();
+    let response = disconnect::handler(
+        &h.state,
+        event(
+            "POST",
+            "/auth/tiktok/disconnect",
+            &[],
+            Some("seller-1"),
+            &[],
+        ),
+    )
+    .await
+    .unwrap();
+    assert_eq!(response.status(), 200);
+    assert!(h
+        .state
+        .store
+        .get_connection("seller-1")
+        .await
+        .unwrap()
+        .is_none());
+    assert_eq!(h.tiktok.received_requests().await.unwrap().len(), before);
+}
