@@ -4,7 +4,7 @@
 //! expired token is refreshed once; concurrent requests lose no rotation;
 //! disconnect deletes.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use tiktok_gateway::tiktok::shop::sign_request;
@@ -63,6 +63,8 @@ struct Seller {
     current: Arc<Mutex<usize>>,
     refreshes: Arc<AtomicUsize>,
     access_ttl: i64,
+    /// TikTok's clock (Unix seconds): expiries are absolute timestamps from it.
+    now: Arc<AtomicI64>,
 }
 
 impl Seller {
@@ -71,6 +73,7 @@ impl Seller {
             current: Arc::new(Mutex::new(1)),
             refreshes: Arc::new(AtomicUsize::new(0)),
             access_ttl,
+            now: Arc::new(AtomicI64::new(START)),
         }
     }
 
@@ -79,11 +82,12 @@ impl Seller {
     }
 
     fn grant(&self, n: usize) -> ResponseTemplate {
+        let now = self.now.load(Ordering::SeqCst);
         envelope(serde_json::json!({
             "access_token": format!("TTP_access-{n}"),
-            "access_token_expire_in": START + self.access_ttl,
+            "access_token_expire_in": now + self.access_ttl,
             "refresh_token": format!("TTP_refresh-{n}"),
-            "refresh_token_expire_in": START + 365 * 86_400,
+            "refresh_token_expire_in": now + 365 * 86_400,
             "open_id": "7010736057180325637", "seller_name": "Maomao Ltd",
             "seller_base_region": "GB", "user_type": 0,
             "granted_scopes": ["seller.authorization.info", "seller.product.basic"],
@@ -510,6 +514,7 @@ async fn eight_concurrent_requests_on_an_expired_token_lose_no_rotation() {
     partner_api(&h, &seller).await;
     connect(&h, "seller-1").await;
     h.advance(3_600);
+    seller.now.store(h.now(), Ordering::SeqCst);
 
     let requests = (0..8).map(|_| {
         call(

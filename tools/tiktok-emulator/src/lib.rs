@@ -12,12 +12,16 @@
 //!   latency, injected 5xx / malformed JSON / connection resets / envelope
 //!   errors, and per-endpoint request counts.
 //!
+//! - The TikTok Shop Partner API ([`partner`]): seller authorization, signed
+//!   calls verified as the contract says, a catalogue with 10,000+ products.
+//!
 //! Control routes: `GET /__emulator/stats`, `POST /__emulator/stats/reset`,
 //! `GET|PUT /__emulator/knobs`, `POST /__emulator/expire-access-tokens`,
 //! `GET /__emulator/health`.
 #![warn(missing_docs)]
 
 pub mod catalogue;
+pub mod partner;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -56,6 +60,8 @@ pub struct EmulatorConfig {
     pub scopes: Vec<String>,
     /// Fault and load knobs at start.
     pub knobs: Knobs,
+    /// The TikTok Shop Partner API side ([`partner`]).
+    pub partner: partner::PartnerConfig,
 }
 
 impl Default for EmulatorConfig {
@@ -70,6 +76,7 @@ impl Default for EmulatorConfig {
             code_ttl_secs: 300,
             scopes: vec!["user.info.basic".into(), "research.data.basic".into()],
             knobs: Knobs::default(),
+            partner: partner::PartnerConfig::default(),
         }
     }
 }
@@ -180,6 +187,7 @@ struct Inner {
     grants: Mutex<Grants>,
     counters: Mutex<Counters>,
     shops: Vec<catalogue::Shop>,
+    partner: partner::Partner,
 }
 
 /// The emulator's state; cheap to clone (shared).
@@ -222,7 +230,9 @@ impl Emulator {
     /// An emulator with `config`.
     pub fn new(config: EmulatorConfig) -> Emulator {
         let knobs = config.knobs.clone();
+        let partner = partner::Partner::new(config.partner.clone());
         Emulator(Arc::new(Inner {
+            partner,
             config,
             knobs: Mutex::new(knobs),
             grants: Mutex::new(Grants::default()),
@@ -313,6 +323,12 @@ impl Emulator {
                 }),
             )
             .with_state(self.clone())
+            .merge(self.0.partner.router())
+    }
+
+    /// The TikTok Shop Partner API side.
+    pub fn partner(&self) -> &partner::Partner {
+        &self.0.partner
     }
 
     /// The configuration it runs with.
