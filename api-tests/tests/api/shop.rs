@@ -595,3 +595,397 @@ async fn disconnect_deletes_the_connection_without_calling_tiktok() {
         .is_none());
     assert_eq!(h.tiktok.received_requests().await.unwrap().len(), before);
 }
+
+// ---- against the emulator ------------------------------------------------------
+
+mod emulated {
+    use std::sync::Arc;
+
+    use tiktok_emulator::partner::{PartnerConfig, SHOPS};
+    use tiktok_emulator::{Emulator, EmulatorConfig, RunningEmulator};
+    use tiktok_gateway::AppState;
+
+    use crate::harness::*;
+
+    const CALLBACK: &str = "https://api.dshipit.com/auth/tiktok/callback";
+
+    /// The production wiring over moto, every Partner API URL on the emulator,
+    /// the wall clock (the emulator's expiries are real timestamps).
+    async fn stack() -> (AppState, RunningEmulator) {
+        let partner = PartnerConfig {
+            app_key: APP_KEY.into(),
+            app_secret: APP_SECRET.into(),
+            service_id: SERVICE_ID.into(),
+            redirect_uri: CALLBACK.into(),
+            ..PartnerConfig::default()
+        };
+        let tiktok = Emulator::spawn(EmulatorConfig {
+            partner,
+            ..EmulatorConfig::default()
+        })
+        .await
+        .unwrap();
+        let aws = test_support::moto_config();
+        let table = test_support::unique("shop-emu");
+        tiktok_gateway::store::create_table(&aws_sdk_dynamodb::Client::new(&aws), &table)
+            .await
+            .unwrap();
+        let secret = test_support::create_secret(
+            &aws_sdk_secretsmanager::Client::new(&aws),
+            &test_support::unique("tiktok-shop-emu"),
+            &test_support::shop_secret_json(APP_KEY, APP_SECRET),
+        )
+        .await;
+        let base = tiktok.base_url.clone();
+        let urls = [
+            format!("{base}/open/authorize"),
+            format!("{base}/api/v2/token/get"),
+            format!("{base}/api/v2/token/refresh"),
+        ];
+        let vars: Vec<(&str, &str)> = vec![
+            ("TIKTOK_PROVIDER", "shop"),
+            ("TIKTOK_SHOP_SERVICE_ID", SERVICE_ID),
+            ("TIKTOK_SHOP_AUTHORIZE_URL", &urls[0]),
+            ("TIKTOK_SHOP_TOKEN_URL", &urls[1]),
+            ("TIKTOK_SHOP_REFRESH_URL", &urls[2]),
+            ("TIKTOK_SHOP_API_BASE_URL", &base),
+            ("TABLE_NAME", &table),
+            ("SECRET_ID", &secret),
+            ("UPSTREAM_PAGE_BUDGET", "5"),
+        ];
+        let state = AppState::from_aws(config(&base, &vars), &aws).unwrap();
+        (state, tiktok)
+    }
+
+    /// The seller clicks through the emulator's authorization page.
+    async fn connect(
+        state: &AppState,
+        tiktok: &RunningEmulator,
+        user: &str,
+        decision: &str,
+    ) -> url::Url {
+        let response = login_redirect::handler(state, get("/auth/tiktok/login", &[], Some(user)))
+            .await
+            .unwrap();
+        let authorize = location(&response);
+        let cookie = login_cookie(&response);
+        let browser = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        let page = browser.get(authorize.as_str()).send().await.unwrap();
+        assert_eq!(page.status(), 200);
+        assert!(page.text().await.unwrap().contains("Approve"));
+        let state_value = query_of(&authorize, "state").unwrap();
+        let back = browser
+            .post(format!("{}/open/authorize/decision", tiktok.base_url))
+            .form(&[("state", state_value.as_str()), ("decision", decision)])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(back.status(), 303);
+        let callback = url::Url::parse(back.headers()["location"].to_str().unwrap()).unwrap();
+        assert!(callback.as_str().starts_with(CALLBACK));
+        let query: Vec<(String, String)> = callback.query_pairs().into_owned().collect();
+        let query: Vec<(&str, &str)> = query
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        let done = oauth_callback::handler(state, callback_request(&query, cookie.as_deref()))
+            .await
+            .unwrap();
+        assert_eq!(done.status(), 302);
+        location(&done)
+    }
+
+    async fn call(
+        state: &AppState,
+        route: &str,
+        query: &[(&str, &str)],
+    ) -> (u16, serde_json::Value) {
+        let req = get(route, query, Some("seller-emu"));
+        let response = if route.ends_with("/search") {
+            search::handler(state, req).await
+        } else {
+            shop_lookup::handler(state, req).await
+        }
+        .unwrap();
+        (response.status().as_u16(), body_json(&response))
+    }
+
+    #[tokio::test]
+    async fn the_whole_shop_flow_against_the_emulator() {
+        let (state, tiktok) = stack().await;
+        let back = connect(&state, &tiktok, "seller-emu", "approve").await;
+        assert_eq!(
+            query_of(&back, "tiktok").as_deref(),
+            Some("connected"),
+            "{back}"
+        );
+
+        // Shops: the seller's five, filtered by name.
+        let (status, body) = call(&state, "/api/tiktok/shops", &[("name", "saigon")]).await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["shops"][0]["shopId"], SHOPS[1].id);
+
+        // Search in the 10,050-product shop: lamps are one in ten; 60 of them
+        // need six upstream pages of 100, more than the budget of five.
+        let big = SHOPS[4].id;
+        let (status, body) = call(
+            &state,
+            "/api/tiktok/search",
+            &[("shopId", big), ("query", "lamp"), ("pageSize", "60")],
+        )
+        .await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["products"].as_array().unwrap().len(), 50);
+        assert_eq!(body["hasMore"], true);
+        assert_eq!(body["products"][0]["currency"], "USD");
+        let cursor = body["nextCursor"].as_str().unwrap().to_owned();
+        let (status, body) = call(
+            &state,
+            "/api/tiktok/search",
+            &[
+                ("shopId", big),
+                ("query", "lamp"),
+                ("pageSize", "60"),
+                ("cursor", &cursor),
+            ],
+        )
+        .await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["products"][0]["product_title"], "Desk Lamp 502");
+        let stats = tiktok.emulator.partner().stats();
+        assert_eq!(body["products"].as_array().unwrap().len(), 50);
+        assert_eq!(
+            stats.requests["search"], 10,
+            "five upstream pages each: the budget"
+        );
+        assert_eq!(stats.bad_signatures, 0);
+
+        // A product with its images and HTML description.
+        let id = tiktok_emulator::partner::product_id(1, 7);
+        let mut req = get(
+            &format!("/api/tiktok/products/{id}"),
+            &[("shopId", SHOPS[1].id)],
+            Some("seller-emu"),
+        );
+        use lambda_http::RequestExt;
+        req = req.with_path_parameters(std::collections::HashMap::from([(
+            "productId".to_owned(),
+            id.clone(),
+        )]));
+        let response = product_lookup::handler(&state, req).await.unwrap();
+        let body = body_json(&response);
+        assert_eq!(response.status(), 200, "{body}");
+        assert!(body["product"]["product_main_image_url"]
+            .as_str()
+            .unwrap()
+            .starts_with("https://"));
+        assert_eq!(body["product"]["currency"], "VND");
+        assert!(body["details"]["description"]
+            .as_str()
+            .unwrap()
+            .contains("<li>Handmade</li>"));
+
+        // Token expiry on demand: the next request refreshes once.
+        tiktok.emulator.partner().expire_access_tokens();
+        let (status, _) = call(
+            &state,
+            "/api/tiktok/search",
+            &[("shopId", SHOPS[3].id), ("pageSize", "5")],
+        )
+        .await;
+        assert_eq!(status, 200);
+        assert_eq!(tiktok.emulator.partner().stats().refresh_rotated, 1);
+
+        // And again with eight requests at once: no rotation lost.
+        tiktok.emulator.partner().expire_access_tokens();
+        let state = Arc::new(state);
+        let answers = futures::future::join_all((0..8).map(|_| {
+            let state = state.clone();
+            async move {
+                call(
+                    &state,
+                    "/api/tiktok/search",
+                    &[("shopId", SHOPS[2].id), ("pageSize", "5")],
+                )
+                .await
+            }
+        }))
+        .await;
+        for (status, body) in &answers {
+            assert_eq!(*status, 200, "{body}");
+            assert_eq!(body["products"][0]["currency"], "IDR");
+        }
+        let stored = state
+            .store
+            .get_connection("seller-emu")
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(
+            tiktok
+                .emulator
+                .partner()
+                .is_current_refresh_token(stored.tokens.refresh_token.expose()),
+            "the stored refresh token is the emulator's current one"
+        );
+        assert_eq!(stored.status, tiktok_gateway::ConnectionStatus::Active);
+    }
+
+    #[tokio::test]
+    async fn the_emulator_refuses_bad_signatures_stale_timestamps_and_misplaced_ciphers() {
+        use tiktok_emulator::partner::{cipher, expected_sign};
+        let (state, tiktok) = stack().await;
+        connect(&state, &tiktok, "seller-sig", "approve").await;
+        let stored = state
+            .store
+            .get_connection("seller-sig")
+            .await
+            .unwrap()
+            .unwrap();
+        let token = stored.tokens.access_token.expose().to_owned();
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs()
+            .to_string();
+        let http = reqwest::Client::new();
+        let send = |path: &'static str, query: Vec<(String, String)>, tamper: bool| {
+            let http = http.clone();
+            let token = token.clone();
+            let base = tiktok.base_url.clone();
+            async move {
+                let mut sign = expected_sign(APP_SECRET, path, &query, b"");
+                if tamper {
+                    sign.replace_range(0..1, if sign.starts_with('0') { "1" } else { "0" });
+                }
+                let mut url = url::Url::parse(&format!("{base}{path}")).unwrap();
+                url.query_pairs_mut()
+                    .extend_pairs(&query)
+                    .append_pair("sign", &sign);
+                let answer = http
+                    .get(url)
+                    .header("x-tts-access-token", token)
+                    .header("content-type", "application/json")
+                    .send()
+                    .await
+                    .unwrap();
+                let status = answer.status().as_u16();
+                let body: serde_json::Value = answer.json().await.unwrap();
+                (status, body["code"].as_i64().unwrap())
+            }
+        };
+        let q = |pairs: &[(&str, &str)]| -> Vec<(String, String)> {
+            pairs
+                .iter()
+                .map(|(k, v)| ((*k).into(), (*v).into()))
+                .collect()
+        };
+        let shops = "/authorization/202309/shops";
+        assert_eq!(
+            send(
+                shops,
+                q(&[("app_key", APP_KEY), ("timestamp", &now)]),
+                false
+            )
+            .await,
+            (200, 0)
+        );
+        assert_eq!(
+            send(shops, q(&[("app_key", APP_KEY), ("timestamp", &now)]), true).await,
+            (401, 106001)
+        );
+        assert_eq!(
+            send(
+                shops,
+                q(&[("app_key", APP_KEY), ("timestamp", "1623812664")]),
+                false
+            )
+            .await
+            .1,
+            36009004
+        );
+        assert_eq!(
+            send(
+                shops,
+                q(&[("app_key", "other"), ("timestamp", &now)]),
+                false
+            )
+            .await
+            .1,
+            36009004
+        );
+        let c = cipher(0);
+        assert_eq!(
+            send(
+                shops,
+                q(&[
+                    ("app_key", APP_KEY),
+                    ("timestamp", &now),
+                    ("shop_cipher", &c)
+                ]),
+                false
+            )
+            .await
+            .1,
+            36009004
+        );
+        let product = "/product/202309/products/1729382400000000000";
+        assert_eq!(
+            send(
+                product,
+                q(&[("app_key", APP_KEY), ("timestamp", &now)]),
+                false
+            )
+            .await
+            .1,
+            106013
+        );
+        assert_eq!(
+            send(
+                product,
+                q(&[
+                    ("app_key", APP_KEY),
+                    ("timestamp", &now),
+                    ("shop_cipher", &c)
+                ]),
+                false
+            )
+            .await,
+            (200, 0)
+        );
+        let missing = "/product/202309/products/1729382409999999999";
+        assert_eq!(
+            send(
+                missing,
+                q(&[
+                    ("app_key", APP_KEY),
+                    ("timestamp", &now),
+                    ("shop_cipher", &c)
+                ]),
+                false
+            )
+            .await
+            .1,
+            12019150
+        );
+    }
+
+    #[tokio::test]
+    async fn a_seller_who_denies_goes_back_with_an_error_and_nothing_is_stored() {
+        let (state, tiktok) = stack().await;
+        let back = connect(&state, &tiktok, "seller-deny", "deny").await;
+        assert_eq!(
+            query_of(&back, "tiktokError").as_deref(),
+            Some("access_denied")
+        );
+        assert!(state
+            .store
+            .get_connection("seller-deny")
+            .await
+            .unwrap()
+            .is_none());
+    }
+}

@@ -308,6 +308,8 @@ pub struct Options {
     pub refresh_every: Option<Duration>,
     /// `user` or `app`.
     pub token_mode: String,
+    /// `research` or `shop` (`TIKTOK_PROVIDER`).
+    pub provider: String,
 }
 
 impl Default for Options {
@@ -321,6 +323,7 @@ impl Default for Options {
             emulator_access_ttl: 300,
             refresh_every: Some(Duration::from_secs(60)),
             token_mode: "user".into(),
+            provider: "research".into(),
         }
     }
 }
@@ -345,14 +348,22 @@ pub async fn start(options: Options) -> std::io::Result<LocalStack> {
     let (emulator, tiktok_vars, secret_json) = match &options.real_tiktok_secret_file {
         Some(file) => (None, Vec::new(), std::fs::read_to_string(file)?),
         None => {
+            let callback = format!("{base_url}/auth/tiktok/callback");
             let config = tiktok_emulator::EmulatorConfig {
-                redirect_uris: vec![format!("{base_url}/auth/tiktok/callback")],
+                redirect_uris: vec![callback.clone()],
                 access_ttl_secs: options.emulator_access_ttl,
+                partner: tiktok_emulator::partner::PartnerConfig {
+                    redirect_uri: callback,
+                    access_ttl_secs: options.emulator_access_ttl,
+                    ..Default::default()
+                },
                 ..Default::default()
             };
             let secret = serde_json::json!({
                 "client_key": config.client_key,
                 "client_secret": config.client_secret,
+                "app_key": config.partner.app_key,
+                "app_secret": config.partner.app_secret,
                 "token_keys": {"local": token_key},
                 "active_token_key": "local",
             })
@@ -366,6 +377,20 @@ pub async fn start(options: Options) -> std::io::Result<LocalStack> {
                 ),
                 ("TIKTOK_TOKEN_URL", format!("{tiktok}/v2/oauth/token/")),
                 ("TIKTOK_REVOKE_URL", format!("{tiktok}/v2/oauth/revoke/")),
+                (
+                    "TIKTOK_SHOP_AUTHORIZE_URL",
+                    format!("{tiktok}/open/authorize"),
+                ),
+                (
+                    "TIKTOK_SHOP_TOKEN_URL",
+                    format!("{tiktok}/api/v2/token/get"),
+                ),
+                (
+                    "TIKTOK_SHOP_REFRESH_URL",
+                    format!("{tiktok}/api/v2/token/refresh"),
+                ),
+                ("TIKTOK_SHOP_API_BASE_URL", tiktok.clone()),
+                ("TIKTOK_SHOP_SERVICE_ID", config.partner.service_id.clone()),
                 ("TIKTOK_API_BASE_URL", tiktok),
             ];
             (Some(running), vars, secret)
@@ -382,6 +407,7 @@ pub async fn start(options: Options) -> std::io::Result<LocalStack> {
         ("DEFAULT_RETURN_URL", format!("{page_url}/")),
         ("ALLOWED_RETURN_ORIGINS", page_url.clone()),
         ("DATA_TOKEN_MODE", options.token_mode.clone()),
+        ("TIKTOK_PROVIDER", options.provider.clone()),
         (
             "TIKTOK_SCOPES",
             "user.info.basic,research.data.basic".to_owned(),
@@ -416,11 +442,12 @@ pub async fn start(options: Options) -> std::io::Result<LocalStack> {
             ))
         }
     };
-    let upstream = Arc::new(TikTokClient::new(
+    let client = TikTokClient::new(
         TikTokClient::http_client(&config.tiktok).map_err(std::io::Error::other)?,
         config.tiktok.clone(),
-    ));
-    let state = AppState::new(config, store, upstream, secrets);
+    );
+    let provider = AppState::provider_for(&config, &client);
+    let state = AppState::new(config, store, Arc::new(client), secrets).with_provider(provider);
 
     if let Some(every) = options.refresh_every {
         let state = state.clone();

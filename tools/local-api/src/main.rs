@@ -6,7 +6,8 @@ fn usage() -> ! {
     eprintln!(
         "usage: local-api [--port N] [--page-port N] [--dynamodb-endpoint URL] [--table NAME]\n\
          \x20                [--real-tiktok SECRET_JSON_FILE] [--access-ttl SECS]\n\
-         \x20                [--refresh-every SECS|off] [--token-mode user|app]"
+         \x20                [--refresh-every SECS|off] [--token-mode user|app]\n\
+         \x20                [--provider research|shop]"
     );
     std::process::exit(2)
 }
@@ -36,6 +37,7 @@ async fn main() {
                 }
             }
             "--token-mode" => options.token_mode = value(),
+            "--provider" => options.provider = value(),
             _ => usage(),
         }
     }
