@@ -368,6 +368,7 @@ pub async fn start(options: Options) -> std::io::Result<LocalStack> {
                 "active_token_key": "local",
             })
             .to_string();
+            let service_id = config.partner.service_id.clone();
             let running = tiktok_emulator::Emulator::spawn(config).await?;
             let tiktok = running.base_url.clone();
             let vars = vec![
@@ -390,7 +391,7 @@ pub async fn start(options: Options) -> std::io::Result<LocalStack> {
                     format!("{tiktok}/api/v2/token/refresh"),
                 ),
                 ("TIKTOK_SHOP_API_BASE_URL", tiktok.clone()),
-                ("TIKTOK_SHOP_SERVICE_ID", config.partner.service_id.clone()),
+                ("TIKTOK_SHOP_SERVICE_ID", service_id),
                 ("TIKTOK_API_BASE_URL", tiktok),
             ];
             (Some(running), vars, secret)

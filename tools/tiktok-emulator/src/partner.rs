@@ -421,6 +421,7 @@ impl Partner {
     }
 
     /// Checks a signed call; `Err` is TikTok's answer.
+    #[allow(clippy::result_large_err)]
     fn verify(
         &self,
         uri: &Uri,
