@@ -16,6 +16,9 @@ pub enum Error {
     /// No authenticated dshipit user on the request.
     #[error("no authenticated user")]
     Unauthorized,
+    /// A webhook whose signature is missing or does not match.
+    #[error("bad webhook signature")]
+    BadSignature,
     /// The caller may not do this (the message is shown to the caller).
     #[error("forbidden: {0}")]
     Forbidden(String),
@@ -44,7 +47,7 @@ impl Error {
     pub fn status(&self) -> u16 {
         match self {
             Self::BadRequest(_) => 400,
-            Self::Unauthorized => 401,
+            Self::Unauthorized | Self::BadSignature => 401,
             Self::Forbidden(_) => 403,
             Self::NotFound(_) => 404,
             Self::NotConnected | Self::ReconnectRequired => 409,
@@ -90,6 +93,7 @@ impl Error {
             Self::BadRequest(m) | Self::Forbidden(m) => m.clone(),
             Self::NotFound(m) => format!("{m} not found"),
             Self::Unauthorized => "sign in to dshipit first".into(),
+            Self::BadSignature => "the webhook signature is missing or does not match".into(),
             Self::NotConnected => "connect your TikTok account first".into(),
             Self::ReconnectRequired => "your TikTok connection has expired; connect again".into(),
             Self::Upstream(UpstreamError::ScopeMissing { message, .. }) => format!(

@@ -447,6 +447,31 @@ async fn a_seller_account_round_trips_and_follows_refreshes(store: Arc<dyn Token
     assert_eq!(read.tokens.account, None);
 }
 
+async fn shops_point_at_their_seller_and_deliveries_are_remembered(store: Arc<dyn TokenStore>) {
+    let user = user();
+    let shop = test_support::unique("shop");
+    assert_eq!(store.user_of_shop(&shop).await.unwrap(), None);
+    let mut with_account = tokens("a", NOW + 3600, NOW + 86_400);
+    with_account.account = Some(SellerAccount {
+        shops: vec![SellerShop {
+            id: shop.clone(),
+            ..Default::default()
+        }],
+        ..Default::default()
+    });
+    store.put_connection(&user, &with_account).await.unwrap();
+    assert_eq!(store.user_of_shop(&shop).await.unwrap(), Some(user.clone()));
+
+    let id = test_support::unique("delivery");
+    assert!(!store.delivery_seen(&id, NOW).await.unwrap());
+    store.record_delivery(&id, NOW + 60).await.unwrap();
+    assert!(store.delivery_seen(&id, NOW).await.unwrap());
+    assert!(
+        !store.delivery_seen(&id, NOW + 60).await.unwrap(),
+        "expired"
+    );
+}
+
 async fn cached_details_expire(store: Arc<dyn TokenStore>) {
     let shop = TikTokId::parse("7494754040961993092").unwrap();
     let id = TikTokId::parse("1729382476852921560").unwrap();
@@ -495,6 +520,7 @@ contract!(
     cached_products_expire,
     a_seller_account_round_trips_and_follows_refreshes,
     cached_details_expire,
+    shops_point_at_their_seller_and_deliveries_are_remembered,
 );
 
 /// Racing stores as separate containers would have them: separate clients.

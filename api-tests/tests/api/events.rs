@@ -51,6 +51,8 @@ const EXPECTED: &[(&str, u16, Option<&str>)] = &[
     ("product-lookup-bad-id", 400, Some("bad_request")),
     ("product-lookup-missing-shop-id", 400, Some("bad_request")),
     ("product-lookup-no-identity", 401, Some("unauthorized")),
+    ("tiktok-shop-webhook-unsigned", 401, Some("unauthorized")),
+    ("tiktok-shop-webhook-forged", 401, Some("unauthorized")),
 ];
 
 /// A TikTok that knows the sample events' shop, products and user.
@@ -76,6 +78,7 @@ async fn call(h: &Harness, stem: &str, request: Request) -> Response<Body> {
         "search" => search::handler(&h.state, request).await,
         "shop-lookup" => shop_lookup::handler(&h.state, request).await,
         "product-lookup" => product_lookup::handler(&h.state, request).await,
+        "tiktok-shop-webhook" => tiktok_shop_webhook::handler(&h.state, request).await,
         other => panic!("{stem}: no HTTP function named {other}"),
     };
     answer.unwrap_or_else(|e| panic!("{stem}: handler error {e}"))
@@ -90,6 +93,7 @@ const EXPECTED_FUNCTIONS: &[&str] = &[
     "search",
     "shop-lookup",
     "product-lookup",
+    "tiktok-shop-webhook",
 ];
 
 fn body_of(response: &Response<Body>) -> serde_json::Value {

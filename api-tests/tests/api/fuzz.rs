@@ -217,6 +217,10 @@ async fn every_handler(event: &str) -> Vec<(&'static str, Result<Response<Body>,
             e(product_lookup::handler(state, request()).await),
         ),
         ("disconnect", e(disconnect::handler(state, request()).await)),
+        (
+            "tiktok-shop-webhook",
+            e(tiktok_shop_webhook::handler(state, request()).await),
+        ),
     ]
 }
 

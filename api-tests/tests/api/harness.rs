@@ -62,6 +62,16 @@ pub fn config(tiktok: &str, extra: &[(&str, &str)]) -> Config {
     Config::from_lookup(|name| vars.get(name).cloned()).expect("test config")
 }
 
+/// The secret with the Login Kit pair and the Partner API pair (a deployment
+/// switching `TIKTOK_PROVIDER` keeps one secret).
+pub fn both_pairs_secret_json() -> String {
+    let mut json: serde_json::Value =
+        serde_json::from_str(&test_support::secret_json(CLIENT_KEY, CLIENT_SECRET)).unwrap();
+    json["app_key"] = APP_KEY.into();
+    json["app_secret"] = APP_SECRET.into();
+    json.to_string()
+}
+
 fn static_secrets() -> Arc<Secrets> {
     Arc::new(Secrets::new(
         Arc::new(StaticSecret(SecretString::from(test_support::secret_json(
@@ -108,7 +118,7 @@ impl Harness {
         let secret = test_support::create_secret(
             &aws_sdk_secretsmanager::Client::new(&aws),
             &test_support::unique("tiktok-app"),
-            &test_support::secret_json(CLIENT_KEY, CLIENT_SECRET),
+            &both_pairs_secret_json(),
         )
         .await;
         let mut extra: Vec<(&str, &str)> = extra.to_vec();

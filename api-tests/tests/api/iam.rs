@@ -256,6 +256,46 @@ async fn observed(binary: &str) -> BTreeSet<String> {
                 );
             }
         }
+        "tiktok-shop-webhook" => {
+            // A deauthorization (the connection wiped and marked), then its replay.
+            actions.extend(
+                observe(&[], |h, r| async move {
+                    let mut tokens = tokens("seller", h.now(), 3600);
+                    tokens.account = Some(tiktok_gateway::store::SellerAccount {
+                        shops: vec![tiktok_gateway::store::SellerShop {
+                            id: SHOP.into(),
+                            ..Default::default()
+                        }],
+                        ..Default::default()
+                    });
+                    h.state.store.put_connection("u1", &tokens).await.unwrap();
+                    let c = cold(&h, &r);
+                    let body = serde_json::json!({"type": 6, "tts_notification_id": "1",
+                        "shop_id": SHOP, "timestamp": 1, "data": {}})
+                    .to_string();
+                    let signature = tiktok_gateway::tiktok::shop::webhook_signature(
+                        APP_KEY,
+                        APP_SECRET,
+                        body.as_bytes(),
+                    );
+                    for _ in 0..2 {
+                        let request = test_support::api_event_with_body(
+                            "POST",
+                            "/webhooks/tiktok-shop",
+                            None,
+                            &[("authorization", &signature)],
+                            &body,
+                        );
+                        ok(
+                            tiktok_shop_webhook::handler(&c, request).await.unwrap(),
+                            "webhook",
+                        );
+                    }
+                    r.take()
+                })
+                .await,
+            );
+        }
         other => panic!("no flows for {other}"),
     }
     actions
@@ -264,7 +304,7 @@ async fn observed(binary: &str) -> BTreeSet<String> {
 #[tokio::test]
 async fn each_function_is_granted_exactly_the_aws_actions_it_makes() {
     let granted = granted();
-    assert_eq!(granted.len(), 9, "{:?}", granted.keys());
+    assert_eq!(granted.len(), 10, "{:?}", granted.keys());
     let mut problems = Vec::new();
     for (binary, actions) in &granted {
         let made = observed(binary).await;

@@ -11,3 +11,4 @@ mod iam;
 mod refresher;
 mod shop;
 mod template;
+mod webhook;

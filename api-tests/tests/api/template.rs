@@ -65,11 +65,11 @@ fn every_deployed_route_is_documented_and_every_documented_route_deployed() {
         }
     }
     assert_eq!(deployed, documented);
-    assert_eq!(deployed.len(), 8);
+    assert_eq!(deployed.len(), 9);
 }
 
 #[test]
-fn each_route_runs_the_function_named_for_it_and_only_the_callback_is_public() {
+fn each_route_runs_the_function_named_for_it_and_only_the_callback_and_webhook_are_public() {
     let expected: BTreeSet<(String, String, String, bool)> = [
         ("GET", "/auth/tiktok/login", "login-redirect", true),
         ("GET", "/auth/tiktok/callback", "oauth-callback", false),
@@ -83,6 +83,13 @@ fn each_route_runs_the_function_named_for_it_and_only_the_callback_is_public() {
             "/api/tiktok/products/{productId}",
             "product-lookup",
             true,
+        ),
+        // Authenticated by its HMAC signature, not a JWT.
+        (
+            "POST",
+            "/webhooks/tiktok-shop",
+            "tiktok-shop-webhook",
+            false,
         ),
     ]
     .into_iter()

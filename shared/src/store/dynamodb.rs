@@ -229,6 +229,20 @@ fn login_key(state_hash: &str) -> Item {
     ])
 }
 
+fn seller_shop_key(shop_id: &str) -> Item {
+    HashMap::from([
+        ("pk".to_owned(), s(format!("SELLERSHOP#{shop_id}"))),
+        ("sk".to_owned(), s("SELLERSHOP")),
+    ])
+}
+
+fn delivery_key(id: &str) -> Item {
+    HashMap::from([
+        ("pk".to_owned(), s(format!("WEBHOOK#{id}"))),
+        ("sk".to_owned(), s("WEBHOOK")),
+    ])
+}
+
 fn grant_key(completion_hash: &str) -> Item {
     HashMap::from([
         ("pk".to_owned(), s(format!("GRANT#{completion_hash}"))),
@@ -417,6 +431,20 @@ impl TokenStore for DynamoStore {
             .send()
             .await
             .map_err(unavailable)?;
+        // A seller's shops point back at the user, for TikTok Shop's webhooks
+        // (which name a shop, not a seller). After the connection: a missing
+        // pointer only means a webhook for that shop finds nobody.
+        for shop in tokens.account.iter().flat_map(|a| &a.shops) {
+            self.client
+                .update_item()
+                .table_name(&self.layout.table)
+                .set_key(Some(seller_shop_key(&shop.id)))
+                .update_expression("SET user_id = :user")
+                .expression_attribute_values(":user", s(user_id))
+                .send()
+                .await
+                .map_err(unavailable)?;
+        }
         connection_from(&ring, &output.attributes.unwrap_or_default())
     }
 
@@ -851,5 +879,51 @@ impl TokenStore for DynamoStore {
             return Ok(None);
         }
         Ok(Some(get_s(&item, "product")?.to_owned()))
+    }
+
+    async fn user_of_shop(&self, shop_id: &str) -> Result<Option<String>, StoreError> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.layout.table)
+            .set_key(Some(seller_shop_key(shop_id)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        match output.item {
+            Some(item) => Ok(Some(get_s(&item, "user_id")?.to_owned())),
+            None => Ok(None),
+        }
+    }
+
+    async fn delivery_seen(&self, id: &str, now: i64) -> Result<bool, StoreError> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.layout.table)
+            .set_key(Some(delivery_key(id)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        match output.item {
+            Some(item) => Ok(get_n::<i64>(&item, "expires_at")? > now),
+            None => Ok(false),
+        }
+    }
+
+    async fn record_delivery(&self, id: &str, expires_at: i64) -> Result<(), StoreError> {
+        self.client
+            .update_item()
+            .table_name(&self.layout.table)
+            .set_key(Some(delivery_key(id)))
+            .update_expression("SET expires_at = :e, #ttl = :e")
+            .expression_attribute_names("#ttl", "ttl")
+            .expression_attribute_values(":e", n(expires_at))
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(())
     }
 }

@@ -18,6 +18,8 @@ struct Tables {
     connections: HashMap<String, Connection>,
     logins: HashMap<String, PendingLogin>,
     grants: HashMap<String, PendingGrant>,
+    shop_users: HashMap<String, String>,
+    deliveries: HashMap<String, i64>,
     app_token: Option<AppToken>,
     products: HashMap<(TikTokId, TikTokId), (Product, i64)>,
     details: HashMap<(TikTokId, TikTokId), (String, i64)>,
@@ -67,6 +69,11 @@ impl TokenStore for MemoryStore {
         tables
             .connections
             .insert(user_id.to_owned(), connection.clone());
+        for shop in tokens.account.iter().flat_map(|a| &a.shops) {
+            tables
+                .shop_users
+                .insert(shop.id.clone(), user_id.to_owned());
+        }
         Ok(connection)
     }
 
@@ -260,5 +267,28 @@ impl TokenStore for MemoryStore {
             .get(&(shop_id.clone(), product_id.clone()))
             .filter(|(_, expires_at)| *expires_at > now)
             .map(|(json, _)| json.clone()))
+    }
+
+    async fn user_of_shop(&self, shop_id: &str) -> Result<Option<String>, StoreError> {
+        Ok(self.tables.lock().await.shop_users.get(shop_id).cloned())
+    }
+
+    async fn delivery_seen(&self, id: &str, now: i64) -> Result<bool, StoreError> {
+        Ok(self
+            .tables
+            .lock()
+            .await
+            .deliveries
+            .get(id)
+            .is_some_and(|expires_at| *expires_at > now))
+    }
+
+    async fn record_delivery(&self, id: &str, expires_at: i64) -> Result<(), StoreError> {
+        self.tables
+            .lock()
+            .await
+            .deliveries
+            .insert(id.to_owned(), expires_at);
+        Ok(())
     }
 }

@@ -240,6 +240,17 @@ pub trait TokenStore: Send + Sync {
         now: i64,
     ) -> Result<Option<PendingLogin>, StoreError>;
 
+    /// The user whose connection covers TikTok Shop `shop_id`, as the last
+    /// connect that covered it recorded ([`TokenStore::put_connection`] records
+    /// the shops of a seller's account).
+    async fn user_of_shop(&self, shop_id: &str) -> Result<Option<String>, StoreError>;
+
+    /// Whether webhook delivery `id` was already handled (and not expired at `now`).
+    async fn delivery_seen(&self, id: &str, now: i64) -> Result<bool, StoreError>;
+
+    /// Records webhook delivery `id` as handled, until `expires_at`.
+    async fn record_delivery(&self, id: &str, expires_at: i64) -> Result<(), StoreError>;
+
     /// Saves a pending grant under the hash of its completion id.
     async fn put_grant(
         &self,

@@ -28,6 +28,7 @@ pub const FUNCTIONS: &[&str] = &[
     "shop-lookup",
     "product-lookup",
     "token-refresher",
+    "tiktok-shop-webhook",
 ];
 
 /// Ratio of a function's median cold start to `hello`'s that is the target.
@@ -322,6 +323,7 @@ pub async fn run(bin_dir: &Path, events_dir: &Path, runs: usize, sink: &Sink) ->
         let (name, needs_aws) = match *function {
             "oauth-callback" => ("oauth-callback-missing-state.json".to_owned(), false),
             "token-refresher" => ("token-refresher-scheduled.json".to_owned(), true),
+            "tiktok-shop-webhook" => ("tiktok-shop-webhook-unsigned.json".to_owned(), true),
             f => (format!("{f}-no-identity.json"), false),
         };
         let label = if needs_aws {

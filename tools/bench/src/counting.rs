@@ -235,4 +235,19 @@ impl TokenStore for CountingStore {
         self.read("cached_detail");
         self.inner.cached_detail(shop_id, product_id, now).await
     }
+
+    async fn user_of_shop(&self, shop_id: &str) -> Result<Option<String>, StoreError> {
+        self.read("user_of_shop");
+        self.inner.user_of_shop(shop_id).await
+    }
+
+    async fn delivery_seen(&self, id: &str, now: i64) -> Result<bool, StoreError> {
+        self.read("delivery_seen");
+        self.inner.delivery_seen(id, now).await
+    }
+
+    async fn record_delivery(&self, id: &str, expires_at: i64) -> Result<(), StoreError> {
+        self.write("record_delivery");
+        self.inner.record_delivery(id, expires_at).await
+    }
 }

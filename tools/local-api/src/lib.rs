@@ -53,6 +53,8 @@ pub enum Function {
     ShopLookup,
     /// `product-lookup`
     ProductLookup,
+    /// `tiktok-shop-webhook`
+    TikTokShopWebhook,
 }
 
 /// One API route, as `template.yaml` declares it.
@@ -117,6 +119,12 @@ pub const ROUTES: &[Route] = &[
         path: "/api/tiktok/products/{productId}",
         function: Function::ProductLookup,
         authorizer: true,
+    },
+    Route {
+        method: "POST",
+        path: "/webhooks/tiktok-shop",
+        function: Function::TikTokShopWebhook,
+        authorizer: false,
     },
 ];
 
@@ -687,6 +695,7 @@ async fn gateway(
         Function::Search => search::handler(&state, lambda_req).await,
         Function::ShopLookup => shop_lookup::handler(&state, lambda_req).await,
         Function::ProductLookup => product_lookup::handler(&state, lambda_req).await,
+        Function::TikTokShopWebhook => tiktok_shop_webhook::handler(&state, lambda_req).await,
     };
     match result {
         Ok(response) => {

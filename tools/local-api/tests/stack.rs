@@ -14,6 +14,7 @@ fn binary(function: Function) -> &'static str {
         Function::Search => "search",
         Function::ShopLookup => "shop-lookup",
         Function::ProductLookup => "product-lookup",
+        Function::TikTokShopWebhook => "tiktok-shop-webhook",
     }
 }
 

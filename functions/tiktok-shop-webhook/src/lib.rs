@@ -1,0 +1,226 @@
+//! `POST /webhooks/tiktok-shop`: TikTok Shop's notifications (`TIKTOK_SHOP_API.md` §8).
+//!
+//! No JWT authorizer: the `Authorization` header is the authentication, the
+//! HMAC-SHA256 of `app_key` + the raw body keyed with the app secret, compared
+//! in constant time; a bad or missing one is `401` and changes nothing. Bodies
+//! over 64 KiB are refused unread. Deliveries are retried by TikTok, so each
+//! `tts_notification_id` is handled once (a replay is acknowledged and does
+//! nothing).
+//!
+//! - Type 6 (`SELLER_DEAUTHORIZATION`): the seller removed the app; the
+//!   connection of the user owning that shop ends: its tokens are wiped and it
+//!   is marked "reconnect required".
+//! - Type 7 (`UPCOMING_AUTHORIZATION_EXPIRATION`): the authorization's expiry
+//!   (`data.expiration_time`) is recorded and shown in the status.
+//! - Any other type is acknowledged and ignored.
+//!
+//! Webhooks are not guaranteed: the polling side (refresh, reconnect on a
+//! refused refresh token) stays correct without them.
+
+use lambda_http::{Body, Request, Response};
+use serde::Deserialize;
+use tiktok_gateway::store::StoreError;
+use tiktok_gateway::tiktok::shop::verify_webhook;
+use tiktok_gateway::{http, AccessToken, AppState, Error, RefreshToken};
+
+/// The largest body read.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// How long a handled delivery is remembered (TikTok retries for less).
+pub const DEDUPE_SECS: i64 = 7 * 86_400;
+
+/// Seller deauthorization.
+pub const SELLER_DEAUTHORIZATION: i64 = 6;
+/// Upcoming authorization expiration.
+pub const UPCOMING_AUTHORIZATION_EXPIRATION: i64 = 7;
+
+/// Compare-and-set attempts when a refresh races the change.
+const ATTEMPTS: usize = 3;
+
+/// A notification as TikTok sends it.
+#[derive(Debug, Deserialize)]
+pub struct Notification {
+    /// The event type.
+    #[serde(rename = "type")]
+    pub kind: i64,
+    /// TikTok's delivery id (the same on every retry).
+    #[serde(deserialize_with = "text")]
+    pub tts_notification_id: String,
+    /// The shop it is about.
+    #[serde(default, deserialize_with = "text")]
+    pub shop_id: String,
+    /// Type-specific data.
+    #[serde(default)]
+    pub data: serde_json::Value,
+}
+
+fn text<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    match serde_json::Value::deserialize(d)? {
+        serde_json::Value::String(s) => Ok(s),
+        serde_json::Value::Number(n) => Ok(n.to_string()),
+        _ => Err(serde::de::Error::custom("expected a string or a number")),
+    }
+}
+
+/// The Lambda handler.
+pub async fn handler(state: &AppState, req: Request) -> Result<Response<Body>, lambda_http::Error> {
+    let request_id = http::request_id(&req);
+    Ok(http::respond(handle(state, &req).await, &request_id))
+}
+
+async fn handle(state: &AppState, req: &Request) -> Result<Response<Body>, Error> {
+    let body: &[u8] = match req.body() {
+        Body::Text(text) => text.as_bytes(),
+        Body::Binary(bytes) => bytes,
+        _ => &[],
+    };
+    if body.len() > MAX_BODY_BYTES {
+        return Err(Error::BadRequest(format!(
+            "the body is larger than {MAX_BODY_BYTES} bytes"
+        )));
+    }
+    let signature = req
+        .headers()
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    let secrets = state.secrets.get().await?;
+    let Some(app) = secrets.shop_credentials.as_ref() else {
+        tracing::error!("a TikTok Shop webhook arrived but the secret has no app_key/app_secret");
+        return Err(Error::BadSignature);
+    };
+    if !verify_webhook(&app.client_key, app.client_secret.expose(), body, signature) {
+        tracing::warn!(
+            bytes = body.len(),
+            "TikTok Shop webhook with a bad or missing signature"
+        );
+        return Err(Error::BadSignature);
+    }
+    let not_one = || Error::BadRequest("not a TikTok Shop notification".into());
+    let value: serde_json::Value = serde_json::from_slice(body).map_err(|_| not_one())?;
+    if !value.is_object() {
+        return Err(not_one());
+    }
+    let note = Notification::deserialize(value).map_err(|_| not_one())?;
+    if note.tts_notification_id.is_empty() || note.tts_notification_id.len() > 128 {
+        return Err(Error::BadRequest("tts_notification_id is missing".into()));
+    }
+    let now = state.now();
+    if state
+        .store
+        .delivery_seen(&note.tts_notification_id, now)
+        .await?
+    {
+        tracing::info!(id = %note.tts_notification_id, "webhook already handled");
+        return Ok(http::json(200, &serde_json::json!({ "received": true })));
+    }
+    match note.kind {
+        SELLER_DEAUTHORIZATION => deauthorize(state, &note.shop_id).await?,
+        UPCOMING_AUTHORIZATION_EXPIRATION => match expiration(&note.data) {
+            Some(at) => record_expiry(state, &note.shop_id, at).await?,
+            None => {
+                return Err(Error::BadRequest(
+                    "data.expiration_time is not a Unix time".into(),
+                ))
+            }
+        },
+        kind => tracing::info!(kind, "TikTok Shop webhook type not handled; acknowledged"),
+    }
+    state
+        .store
+        .record_delivery(&note.tts_notification_id, now + DEDUPE_SECS)
+        .await?;
+    tracing::info!(kind = note.kind, id = %note.tts_notification_id, "webhook handled");
+    Ok(http::json(200, &serde_json::json!({ "received": true })))
+}
+
+/// `data.expiration_time`: Unix seconds as a string, or a number.
+fn expiration(data: &serde_json::Value) -> Option<i64> {
+    match data.get("expiration_time")? {
+        serde_json::Value::String(s) => s.trim().parse().ok(),
+        serde_json::Value::Number(n) => n.as_i64(),
+        _ => None,
+    }
+}
+
+/// The connection of the user owning `shop_id`, if it still covers that shop.
+async fn owner(
+    state: &AppState,
+    shop_id: &str,
+) -> Result<Option<tiktok_gateway::Connection>, Error> {
+    let Some(user) = state.store.user_of_shop(shop_id).await? else {
+        tracing::info!(shop_id, "webhook for a shop no user connected");
+        return Ok(None);
+    };
+    Ok(state.store.get_connection(&user).await?.filter(|c| {
+        c.tokens
+            .account
+            .as_ref()
+            .is_some_and(|a| a.shops.iter().any(|s| s.id == shop_id))
+    }))
+}
+
+/// Ends the connection: tokens wiped, then marked "reconnect required".
+async fn deauthorize(state: &AppState, shop_id: &str) -> Result<(), Error> {
+    for _ in 0..ATTEMPTS {
+        let Some(connection) = owner(state, shop_id).await? else {
+            return Ok(());
+        };
+        let user = &connection.user_id;
+        let mut wiped = connection.tokens.clone();
+        wiped.access_token = AccessToken::new("");
+        wiped.refresh_token = RefreshToken::new("");
+        wiped.access_expires_at = 0;
+        let stored = match state
+            .store
+            .update_tokens(user, connection.version, &wiped)
+            .await
+        {
+            Ok(stored) => stored,
+            Err(StoreError::Conflict) => continue,
+            Err(e) => return Err(e.into()),
+        };
+        match state
+            .store
+            .mark_reconnect_required(user, stored.version)
+            .await
+        {
+            Ok(()) => {
+                tracing::warn!(user_id = %user, shop_id, "the seller deauthorized the app; connection ended");
+                return Ok(());
+            }
+            Err(StoreError::Conflict) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(StoreError::Conflict.into())
+}
+
+/// Records when the seller's authorization expires.
+async fn record_expiry(state: &AppState, shop_id: &str, at: i64) -> Result<(), Error> {
+    for _ in 0..ATTEMPTS {
+        let Some(connection) = owner(state, shop_id).await? else {
+            return Ok(());
+        };
+        let mut tokens = connection.tokens.clone();
+        if let Some(account) = tokens.account.as_mut() {
+            if account.authorization_expires_at == Some(at) {
+                return Ok(());
+            }
+            account.authorization_expires_at = Some(at);
+        }
+        match state
+            .store
+            .update_tokens(&connection.user_id, connection.version, &tokens)
+            .await
+        {
+            Ok(_) => {
+                tracing::info!(user_id = %connection.user_id, shop_id, expires_at = at, "seller authorization expires soon");
+                return Ok(());
+            }
+            Err(StoreError::Conflict) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(StoreError::Conflict.into())
+}
