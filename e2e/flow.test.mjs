@@ -187,3 +187,68 @@ test('denying at TikTok comes back with the error and stays disconnected', async
   assert.equal(await status(page), 'Not connected');
   await page.screenshot({ path: `${shots}/08-denied.png`, fullPage: true });
 });
+
+// The same page with TIKTOK_PROVIDER=shop: the emulator plays the TikTok Shop
+// Partner API (seller authorization page, signed calls), page and API again on
+// different sites.
+test('shop mode: a seller connects, lists shops, searches, opens a product with its image', async () => {
+  const shopServer = spawn(`${root}target/debug/local-api`, ['--port', '0', '--refresh-every', 'off', '--provider', 'shop'], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  try {
+    const [shopSite, shopApi] = await new Promise((resolve, reject) => {
+      let out = '';
+      shopServer.stdout.on('data', (chunk) => {
+        out += chunk;
+        const page = out.match(/dshipit site \(demo page\) on (http:\/\/localhost:\d+)\//);
+        const api = out.match(/dshipit API on (http:\/\/127\.0\.0\.1:\d+)\//);
+        if (page && api) resolve([page[1], api[1]]);
+      });
+      shopServer.on('exit', (code) => reject(new Error(`local-api --provider shop exited with ${code}`)));
+      setTimeout(() => reject(new Error('local-api --provider shop did not start in 30 s')), 30000).unref();
+    });
+    assert.notEqual(new URL(shopSite).host, new URL(shopApi).host);
+    const page = await newPage();
+    await page.goto(`${shopSite}/`);
+    assert.equal(await status(page), 'Not connected');
+
+    await page.click('#connect');
+    await page.waitForSelector('#approve');
+    assert.match(page.url(), /\/open\/authorize\?service_id=/);
+    assert.ok(!page.url().includes('redirect_uri'), page.url());
+    await page.screenshot({ path: `${shots}/11-shop-seller-authorization.png`, fullPage: true });
+    await page.click('#approve');
+    await page.waitForURL((u) => u.origin === shopSite);
+    await page.waitForSelector('#status.connected');
+    assert.match(await status(page), /^Connected as Sunny Seller Ltd \(GB, 5 shops\)/);
+
+    // An empty name lists the seller's shops.
+    await page.fill('#shop-name', '');
+    await page.click('#find-shops');
+    await page.waitForSelector('.use-shop');
+    assert.equal((await page.$$('.use-shop')).length, 5);
+    await page.click('tr:has-text("Saigon Crafts") .use-shop');
+    await page.fill('#query', 'lamp');
+    await page.click('#search');
+    await page.waitForSelector('.product-row');
+    const first = await page.textContent('.product-row');
+    assert.match(first, /Desk Lamp/);
+    assert.match(first, /VND/);
+    await page.screenshot({ path: `${shots}/12-shop-products.png`, fullPage: true });
+
+    await page.click('.open-product');
+    await page.waitForSelector('#product-image');
+    await page.waitForFunction(() => {
+      const img = document.getElementById('product-image');
+      return img.complete && img.naturalWidth > 0;
+    });
+    assert.match(await page.textContent('#product-description'), /Handmade/);
+    assert.equal(await page.$('#product-description b'), null, 'the seller HTML is shown as text, never run');
+    await page.screenshot({ path: `${shots}/13-shop-product.png`, fullPage: true });
+
+    await page.click('#disconnect');
+    await page.waitForFunction(() => document.getElementById('status').textContent === 'Not connected');
+  } finally {
+    shopServer.kill();
+  }
+});

@@ -63,6 +63,7 @@ struct Seller {
     current: Arc<Mutex<usize>>,
     refreshes: Arc<AtomicUsize>,
     access_ttl: i64,
+    refresh_ttl: i64,
     /// TikTok's clock (Unix seconds): expiries are absolute timestamps from it.
     now: Arc<AtomicI64>,
 }
@@ -73,6 +74,7 @@ impl Seller {
             current: Arc::new(Mutex::new(1)),
             refreshes: Arc::new(AtomicUsize::new(0)),
             access_ttl,
+            refresh_ttl: 365 * 86_400,
             now: Arc::new(AtomicI64::new(START)),
         }
     }
@@ -87,7 +89,7 @@ impl Seller {
             "access_token": format!("TTP_access-{n}"),
             "access_token_expire_in": now + self.access_ttl,
             "refresh_token": format!("TTP_refresh-{n}"),
-            "refresh_token_expire_in": now + 365 * 86_400,
+            "refresh_token_expire_in": now + self.refresh_ttl,
             "open_id": "7010736057180325637", "seller_name": "Maomao Ltd",
             "seller_base_region": "GB", "user_type": 0,
             "granted_scopes": ["seller.authorization.info", "seller.product.basic"],
@@ -595,6 +597,71 @@ async fn disconnect_deletes_the_connection_without_calling_tiktok() {
     assert_eq!(h.tiktok.received_requests().await.unwrap().len(), before);
 }
 
+#[tokio::test]
+async fn the_refresher_refreshes_seven_day_tokens_a_day_ahead() {
+    let h = Harness::shop(&[("REFRESH_AHEAD_SECS", "86400")]).await;
+    let seller = Seller::new(7 * 86_400);
+    partner_api(&h, &seller).await;
+    connect(&h, "seller-1").await;
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+    // Five days on: not due yet.
+    h.advance(5 * 86_400);
+    let summary = token_refresher::run(&h.state, deadline).await.unwrap();
+    assert_eq!(summary.due, 0, "{summary:?}");
+    // Six days and an hour on: the token expires within the day ahead.
+    h.advance(86_400 + 3_600);
+    seller.now.store(h.now(), Ordering::SeqCst);
+    let summary = token_refresher::run(&h.state, deadline).await.unwrap();
+    assert_eq!(
+        (
+            summary.due,
+            summary.refreshed,
+            summary.refresh_token_expiring
+        ),
+        (1, 1, 0),
+        "{summary:?}"
+    );
+    let stored = h
+        .state
+        .store
+        .get_connection("seller-1")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.tokens.refresh_token.expose(), "TTP_refresh-2");
+    assert_eq!(stored.tokens.access_expires_at, h.now() + 7 * 86_400);
+}
+
+#[tokio::test]
+async fn a_refresh_token_a_refresh_does_not_extend_is_flagged_not_hammered() {
+    let h = Harness::shop(&[("REFRESH_WINDOW_DAYS", "7")]).await;
+    let mut seller = Seller::new(7 * 86_400);
+    seller.refresh_ttl = 3 * 86_400; // the authorization ends in three days, refresh or not
+    partner_api(&h, &seller).await;
+    connect(&h, "seller-1").await;
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+    // Just connected: within the window, but refreshed less than a day ago.
+    let summary = token_refresher::run(&h.state, deadline).await.unwrap();
+    assert_eq!(
+        (summary.due, summary.refreshed, summary.skipped),
+        (1, 0, 1),
+        "{summary:?}"
+    );
+    // A day on: refreshed, and still expiring within the window: flagged.
+    h.advance(86_400 + 1);
+    seller.now.store(h.now() - 2 * 86_400, Ordering::SeqCst); // TikTok keeps the original end
+    let summary = token_refresher::run(&h.state, deadline).await.unwrap();
+    assert_eq!(
+        (summary.refreshed, summary.refresh_token_expiring),
+        (1, 1),
+        "{summary:?}"
+    );
+    // The next run does not refresh it again.
+    let summary = token_refresher::run(&h.state, deadline).await.unwrap();
+    assert_eq!((summary.refreshed, summary.skipped), (0, 1), "{summary:?}");
+    assert_eq!(seller.refreshes.load(Ordering::SeqCst), 1);
+}
+
 // ---- against the emulator ------------------------------------------------------
 
 mod emulated {
@@ -792,7 +859,7 @@ mod emulated {
         assert!(body["product"]["product_main_image_url"]
             .as_str()
             .unwrap()
-            .starts_with("https://"));
+            .starts_with(&format!("{}/__emulator/partner/images/", tiktok.base_url)));
         assert_eq!(body["product"]["currency"], "VND");
         assert!(body["details"]["description"]
             .as_str()

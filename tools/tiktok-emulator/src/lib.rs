@@ -250,6 +250,8 @@ impl Emulator {
     pub async fn spawn_on(config: EmulatorConfig, port: u16) -> std::io::Result<RunningEmulator> {
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
         let base_url = format!("http://{}", listener.local_addr()?);
+        let mut config = config;
+        config.partner.image_base_url = format!("{base_url}/__emulator/partner/images");
         let emulator = Emulator::new(config);
         let app = emulator.router();
         tokio::spawn(async move {

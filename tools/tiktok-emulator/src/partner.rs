@@ -54,6 +54,10 @@ pub struct PartnerConfig {
     pub access_ttl_secs: u64,
     /// Refresh-token lifetime.
     pub refresh_ttl_secs: u64,
+    /// Where product image URLs point (`{base}/{product}-{n}.svg`); the
+    /// emulator serves them itself (`GET /__emulator/partner/images/...`) when
+    /// spawned, so the demo needs no network.
+    pub image_base_url: String,
 }
 
 impl Default for PartnerConfig {
@@ -65,6 +69,7 @@ impl Default for PartnerConfig {
             redirect_uri: String::new(),
             access_ttl_secs: 7 * 86_400,
             refresh_ttl_secs: 365 * 86_400,
+            image_base_url: "http://127.0.0.1/__emulator/partner/images".into(),
         }
     }
 }
@@ -173,6 +178,10 @@ fn price(shop: &PartnerShop, i: usize, sku: usize) -> (String, String) {
 }
 
 fn product(shop_index: usize, i: usize, detail: bool) -> Value {
+    product_with_images(shop_index, i, detail, "")
+}
+
+fn product_with_images(shop_index: usize, i: usize, detail: bool, image_base: &str) -> Value {
     let shop = &SHOPS[shop_index];
     let id = product_id(shop_index, i);
     let title = format!("{} {}", ITEMS[i % ITEMS.len()], i + 1);
@@ -202,8 +211,8 @@ fn product(shop_index: usize, i: usize, detail: bool) -> Value {
     if detail {
         let image = |n: usize| {
             json!({"uri": format!("tos-emu/{id}-{n}"), "width": 800, "height": 800,
-                "urls": [format!("https://picsum.photos/seed/{id}-{n}/800/800")],
-                "thumb_urls": [format!("https://picsum.photos/seed/{id}-{n}/200/200")]})
+                "urls": [format!("{image_base}/{id}-{n}.svg")],
+                "thumb_urls": [format!("{image_base}/{id}-{n}.svg?thumb=1")]})
         };
         product["description"] = json!(format!(
             "<p><b>{}</b> from {}.</p><ul><li>Handmade</li><li>Ships in 2 days</li></ul>",
@@ -391,6 +400,7 @@ impl Partner {
                 get(|State(p): State<Partner>| async move { Json(p.stats()) }),
             )
             .route("/__emulator/partner/webhook", post(send_webhook))
+            .route("/__emulator/partner/images/{name}", get(image))
             .with_state(self.clone())
     }
 
@@ -716,9 +726,36 @@ async fn get_product(
         .and_then(|i| i.parse::<usize>().ok())
         .filter(|i| *i < SHOPS[shop].products && product_id(shop, *i) == id);
     match index {
-        Some(i) => envelope(0, "Success", Some(product(shop, i, true))),
+        Some(i) => envelope(
+            0,
+            "Success",
+            Some(product_with_images(
+                shop,
+                i,
+                true,
+                &p.0.config.image_base_url,
+            )),
+        ),
         None => envelope(12019150, "The product ID does not exist.", None),
     }
+}
+
+/// A product picture: an SVG naming the product.
+async fn image(Path(name): Path<String>) -> Response {
+    let label: String = name
+        .trim_end_matches(".svg")
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '-')
+        .take(40)
+        .collect();
+    let hue = label
+        .bytes()
+        .fold(0u32, |h, b| h.wrapping_mul(31).wrapping_add(b as u32))
+        % 360;
+    let svg = format!(
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="400" height="400" viewBox="0 0 400 400"><rect width="400" height="400" fill="hsl({hue},60%,80%)"/><text x="200" y="210" font-family="sans-serif" font-size="18" text-anchor="middle">{label}</text></svg>"#
+    );
+    ([(axum::http::header::CONTENT_TYPE, "image/svg+xml")], svg).into_response()
 }
 
 /// `POST /__emulator/partner/webhook`: `{"type", "shop_id", "url", "data"}` →
