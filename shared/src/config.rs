@@ -148,6 +148,11 @@ pub struct Config {
 }
 
 impl Config {
+    /// What in this configuration cannot work (logged as warnings at start-up).
+    pub fn warnings(&self) -> Vec<String> {
+        Vec::new()
+    }
+
     /// Reads the configuration from the process environment.
     pub fn from_env() -> Result<Self, ConfigError> {
         Self::from_lookup(|name| std::env::var(name).ok())
@@ -364,6 +369,54 @@ mod tests {
 
     fn load(vars: &HashMap<&'static str, &'static str>) -> Result<Config, ConfigError> {
         Config::from_lookup(|name| vars.get(name).map(|v| v.to_string()))
+    }
+
+    #[test]
+    fn research_data_defaults_to_the_apps_token() {
+        assert_eq!(load(&minimal()).unwrap().token_mode, TokenMode::App);
+        let mut vars = minimal();
+        vars.insert("DATA_TOKEN_MODE", "user");
+        assert_eq!(load(&vars).unwrap().token_mode, TokenMode::User);
+    }
+
+    #[test]
+    fn user_tokens_for_research_data_are_warned_about_at_start_up() {
+        assert!(load(&minimal()).unwrap().warnings().is_empty());
+        let mut vars = minimal();
+        vars.insert("DATA_TOKEN_MODE", "user");
+        let warnings = load(&vars).unwrap().warnings();
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        assert!(warnings[0].contains("research.data.basic"), "{warnings:?}");
+        assert!(warnings[0].contains("DATA_TOKEN_MODE"), "{warnings:?}");
+    }
+
+    #[test]
+    fn cleartext_tiktok_urls_are_refused_outside_loopback() {
+        for name in [
+            "TIKTOK_AUTHORIZE_URL",
+            "TIKTOK_TOKEN_URL",
+            "TIKTOK_REVOKE_URL",
+            "TIKTOK_API_BASE_URL",
+        ] {
+            let mut vars = minimal();
+            vars.insert(name, "http://open.tiktokapis.com/v2/oauth/token/");
+            match load(&vars) {
+                Err(ConfigError::Invalid { name: n, reason }) => {
+                    assert_eq!(n, name);
+                    assert!(reason.contains("https"), "{reason}");
+                }
+                other => panic!("{name}: {other:?}"),
+            }
+            // The local stack and the tests talk to an emulator on loopback.
+            for local in [
+                "http://127.0.0.1:4010/x/",
+                "http://localhost:4010/x/",
+                "http://[::1]:4010/x/",
+            ] {
+                vars.insert(name, local);
+                assert!(load(&vars).is_ok(), "{name} {local}");
+            }
+        }
     }
 
     #[test]

@@ -624,6 +624,137 @@ async fn a_raw_read_of_the_table_shows_no_usable_token() {
     assert!(item["access_token"].as_s().unwrap().starts_with("k1."));
 }
 
+/// A DynamoDB store over `table` whose secret holds only the key `key_id`.
+fn store_with_key(client: &aws_sdk_dynamodb::Client, table: &str, key_id: &str) -> DynamoStore {
+    let secrets = Arc::new(Secrets::new(
+        Arc::new(StaticSecret(SecretString::from(
+            test_support::secret_json_with_key("ck", "cs-store-test", key_id),
+        ))),
+        std::time::Duration::from_secs(300),
+    ));
+    DynamoStore::new(
+        client.clone(),
+        TableLayout {
+            table: table.to_owned(),
+            due_shards: 4,
+        },
+        secrets,
+    )
+}
+
+/// Key rotation done too early: the key a connection was sealed under is no
+/// longer in the secret. The connection reads as needing a reconnect (the
+/// tokens are unusable, not an error), and a new connect replaces it.
+#[tokio::test]
+async fn a_connection_under_a_removed_key_reads_as_reconnect_required() {
+    let (_, client, table, _) = dynamo_parts().await;
+    let user = user();
+    let before = store_with_key(&client, &table, "k1");
+    before
+        .put_connection(&user, &tokens("under-k1", NOW + 3600, NOW + 86_400))
+        .await
+        .unwrap();
+    let after = store_with_key(&client, &table, "k2");
+    let read = after.get_connection(&user).await.unwrap().unwrap();
+    assert_eq!(read.status, ConnectionStatus::ReconnectRequired);
+    assert!(!read.tokens.access_token.expose().contains("under-k1"));
+    after
+        .put_connection(&user, &tokens("under-k2", NOW + 3600, NOW + 86_400))
+        .await
+        .unwrap();
+    let again = after.get_connection(&user).await.unwrap().unwrap();
+    assert_eq!(again.status, ConnectionStatus::Active);
+    assert_eq!(again.tokens.access_token.expose(), "act.under-k2");
+}
+
+async fn copy_attribute(
+    client: &aws_sdk_dynamodb::Client,
+    table: &str,
+    from: (&str, &str),
+    to: (&str, &str),
+    attribute: &str,
+) {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    let key = |(pk, sk): (&str, &str)| {
+        std::collections::HashMap::from([
+            ("pk".to_owned(), AttributeValue::S(pk.to_owned())),
+            ("sk".to_owned(), AttributeValue::S(sk.to_owned())),
+        ])
+    };
+    let item = client
+        .get_item()
+        .table_name(table)
+        .set_key(Some(key(from)))
+        .send()
+        .await
+        .unwrap()
+        .item
+        .unwrap();
+    client
+        .update_item()
+        .table_name(table)
+        .set_key(Some(key(to)))
+        .update_expression("SET #a = :v")
+        .expression_attribute_names("#a", attribute)
+        .expression_attribute_values(":v", item[attribute].clone())
+        .send()
+        .await
+        .unwrap();
+}
+
+/// The associated data names the item type, so no user id (not even `app`)
+/// shares the app token's context: a ciphertext moved between a user's item
+/// and the app token's item does not open.
+#[tokio::test]
+async fn no_user_id_shares_the_app_tokens_encryption_context() {
+    let (store, client, table, _) = dynamo_parts().await;
+    store
+        .put_connection("app", &tokens("users-own", NOW + 3600, NOW + 86_400))
+        .await
+        .unwrap();
+    store
+        .put_app_token(&AccessToken::new("clt.the-apps"), NOW + 7200, None)
+        .await
+        .unwrap();
+    // The user's access token moved into the app token's item...
+    copy_attribute(
+        &client,
+        &table,
+        ("USER#app", "TIKTOK"),
+        ("APP", "TIKTOK#client_token"),
+        "access_token",
+    )
+    .await;
+    let app = store.get_app_token().await.unwrap().unwrap();
+    assert_ne!(
+        app.access_token.expose(),
+        "act.users-own",
+        "a user's token served as the app's"
+    );
+    // ...and the app token moved into the user's item.
+    store
+        .put_app_token(
+            &AccessToken::new("clt.the-apps-2"),
+            NOW + 7200,
+            Some(app.version),
+        )
+        .await
+        .unwrap();
+    copy_attribute(
+        &client,
+        &table,
+        ("APP", "TIKTOK#client_token"),
+        ("USER#app", "TIKTOK"),
+        "access_token",
+    )
+    .await;
+    let user = store.get_connection("app").await;
+    assert!(
+        !matches!(&user, Ok(Some(c)) if c.tokens.access_token.expose() == "clt.the-apps-2"),
+        "the app's token served as a user's"
+    );
+}
+
 /// The Secrets Manager adapter reads the secret over moto's real protocol.
 #[tokio::test]
 async fn secrets_manager_source_reads_the_app_secret() {

@@ -47,12 +47,17 @@ pub fn unique(prefix: &str) -> String {
 
 /// The secret's JSON with a fresh random token key `k1`.
 pub fn secret_json(client_key: &str, client_secret: &str) -> String {
+    secret_json_with_key(client_key, client_secret, "k1")
+}
+
+/// As [`secret_json`], with one random token key named `key_id`.
+pub fn secret_json_with_key(client_key: &str, client_secret: &str, key_id: &str) -> String {
     let key = base64::engine::general_purpose::STANDARD.encode(rand::random::<[u8; 32]>());
     serde_json::json!({
         "client_key": client_key,
         "client_secret": client_secret,
-        "token_keys": {"k1": key},
-        "active_token_key": "k1",
+        "token_keys": {key_id: key},
+        "active_token_key": key_id,
     })
     .to_string()
 }

@@ -6,6 +6,7 @@ mod emulated;
 mod events;
 mod faults;
 mod fuzz;
+mod hardening;
 mod harness;
 mod iam;
 mod refresher;

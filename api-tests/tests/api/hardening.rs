@@ -1,0 +1,281 @@
+//! Findings of the outside review (issue 11, section 2), each as the site or an
+//! operator would observe it.
+
+use std::collections::BTreeMap;
+
+use wiremock::matchers::{method, path};
+use wiremock::{Mock, ResponseTemplate};
+
+use crate::harness::*;
+
+fn scope_refusal(code: &str) -> ResponseTemplate {
+    ResponseTemplate::new(401).set_body_json(serde_json::json!({
+        "data": {},
+        "error": {
+            "code": code,
+            "message": "The user did not authorize the scope required for completing this request.",
+            "log_id": "log-scope"
+        }
+    }))
+}
+
+/// TikTok refuses research calls made with a Login Kit user token
+/// (`scope_not_authorized`, 401): the site gets 403 `missing_scope` naming the
+/// scope, not a generic 502, and the connection is left alone.
+#[tokio::test]
+async fn a_scope_refusal_is_a_403_naming_the_scope() {
+    for code in ["scope_not_authorized", "scope_permission_missed"] {
+        let h = Harness::memory(&[("DATA_TOKEN_MODE", "user")]).await;
+        h.connect("user-1", "live", 3600).await;
+        Mock::given(method("POST"))
+            .and(path("/v2/research/tts/shop/"))
+            .respond_with(scope_refusal(code))
+            .mount(&h.tiktok)
+            .await;
+        let response = shop_lookup::handler(
+            &h.state,
+            get("/api/tiktok/shops", &[("name", "x")], Some("user-1")),
+        )
+        .await
+        .unwrap();
+        assert_eq!(response.status(), 403, "{code}");
+        assert_eq!(error_code(&response), "missing_scope", "{code}");
+        let message = body_json(&response)["error"]["message"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        assert!(message.contains("research.data.basic"), "{message}");
+        let stored = h
+            .state
+            .store
+            .get_connection("user-1")
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(stored.tokens.access_token.expose(), "act.live");
+    }
+}
+
+/// A `sub` with surrounding whitespace is another string than the user's id:
+/// refused, never trimmed into someone else's key.
+#[tokio::test]
+async fn a_sub_with_surrounding_whitespace_is_refused() {
+    let h = Harness::memory(&[]).await;
+    h.connect("user-1", "live", 3600).await;
+    for sub in [" user-1", "user-1 ", "\tuser-1", "user-1\n", " "] {
+        let status =
+            connection_status::handler(&h.state, get("/auth/tiktok/status", &[], Some(sub)))
+                .await
+                .unwrap();
+        assert_eq!(status.status(), 401, "{sub:?}");
+        assert_eq!(error_code(&status), "unauthorized");
+        let gone = disconnect::handler(
+            &h.state,
+            event("POST", "/auth/tiktok/disconnect", &[], Some(sub), &[]),
+        )
+        .await
+        .unwrap();
+        assert_eq!(gone.status(), 401, "{sub:?}");
+    }
+    assert!(h
+        .state
+        .store
+        .get_connection("user-1")
+        .await
+        .unwrap()
+        .is_some());
+}
+
+/// One user cannot spend the app's daily upstream quota: past the per-user
+/// budget the site gets 429 with `Retry-After` (until the next UTC day) and
+/// TikTok is not called; another user is still served. Concurrent requests
+/// cannot overspend (atomic counter).
+async fn the_daily_budget_stops_one_user_not_the_others(h: Harness) {
+    friendly_tiktok(&h, 1_729_000_000_000_000_001).await;
+    h.connect("heavy", "heavy", 3600).await;
+    h.connect("light", "light", 3600).await;
+    let lookup = |user: &'static str| {
+        shop_lookup::handler(
+            &h.state,
+            get("/api/tiktok/shops", &[("name", "beauty")], Some(user)),
+        )
+    };
+    let answers = futures::future::join_all((0..8).map(|_| lookup("heavy"))).await;
+    let mut statuses: BTreeMap<u16, usize> = BTreeMap::new();
+    for answer in &answers {
+        let answer = answer.as_ref().unwrap();
+        *statuses.entry(answer.status().as_u16()).or_default() += 1;
+        if answer.status() == 429 {
+            assert_eq!(error_code(answer), "rate_limited");
+            let after: u64 = answer.headers()["retry-after"]
+                .to_str()
+                .unwrap()
+                .parse()
+                .unwrap();
+            // START is 1_800_000_000: 2027-01-15 08:00:00 UTC; the day ends in 16 h.
+            assert_eq!(after, 16 * 3600, "until the next UTC day");
+        }
+    }
+    assert_eq!(statuses, BTreeMap::from([(200, 3), (429, 5)]));
+    let shop_calls = h
+        .tiktok
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .filter(|r| r.url.path() == "/v2/research/tts/shop/")
+        .count();
+    assert_eq!(shop_calls, 3, "TikTok is not called past the budget");
+    assert_eq!(lookup("light").await.unwrap().status(), 200);
+    // The next UTC day the budget is back.
+    h.advance(16 * 3600);
+    assert_eq!(lookup("heavy").await.unwrap().status(), 200);
+}
+
+#[tokio::test]
+async fn the_daily_budget_stops_one_user_not_the_others_memory() {
+    the_daily_budget_stops_one_user_not_the_others(
+        Harness::memory(&[("USER_DAILY_UPSTREAM_CALLS", "3")]).await,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn the_daily_budget_stops_one_user_not_the_others_dynamodb() {
+    the_daily_budget_stops_one_user_not_the_others(
+        Harness::moto(&[("USER_DAILY_UPSTREAM_CALLS", "3")]).await,
+    )
+    .await;
+}
+
+/// The token key a connection was sealed under was removed from the secret
+/// (a rotation finished too early): the connection reads as needing a
+/// reconnect; status and disconnect keep working; data routes answer 409.
+#[tokio::test]
+async fn a_connection_sealed_under_a_removed_key_asks_for_a_reconnect() {
+    let h = Harness::moto(&[]).await;
+    h.connect("user-1", "old-key", 3600).await;
+    // The secret now holds only a new key.
+    let aws = test_support::moto_config();
+    aws_sdk_secretsmanager::Client::new(&aws)
+        .put_secret_value()
+        .secret_id(&h.state.config.secret_id)
+        .secret_string(test_support::secret_json_with_key(
+            CLIENT_KEY,
+            CLIENT_SECRET,
+            "k2",
+        ))
+        .send()
+        .await
+        .unwrap();
+    let mut state = tiktok_gateway::AppState::from_aws((*h.state.config).clone(), &aws).unwrap();
+    state.clock = h.state.clock.clone();
+
+    let status =
+        connection_status::handler(&state, get("/auth/tiktok/status", &[], Some("user-1")))
+            .await
+            .unwrap();
+    assert_eq!(status.status(), 200);
+    let body = body_json(&status);
+    assert_eq!(
+        (
+            body["connected"].as_bool(),
+            body["reconnectRequired"].as_bool()
+        ),
+        (Some(false), Some(true)),
+        "{body}"
+    );
+    let search = search::handler(
+        &state,
+        get("/api/tiktok/search", &[("shopId", SHOP)], Some("user-1")),
+    )
+    .await
+    .unwrap();
+    assert_eq!(search.status(), 409);
+    assert_eq!(error_code(&search), "reconnect_required");
+    let gone = disconnect::handler(
+        &state,
+        event("POST", "/auth/tiktok/disconnect", &[], Some("user-1"), &[]),
+    )
+    .await
+    .unwrap();
+    assert_eq!(gone.status(), 200);
+    assert!(state
+        .store
+        .get_connection("user-1")
+        .await
+        .unwrap()
+        .is_none());
+}
+
+fn template() -> serde_yaml::Value {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    serde_yaml::from_str(&std::fs::read_to_string(root.join("template.yaml")).unwrap()).unwrap()
+}
+
+/// API Gateway throttles the stage (template parameters with sane defaults),
+/// and the per-user daily budget is a parameter too.
+#[test]
+fn the_stage_is_throttled_and_the_user_budget_configurable() {
+    let t = template();
+    let rate = &t["Parameters"]["ApiThrottleRatePerSecond"];
+    let burst = &t["Parameters"]["ApiThrottleBurst"];
+    let rate_default = rate["Default"].as_u64().expect("a numeric default rate");
+    let burst_default = burst["Default"].as_u64().expect("a numeric default burst");
+    assert!((1..=1000).contains(&rate_default), "{rate_default}");
+    assert!(burst_default >= rate_default && burst_default <= 5000);
+    let settings = &t["Resources"]["HttpApi"]["Properties"]["DefaultRouteSettings"];
+    let text = serde_yaml::to_string(settings).unwrap();
+    assert!(
+        text.contains("ThrottlingRateLimit") && text.contains("ApiThrottleRatePerSecond"),
+        "{text}"
+    );
+    assert!(
+        text.contains("ThrottlingBurstLimit") && text.contains("ApiThrottleBurst"),
+        "{text}"
+    );
+    let env = serde_yaml::to_string(&t["Globals"]["Function"]["Environment"]["Variables"]).unwrap();
+    assert!(env.contains("USER_DAILY_UPSTREAM_CALLS"), "{env}");
+    assert!(t["Parameters"]["UserDailyUpstreamCalls"]["Default"]
+        .as_u64()
+        .is_some());
+}
+
+/// PKCE is a template parameter, wired to the functions, off by default.
+#[test]
+fn pkce_is_switchable_from_the_template() {
+    let t = template();
+    let pkce = &t["Parameters"]["TikTokPkce"];
+    assert_eq!(pkce["Default"].as_str(), Some("false"));
+    assert_eq!(
+        serde_yaml::to_string(&pkce["AllowedValues"])
+            .unwrap()
+            .trim(),
+        "- 'true'\n- 'false'"
+    );
+    let env = serde_yaml::to_string(&t["Globals"]["Function"]["Environment"]["Variables"]).unwrap();
+    assert!(env.contains("TIKTOK_PKCE"), "{env}");
+}
+
+/// The research provider's default is the app's token (what TikTok documents
+/// for the Research API), in the template as in the code.
+#[test]
+fn the_template_defaults_to_the_apps_token_and_https_tiktok_urls() {
+    let t = template();
+    assert_eq!(
+        t["Parameters"]["DataTokenMode"]["Default"].as_str(),
+        Some("app")
+    );
+    for name in [
+        "TikTokAuthorizeUrl",
+        "TikTokTokenUrl",
+        "TikTokRevokeUrl",
+        "TikTokApiBaseUrl",
+    ] {
+        assert_eq!(
+            t["Parameters"][name]["AllowedPattern"].as_str(),
+            Some("^https://.+"),
+            "{name}"
+        );
+    }
+}
