@@ -93,9 +93,10 @@ const REFUSED_GRANT_GRACE: [Duration; 3] = [
     Duration::from_millis(300),
 ];
 
-/// Initialises JSON logs filtered by `RUST_LOG` (default `info`). The AWS SDK and
-/// HTTP stack are capped at `info` whatever `RUST_LOG` says: at trace level they
-/// log request and response bodies, which carry secrets and tokens.
+/// Initialises JSON logs filtered by `RUST_LOG` (default `info`). The AWS SDK,
+/// the HTTP stack and the Lambda runtime are capped at `info` whatever
+/// `RUST_LOG` says: at trace level they log request and response bodies and
+/// the raw event (JWTs, codes, states), which carry secrets and tokens.
 pub fn init_tracing() {
     let filter = std::env::var("RUST_LOG").unwrap_or_else(|_| "info".to_owned());
     let _ = tracing::subscriber::set_global_default(log_subscriber(&filter, std::io::stdout));
@@ -111,7 +112,8 @@ where
 {
     let filter = tracing_subscriber::EnvFilter::try_new(format!(
         "{filter},aws_smithy_runtime=info,aws_smithy_runtime_api=info,aws_sdk_secretsmanager=info,\
-         aws_sdk_dynamodb=info,aws_config=info,hyper=info,hyper_util=info,reqwest=info,rustls=info,h2=info"
+         aws_sdk_dynamodb=info,aws_config=info,hyper=info,hyper_util=info,reqwest=info,rustls=info,h2=info,\
+         lambda_runtime=info,lambda_runtime_api_client=info,lambda_http=info"
     ))
     .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     tracing_subscriber::fmt()
@@ -485,6 +487,28 @@ impl AppState {
         })
     }
 
+    /// Counts one upstream call against the user's daily budget (one atomic
+    /// update, no read); 429 with `Retry-After` until the next UTC day once it
+    /// is spent, so one user cannot use up the app's daily quota.
+    pub async fn spend_upstream_call(&self, user_id: &str) -> Result<(), Error> {
+        let now = self.now();
+        let day = now.div_euclid(86_400);
+        let next_day = (day + 1) * 86_400;
+        let limit = self.config.user_daily_upstream_calls;
+        if self
+            .store
+            .spend_upstream_call(user_id, day, limit, next_day + 86_400)
+            .await?
+        {
+            Ok(())
+        } else {
+            Err(Error::DailyBudgetSpent {
+                limit,
+                retry_after: Duration::from_secs((next_day - now).max(1) as u64),
+            })
+        }
+    }
+
     /// Caches `products` of `shop_id` for product lookups; a failure is logged,
     /// not fatal (the cache only spares TikTok calls).
     pub async fn cache_products(&self, shop_id: &crate::tiktok::TikTokId, products: &[Product]) {
@@ -531,9 +555,12 @@ impl<'a> Session<'a> {
         Fut: Future<Output = Result<T, UpstreamError>>,
     {
         let state = self.state;
+        let user_id = self.connection.user_id.clone();
         match state.config.token_mode {
             TokenMode::App => {
                 let token = state.app_token(deadline, None).await?;
+                // Counted just before the call, once a usable token is in hand.
+                state.spend_upstream_call(&user_id).await?;
                 match call(token.clone()).await {
                     Err(UpstreamError::AccessTokenInvalid { .. }) if !self.refreshed => {
                         self.refreshed = true;
@@ -549,6 +576,7 @@ impl<'a> Session<'a> {
                 {
                     self.refresh(deadline).await?;
                 }
+                state.spend_upstream_call(&user_id).await?;
                 match call(self.connection.tokens.access_token.clone()).await {
                     Err(UpstreamError::AccessTokenInvalid { .. }) if !self.refreshed => {
                         self.refresh(deadline).await?;
@@ -595,7 +623,11 @@ impl<'a> Session<'a> {
 /// setting stops the function here, with a message naming it.
 pub async fn boot() -> AppState {
     init_tracing();
-    AppState::from_env()
+    let state = AppState::from_env()
         .await
-        .unwrap_or_else(|e| panic!("cannot start: {e}"))
+        .unwrap_or_else(|e| panic!("cannot start: {e}"));
+    for warning in state.config.warnings() {
+        tracing::warn!(%warning, "this configuration cannot work as intended");
+    }
+    state
 }

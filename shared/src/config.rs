@@ -141,6 +141,9 @@ pub struct Config {
     pub page_budget: u32,
     /// Whether the login uses PKCE (S256); optional for web apps at TikTok.
     pub use_pkce: bool,
+    /// Upstream data calls one user may cause per UTC day (the app's quota is
+    /// shared by everyone).
+    pub user_daily_upstream_calls: u32,
     /// Shards of the refresh-due indexes.
     pub due_shards: u32,
     /// The refresher's settings.
@@ -150,7 +153,17 @@ pub struct Config {
 impl Config {
     /// What in this configuration cannot work (logged as warnings at start-up).
     pub fn warnings(&self) -> Vec<String> {
-        Vec::new()
+        let mut warnings = Vec::new();
+        if self.provider == ProviderKind::Research && self.token_mode == TokenMode::User {
+            warnings.push(
+                "DATA_TOKEN_MODE=user: TikTok's Research API answers user tokens \
+                 `scope_not_authorized` unless they carry `research.data.basic`, which \
+                 Login Kit users cannot grant; data routes will answer 403 missing_scope. \
+                 Use DATA_TOKEN_MODE=app (the app's client-credentials token) for research data"
+                    .to_owned(),
+            );
+        }
+        warnings
     }
 
     /// Reads the configuration from the process environment.
@@ -162,10 +175,10 @@ impl Config {
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let env = Env(&lookup);
         let tiktok = TikTokConfig {
-            authorize_url: env.url("TIKTOK_AUTHORIZE_URL", Some(DEFAULT_AUTHORIZE_URL))?,
-            token_url: env.url("TIKTOK_TOKEN_URL", Some(DEFAULT_TOKEN_URL))?,
-            revoke_url: env.url("TIKTOK_REVOKE_URL", Some(DEFAULT_REVOKE_URL))?,
-            api_base_url: env.url("TIKTOK_API_BASE_URL", Some(DEFAULT_API_BASE_URL))?,
+            authorize_url: env.tiktok_url("TIKTOK_AUTHORIZE_URL", DEFAULT_AUTHORIZE_URL)?,
+            token_url: env.tiktok_url("TIKTOK_TOKEN_URL", DEFAULT_TOKEN_URL)?,
+            revoke_url: env.tiktok_url("TIKTOK_REVOKE_URL", DEFAULT_REVOKE_URL)?,
+            api_base_url: env.tiktok_url("TIKTOK_API_BASE_URL", DEFAULT_API_BASE_URL)?,
             redirect_uri: env.redirect_uri("TIKTOK_REDIRECT_URI")?,
             scopes: env
                 .list("TIKTOK_SCOPES")
@@ -173,16 +186,6 @@ impl Config {
             rate_per_sec: env.number("UPSTREAM_RATE_PER_SEC", 50)?,
             connect_timeout: env.millis("UPSTREAM_CONNECT_TIMEOUT_MS", 2_000)?,
             request_timeout: env.millis("UPSTREAM_REQUEST_TIMEOUT_MS", 5_000)?,
-        };
-        let token_mode = match env.get("DATA_TOKEN_MODE").as_deref() {
-            None | Some("user") => TokenMode::User,
-            Some("app") => TokenMode::App,
-            Some(other) => {
-                return Err(ConfigError::Invalid {
-                    name: "DATA_TOKEN_MODE",
-                    reason: format!("expected `user` or `app`, got `{other}`"),
-                })
-            }
         };
         let provider = match env.get("TIKTOK_PROVIDER").as_deref() {
             None | Some("research") => ProviderKind::Research,
@@ -194,14 +197,29 @@ impl Config {
                 })
             }
         };
+        // Each provider's documented token by default: the Research API is
+        // called with the app's client-credentials token, the Partner API with
+        // the seller's.
+        let token_mode = match env.get("DATA_TOKEN_MODE").as_deref() {
+            Some("user") => TokenMode::User,
+            Some("app") => TokenMode::App,
+            None => match provider {
+                ProviderKind::Research => TokenMode::App,
+                ProviderKind::Shop => TokenMode::User,
+            },
+            Some(other) => {
+                return Err(ConfigError::Invalid {
+                    name: "DATA_TOKEN_MODE",
+                    reason: format!("expected `user` or `app`, got `{other}`"),
+                })
+            }
+        };
         let shop = ShopConfig {
-            authorize_url: env.url(
-                "TIKTOK_SHOP_AUTHORIZE_URL",
-                Some(DEFAULT_SHOP_AUTHORIZE_URL),
-            )?,
-            token_url: env.url("TIKTOK_SHOP_TOKEN_URL", Some(DEFAULT_SHOP_TOKEN_URL))?,
-            refresh_url: env.url("TIKTOK_SHOP_REFRESH_URL", Some(DEFAULT_SHOP_REFRESH_URL))?,
-            api_base_url: env.url("TIKTOK_SHOP_API_BASE_URL", Some(DEFAULT_SHOP_API_BASE_URL))?,
+            authorize_url: env
+                .tiktok_url("TIKTOK_SHOP_AUTHORIZE_URL", DEFAULT_SHOP_AUTHORIZE_URL)?,
+            token_url: env.tiktok_url("TIKTOK_SHOP_TOKEN_URL", DEFAULT_SHOP_TOKEN_URL)?,
+            refresh_url: env.tiktok_url("TIKTOK_SHOP_REFRESH_URL", DEFAULT_SHOP_REFRESH_URL)?,
+            api_base_url: env.tiktok_url("TIKTOK_SHOP_API_BASE_URL", DEFAULT_SHOP_API_BASE_URL)?,
             service_id: match provider {
                 ProviderKind::Shop => env.required("TIKTOK_SHOP_SERVICE_ID")?,
                 ProviderKind::Research => env.get("TIKTOK_SHOP_SERVICE_ID").unwrap_or_default(),
@@ -243,6 +261,9 @@ impl Config {
             product_cache_ttl: env.secs("PRODUCT_CACHE_TTL_SECS", 3_600)?,
             page_budget: env.number::<NonZeroU32>("UPSTREAM_PAGE_BUDGET", 5)?.get(),
             use_pkce: env.flag("TIKTOK_PKCE")?,
+            user_daily_upstream_calls: env
+                .number::<NonZeroU32>("USER_DAILY_UPSTREAM_CALLS", 500)?
+                .get(),
             due_shards: env.number::<NonZeroU32>("DUE_INDEX_SHARDS", 4)?.get(),
             refresher: RefresherConfig {
                 ahead: env.secs("REFRESH_AHEAD_SECS", 1_200)?,
@@ -291,6 +312,26 @@ impl Env<'_> {
             return Err(ConfigError::Invalid {
                 name,
                 reason: "must be an http(s) URL".into(),
+            });
+        }
+        Ok(url)
+    }
+
+    /// A TikTok endpoint: https, except on a loopback host (the local stack's
+    /// emulator, tests), so the client secret and tokens never cross a network
+    /// in the clear.
+    fn tiktok_url(&self, name: &'static str, default: &str) -> Result<Url, ConfigError> {
+        let url = self.url(name, Some(default))?;
+        let loopback = match url.host() {
+            Some(url::Host::Domain(d)) => d == "localhost",
+            Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+            Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+            None => false,
+        };
+        if url.scheme() != "https" && !loopback {
+            return Err(ConfigError::Invalid {
+                name,
+                reason: "must be an https URL (http only to a loopback address)".into(),
             });
         }
         Ok(url)
@@ -431,7 +472,7 @@ mod tests {
             assert!(!url.as_str().contains("open-api.tiktok.com"), "{url}");
         }
         assert_eq!(config.tiktok.rate_per_sec.get(), 50);
-        assert_eq!(config.token_mode, TokenMode::User);
+        assert_eq!(config.token_mode, TokenMode::App);
         assert_eq!(
             config.refresher.refresh_window,
             Duration::from_secs(7 * 86_400)

@@ -31,6 +31,14 @@ pub enum Error {
     /// TikTok refused the user's refresh token: they must connect again.
     #[error("TikTok connection needs to be renewed")]
     ReconnectRequired,
+    /// The user has spent their daily budget of upstream calls.
+    #[error("the user's daily budget of {limit} upstream calls is spent")]
+    DailyBudgetSpent {
+        /// The budget.
+        limit: u32,
+        /// Until the budget is back (the next UTC day).
+        retry_after: Duration,
+    },
     /// A TikTok call failed.
     #[error("upstream: {0}")]
     Upstream(#[from] UpstreamError),
@@ -51,6 +59,7 @@ impl Error {
             Self::Forbidden(_) => 403,
             Self::NotFound(_) => 404,
             Self::NotConnected | Self::ReconnectRequired => 409,
+            Self::DailyBudgetSpent { .. } => 429,
             Self::Upstream(e) => match e {
                 UpstreamError::RateLimited { .. } => 429,
                 UpstreamError::Timeout | UpstreamError::DeadlineExceeded => 504,
@@ -75,7 +84,7 @@ impl Error {
             400 => "bad_request",
             401 => "unauthorized",
             403 if matches!(self, Self::Forbidden(_)) => "forbidden",
-            403 => "scope_missing",
+            403 => "missing_scope",
             404 => "not_found",
             409 if matches!(self, Self::NotConnected) => "not_connected",
             409 => "reconnect_required",
@@ -96,8 +105,11 @@ impl Error {
             Self::BadSignature => "the webhook signature is missing or does not match".into(),
             Self::NotConnected => "connect your TikTok account first".into(),
             Self::ReconnectRequired => "your TikTok connection has expired; connect again".into(),
+            Self::DailyBudgetSpent { limit, .. } => format!(
+                "you have used today's {limit} TikTok requests; they are available again from 00:00 UTC"
+            ),
             Self::Upstream(UpstreamError::ScopeMissing { message, .. }) => format!(
-                "the TikTok Shop authorization does not grant what this needs ({}); the seller must authorize the app again with that scope",
+                "TikTok refused this call: the authorization lacks the scope it needs ({}); for TikTok Shop the seller must authorize the app again with that scope",
                 message.chars().filter(|c| !c.is_control()).take(200).collect::<String>()
             ),
             Self::Upstream(UpstreamError::NotFound { .. }) => "product not found".into(),
@@ -122,6 +134,7 @@ impl Error {
             Self::Upstream(UpstreamError::RateLimited { retry_after, .. }) => {
                 Some(retry_after.unwrap_or(Duration::from_secs(1)))
             }
+            Self::DailyBudgetSpent { retry_after, .. } => Some(*retry_after),
             _ => None,
         }
     }

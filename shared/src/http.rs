@@ -9,8 +9,10 @@ use serde::Serialize;
 
 use crate::error::Error;
 
-/// The dshipit user id: the `sub` claim the API Gateway JWT authorizer verified.
-/// Nothing else on the request (query, body, headers) is trusted for identity.
+/// The dshipit user id: the `sub` claim the API Gateway JWT authorizer verified,
+/// exactly as it is (one with surrounding whitespace or control characters is
+/// refused, not trimmed). Nothing else on the request (query, body, headers) is
+/// trusted for identity.
 pub fn user_id(req: &Request) -> Result<String, Error> {
     match req.request_context_ref() {
         Some(RequestContext::ApiGatewayV2(ctx)) => ctx
@@ -18,9 +20,15 @@ pub fn user_id(req: &Request) -> Result<String, Error> {
             .as_ref()
             .and_then(|a| a.jwt.as_ref())
             .and_then(|jwt| jwt.claims.get("sub"))
-            .map(|sub| sub.trim())
-            .filter(|sub| !sub.is_empty() && sub.len() <= 256 && !sub.chars().any(char::is_control))
-            .map(str::to_owned)
+            // Taken as it is: a `sub` with surrounding whitespace is another
+            // string than a user's id, and trimming it would make it that user.
+            .filter(|sub| {
+                !sub.is_empty()
+                    && sub.trim() == sub.as_str()
+                    && sub.len() <= 256
+                    && !sub.chars().any(char::is_control)
+            })
+            .cloned()
             .ok_or(Error::Unauthorized),
         _ => Err(Error::Unauthorized),
     }

@@ -365,7 +365,7 @@ async fn access_token_invalid_401_is_its_own_variant_and_not_retried() {
 }
 
 #[tokio::test]
-async fn scope_not_authorized_401_is_an_api_error_and_not_retried() {
+async fn scope_not_authorized_401_is_a_missing_scope_naming_it_and_not_retried() {
     let server = MockServer::start().await;
     research(PRODUCT_PATH, PRODUCT_FIELDS)
         .respond_with(json(
@@ -382,9 +382,11 @@ async fn scope_not_authorized_401_is_an_api_error_and_not_retried() {
         .unwrap_err();
 
     assert!(
-        matches!(&error, UpstreamError::Api { status: 401, code, .. } if code == "scope_not_authorized"),
+        matches!(&error, UpstreamError::ScopeMissing { message, .. }
+            if message.contains("research.data.basic") && message.contains("scope_not_authorized")),
         "{error:?}"
     );
+    assert!(!error.is_retryable());
 }
 
 #[tokio::test]

@@ -53,6 +53,9 @@ pub fn config(tiktok: &str, extra: &[(&str, &str)]) -> Config {
         ("DEFAULT_RETURN_URL".into(), format!("{SITE}/research")),
         ("ALLOWED_RETURN_ORIGINS".into(), SITE.into()),
         ("UPSTREAM_RATE_PER_SEC".into(), "1000".into()),
+        // Most tests are about users' own tokens (refresh, rotation); the
+        // app-token mode (the default) is asked for where it is tested.
+        ("DATA_TOKEN_MODE".into(), "user".into()),
         ("UPSTREAM_BUDGET_MS".into(), "3000".into()),
         ("UPSTREAM_REQUEST_TIMEOUT_MS".into(), "1000".into()),
     ]);

@@ -16,10 +16,16 @@ pub async fn handler(state: &AppState, req: Request) -> Result<Response<Body>, l
 async fn handle(state: &AppState, req: &Request) -> Result<Response<Body>, Error> {
     let user_id = http::user_id(req)?;
     if let Some(connection) = state.store.get_connection(&user_id).await? {
-        let revoked = state
-            .provider
-            .revoke(state, &connection, state.deadline(req))
-            .await;
+        // Tokens sealed under a removed key cannot be read, so cannot be revoked.
+        let readable = !connection.tokens.access_token.expose().is_empty();
+        let revoked = if readable {
+            state
+                .provider
+                .revoke(state, &connection, state.deadline(req))
+                .await
+        } else {
+            Ok(())
+        };
         if let Err(error) = revoked {
             tracing::warn!(user_id, error = %error, "revoke at TikTok failed; deleting the connection anyway");
         }

@@ -8,11 +8,18 @@
 //! | pending login | `LOGIN#<sha256(state)>` | `LOGIN` |
 //! | pending grant | `GRANT#<sha256(completion id)>` | `GRANT` |
 //! | app token | `APP` | `TIKTOK#client_token` |
+//! | a user's upstream calls of one UTC day | `USER#<sub>` | `BUDGET#<day>` |
 //! | cached product | `SHOP#<shop id>` | `PRODUCT#<product id>` |
 //!
 //! Active connections carry `due_shard`, which puts them in the `access-due`
 //! (sort key `access_expires_at`) and `refresh-due` (sort key `refresh_expires_at`)
 //! indexes; a connection that needs a reconnect drops out of both.
+//!
+//! Every ciphertext is bound (AES-GCM associated data) to its item's key and
+//! field, `<pk>/<field>` (e.g. `USER#<sub>/access_token`, `APP/access_token`),
+//! so no value can be moved to another item, whatever a user id looks like.
+//! A ciphertext sealed under a key that is no longer in the secret makes the
+//! connection `reconnect_required` (the user connects again) instead of an error.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -27,7 +34,7 @@ use super::{
     TokenStore, Tokens,
 };
 use crate::aws::LazyClient;
-use crate::crypto::Keyring;
+use crate::crypto::{CryptoError, Keyring};
 use crate::secret::{AccessToken, CodeVerifier, RefreshToken};
 use crate::secrets::Secrets;
 use crate::tiktok::{Product, TikTokId};
@@ -296,14 +303,33 @@ fn context(pk: &str, field: &str) -> String {
 }
 
 fn access_context(user_id: &str) -> String {
-    format!("{user_id}/access_token")
+    context(&format!("USER#{user_id}"), "access_token")
 }
 
 fn refresh_context(user_id: &str) -> String {
-    format!("{user_id}/refresh_token")
+    context(&format!("USER#{user_id}"), "refresh_token")
 }
 
-const APP_CONTEXT: &str = "app/access_token";
+const APP_CONTEXT: &str = "APP/access_token";
+
+/// Opens a connection's token, also accepting the context connections were
+/// sealed with before contexts named the item type (`<sub>/<field>`), except
+/// for the one user id whose old context was the app token's (`app`). Every
+/// refresh rewrites a connection in the new form.
+fn open_user_token(
+    ring: &Keyring,
+    item: &Item,
+    user_id: &str,
+    field: &str,
+) -> Result<String, CryptoError> {
+    let sealed = get_s(item, field).map_err(|_| CryptoError::Corrupt)?;
+    match ring.open(sealed, &context(&format!("USER#{user_id}"), field)) {
+        Err(CryptoError::Corrupt) if user_id != "app" => {
+            ring.open(sealed, &format!("{user_id}/{field}"))
+        }
+        other => other,
+    }
+}
 
 fn connection_from(ring: &Keyring, item: &Item) -> Result<Connection, StoreError> {
     let user_id = get_s(item, "user_id")?.to_owned();
@@ -313,22 +339,32 @@ fn connection_from(ring: &Keyring, item: &Item) -> Result<Connection, StoreError
         }
         _ => Vec::new(),
     };
+    let mut status = ConnectionStatus::parse(get_s(item, "status")?)
+        .ok_or_else(|| StoreError::Corrupt("unknown status".into()))?;
+    let opened = open_user_token(ring, item, &user_id, "access_token").and_then(|access| {
+        open_user_token(ring, item, &user_id, "refresh_token").map(|refresh| (access, refresh))
+    });
+    let (access, refresh) = match opened {
+        Ok(pair) => pair,
+        // Sealed under a key that has since been removed from the secret: the
+        // tokens are gone for good, the user must connect again.
+        Err(CryptoError::UnknownKey(key_id)) => {
+            tracing::warn!(
+                user_id,
+                key_id,
+                "connection sealed under a removed token key"
+            );
+            status = ConnectionStatus::ReconnectRequired;
+            (String::new(), String::new())
+        }
+        Err(e) => return Err(StoreError::Corrupt(format!("connection tokens: {e}"))),
+    };
     Ok(Connection {
         tokens: Tokens {
             open_id: get_s(item, "open_id")?.to_owned(),
             scopes,
-            access_token: AccessToken::new(open(
-                ring,
-                item,
-                "access_token",
-                &access_context(&user_id),
-            )?),
-            refresh_token: RefreshToken::new(open(
-                ring,
-                item,
-                "refresh_token",
-                &refresh_context(&user_id),
-            )?),
+            access_token: AccessToken::new(access),
+            refresh_token: RefreshToken::new(refresh),
             access_expires_at: get_n(item, "access_expires_at")?,
             refresh_expires_at: get_n(item, "refresh_expires_at")?,
             refreshed_at: get_n(item, "refreshed_at")?,
@@ -340,8 +376,7 @@ fn connection_from(ring: &Keyring, item: &Item) -> Result<Connection, StoreError
                 _ => None,
             },
         },
-        status: ConnectionStatus::parse(get_s(item, "status")?)
-            .ok_or_else(|| StoreError::Corrupt("unknown status".into()))?,
+        status,
         version: get_n(item, "version")?,
         user_id,
     })
@@ -553,7 +588,10 @@ impl TokenStore for DynamoStore {
             let ring = self.keyring().await?;
             item.insert(
                 "code_verifier".into(),
-                s(ring.seal(verifier.expose(), state_hash)),
+                s(ring.seal(
+                    verifier.expose(),
+                    &context(&format!("LOGIN#{state_hash}"), "code_verifier"),
+                )),
             );
         }
         self.client
@@ -592,7 +630,7 @@ impl TokenStore for DynamoStore {
                 &self.keyring().await?,
                 &item,
                 "code_verifier",
-                state_hash,
+                &context(&format!("LOGIN#{state_hash}"), "code_verifier"),
             )?)),
             false => None,
         };
@@ -712,6 +750,42 @@ impl TokenStore for DynamoStore {
         }))
     }
 
+    async fn spend_upstream_call(
+        &self,
+        user_id: &str,
+        day: i64,
+        limit: u32,
+        expires_at: i64,
+    ) -> Result<bool, StoreError> {
+        let key = HashMap::from([
+            ("pk".to_owned(), s(format!("USER#{user_id}"))),
+            ("sk".to_owned(), s(format!("BUDGET#{day}"))),
+        ]);
+        let counted = self
+            .client
+            .update_item()
+            .table_name(&self.layout.table)
+            .set_key(Some(key))
+            .update_expression("ADD calls :one SET #ttl = :ttl")
+            .condition_expression("attribute_not_exists(calls) OR calls < :limit")
+            .expression_attribute_names("#ttl", "ttl")
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":ttl", n(expires_at))
+            .expression_attribute_values(":limit", n(limit))
+            .send()
+            .await;
+        match counted {
+            Ok(_) => Ok(true),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|se| se.is_conditional_check_failed_exception()) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+
     async fn get_app_token(&self) -> Result<Option<AppToken>, StoreError> {
         let output = self
             .client
@@ -726,11 +800,25 @@ impl TokenStore for DynamoStore {
             return Ok(None);
         };
         let ring = self.keyring().await?;
-        Ok(Some(AppToken {
-            access_token: AccessToken::new(open(&ring, &item, "access_token", APP_CONTEXT)?),
-            expires_at: get_n(&item, "expires_at")?,
-            version: get_n(&item, "version")?,
-        }))
+        let version = get_n(&item, "version")?;
+        match open(&ring, &item, "access_token", APP_CONTEXT) {
+            Ok(token) => Ok(Some(AppToken {
+                access_token: AccessToken::new(token),
+                expires_at: get_n(&item, "expires_at")?,
+                version,
+            })),
+            // Sealed under a removed key, an older context, or not the app's:
+            // unusable, so it is replaced (compare-and-set on its version) like
+            // an expired one.
+            Err(error) => {
+                tracing::warn!(%error, "the stored app token does not open; fetching a new one");
+                Ok(Some(AppToken {
+                    access_token: AccessToken::new(String::new()),
+                    expires_at: 0,
+                    version,
+                }))
+            }
+        }
     }
 
     async fn put_app_token(

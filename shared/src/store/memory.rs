@@ -20,6 +20,7 @@ struct Tables {
     grants: HashMap<String, PendingGrant>,
     shop_users: HashMap<String, String>,
     deliveries: HashMap<String, i64>,
+    budgets: HashMap<(String, i64), u32>,
     app_token: Option<AppToken>,
     products: HashMap<(TikTokId, TikTokId), (Product, i64)>,
     details: HashMap<(TikTokId, TikTokId), (String, i64)>,
@@ -185,6 +186,22 @@ impl TokenStore for MemoryStore {
     ) -> Result<Option<PendingGrant>, StoreError> {
         let grant = self.tables.lock().await.grants.remove(completion_hash);
         Ok(grant.filter(|g| g.expires_at > now))
+    }
+
+    async fn spend_upstream_call(
+        &self,
+        user_id: &str,
+        day: i64,
+        limit: u32,
+        _expires_at: i64,
+    ) -> Result<bool, StoreError> {
+        let mut tables = self.tables.lock().await;
+        let calls = tables.budgets.entry((user_id.to_owned(), day)).or_default();
+        if *calls >= limit {
+            return Ok(false);
+        }
+        *calls += 1;
+        Ok(true)
     }
 
     async fn get_app_token(&self) -> Result<Option<AppToken>, StoreError> {

@@ -266,6 +266,18 @@ pub trait TokenStore: Send + Sync {
         now: i64,
     ) -> Result<Option<PendingGrant>, StoreError>;
 
+    /// Counts one upstream call against `user_id`'s budget for `day` (days since
+    /// the Unix epoch, UTC), atomically and without a read: `false` (nothing
+    /// counted) when `limit` calls were already counted that day. The counter
+    /// is forgotten after `expires_at`.
+    async fn spend_upstream_call(
+        &self,
+        user_id: &str,
+        day: i64,
+        limit: u32,
+        expires_at: i64,
+    ) -> Result<bool, StoreError>;
+
     /// The app's client-credentials token, if one is stored.
     async fn get_app_token(&self) -> Result<Option<AppToken>, StoreError>;
 

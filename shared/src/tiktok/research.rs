@@ -14,6 +14,9 @@ use super::model::{
 };
 use crate::secret::AccessToken;
 
+/// The scope every Research API call needs.
+pub const RESEARCH_SCOPE: &str = "research.data.basic";
+
 /// The most items TikTok returns per page (and shops per query).
 pub const MAX_PAGE_SIZE: u32 = 10;
 
@@ -28,6 +31,11 @@ pub(super) fn classify(
     match code {
         "access_token_invalid" => UpstreamError::AccessTokenInvalid {
             message: message.to_owned(),
+            log_id,
+        },
+        // A token without the Research API's scope (a Login Kit user token).
+        "scope_not_authorized" | "scope_permission_missed" => UpstreamError::ScopeMissing {
+            message: format!("{RESEARCH_SCOPE} ({code})"),
             log_id,
         },
         "rate_limit_exceeded" => UpstreamError::RateLimited {

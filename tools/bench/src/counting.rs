@@ -174,6 +174,19 @@ impl TokenStore for CountingStore {
         self.inner.take_grant(completion_hash, now).await
     }
 
+    async fn spend_upstream_call(
+        &self,
+        user_id: &str,
+        day: i64,
+        limit: u32,
+        expires_at: i64,
+    ) -> Result<bool, StoreError> {
+        self.write("spend_upstream_call");
+        self.inner
+            .spend_upstream_call(user_id, day, limit, expires_at)
+            .await
+    }
+
     async fn get_app_token(&self) -> Result<Option<AppToken>, StoreError> {
         self.read("get_app_token");
         self.inner.get_app_token().await
