@@ -257,20 +257,25 @@ fn pkce_is_switchable_from_the_template() {
     assert!(env.contains("TIKTOK_PKCE"), "{env}");
 }
 
-/// The research provider's default is the app's token (what TikTok documents
-/// for the Research API), in the template as in the code.
+/// The template leaves the token mode to each provider's documented default
+/// (the app's token for the Research API: `config::tests`), and asks for https
+/// TikTok URLs.
 #[test]
 fn the_template_defaults_to_the_apps_token_and_https_tiktok_urls() {
     let t = template();
     assert_eq!(
         t["Parameters"]["DataTokenMode"]["Default"].as_str(),
-        Some("app")
+        Some("")
     );
     for name in [
         "TikTokAuthorizeUrl",
         "TikTokTokenUrl",
         "TikTokRevokeUrl",
         "TikTokApiBaseUrl",
+        "TikTokShopAuthorizeUrl",
+        "TikTokShopTokenUrl",
+        "TikTokShopRefreshUrl",
+        "TikTokShopApiBaseUrl",
     ] {
         assert_eq!(
             t["Parameters"][name]["AllowedPattern"].as_str(),
