@@ -24,6 +24,20 @@ use crate::tiktok::{Product, TikTokClient, TokenGrant, Upstream, UpstreamError};
 /// Tokens this close to expiry are treated as expired (clock skew, request time).
 pub const EXPIRY_SKEW_SECS: i64 = 60;
 
+/// What the code assumes when a grant does not say how long its refresh token
+/// lives (`refresh_expires_in` absent): TikTok's shorter documented lifetime
+/// (TIKTOK_API.md: 180 days on current pages, 365 on older ones). An absent
+/// lifetime is unknown, not zero. If the token dies sooner, the next refresh
+/// gets `invalid_grant` and the connection is marked for a reconnect then.
+/// This is the only place that assumes a lifetime.
+pub const ASSUMED_REFRESH_LIFETIME_SECS: u64 = 180 * 86_400;
+
+/// `now` plus a lifetime in seconds from TikTok, clamped: a lifetime beyond
+/// `i64` is "far in the future", never a negative number.
+pub fn expires_at(now: i64, lifetime_secs: u64) -> i64 {
+    now.saturating_add(i64::try_from(lifetime_secs).unwrap_or(i64::MAX))
+}
+
 /// Leave this much of the Lambda's own deadline for answering.
 const RESPONSE_MARGIN: Duration = Duration::from_millis(500);
 
@@ -241,6 +255,13 @@ impl AppState {
         previous: Option<&Tokens>,
     ) -> Result<Tokens, Error> {
         let now = self.now();
+        let refresh_expires_at = match (grant.refresh_expires_in, &grant.refresh_token, previous) {
+            (Some(secs), _, _) => expires_at(now, secs),
+            // Not rotated: the refresh token we hold keeps its expiry.
+            (None, None, Some(previous)) => previous.refresh_expires_at,
+            // A new refresh token (or a first one) of unknown lifetime.
+            (None, _, _) => expires_at(now, ASSUMED_REFRESH_LIFETIME_SECS),
+        };
         let refresh_token = grant
             .refresh_token
             .or_else(|| previous.map(|p| p.refresh_token.clone()))
@@ -251,10 +272,6 @@ impl AppState {
                     source: serde::de::Error::custom("the grant has no refresh_token"),
                 })
             })?;
-        let refresh_expires_at = match grant.refresh_expires_in {
-            Some(secs) => now.saturating_add(secs as i64),
-            None => previous.map_or(now, |p| p.refresh_expires_at),
-        };
         Ok(Tokens {
             open_id: grant
                 .open_id
@@ -267,7 +284,7 @@ impl AppState {
             },
             access_token: grant.access_token,
             refresh_token,
-            access_expires_at: now.saturating_add(grant.expires_in as i64),
+            access_expires_at: expires_at(now, grant.expires_in),
             refresh_expires_at,
             refreshed_at: now,
             account: previous.and_then(|p| p.account.clone()),
@@ -451,7 +468,7 @@ impl AppState {
             .upstream
             .client_token(&secrets.credentials, deadline)
             .await?;
-        let expires_at = self.now().saturating_add(grant.expires_in as i64);
+        let expires_at = expires_at(self.now(), grant.expires_in);
         match self
             .store
             .put_app_token(&grant.access_token, expires_at, stored.map(|t| t.version))

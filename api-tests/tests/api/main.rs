@@ -10,6 +10,7 @@ mod hardening;
 mod harness;
 mod iam;
 mod refresher;
+mod review;
 mod shop;
 mod template;
 mod webhook;

@@ -1,0 +1,139 @@
+//! Edge cases an outside review of the code found, each as a user meets them:
+//! odd token lifetimes from TikTok, and ids written with leading zeros.
+
+use wiremock::matchers::{body_string_contains, method, path};
+use wiremock::{Mock, ResponseTemplate};
+
+use crate::harness::*;
+
+const PRODUCT: u64 = 1_729_000_000_000_000_001;
+
+/// Login then TikTok's redirect back, TikTok answering the code exchange with
+/// `grant`. Returns the callback's answer.
+async fn connect_with_grant(h: &Harness, user: &str, grant: serde_json::Value) {
+    Mock::given(method("POST"))
+        .and(path("/v2/oauth/token/"))
+        .and(body_string_contains("grant_type=authorization_code"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(grant))
+        .expect(1)
+        .mount(&h.tiktok)
+        .await;
+    let login = login_redirect::handler(&h.state, get("/auth/tiktok/login", &[], Some(user)))
+        .await
+        .unwrap();
+    let state = query_of(&location(&login), "state").unwrap();
+    let cookie = login_cookie(&login);
+    let back = oauth_callback::handler(
+        &h.state,
+        callback_request(&[("code", "code-1"), ("state", &state)], cookie.as_deref()),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        query_of(&location(&back), "tiktok").as_deref(),
+        Some("connected")
+    );
+}
+
+async fn status(h: &Harness, user: &str) -> serde_json::Value {
+    let response =
+        connection_status::handler(&h.state, get("/auth/tiktok/status", &[], Some(user)))
+            .await
+            .unwrap();
+    assert_eq!(response.status(), 200);
+    body_json(&response)
+}
+
+async fn search(h: &Harness, user: &str) -> lambda_http::Response<lambda_http::Body> {
+    search::handler(
+        &h.state,
+        get(
+            "/api/tiktok/search",
+            &[("shopId", SHOP), ("query", "lipstick")],
+            Some(user),
+        ),
+    )
+    .await
+    .unwrap()
+}
+
+async fn refreshes_asked(h: &Harness) -> usize {
+    h.tiktok
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .filter(|r| String::from_utf8_lossy(&r.body).contains("grant_type=refresh_token"))
+        .count()
+}
+
+#[tokio::test]
+async fn a_huge_expires_in_is_a_long_lived_token_not_an_expired_one() {
+    let h = Harness::memory(&[]).await;
+    let mut grant = token_body("first", 0);
+    grant["expires_in"] = serde_json::json!(u64::MAX);
+    connect_with_grant(&h, "user-1", grant).await;
+    friendly_tiktok(&h, PRODUCT).await;
+
+    let stored = h
+        .state
+        .store
+        .get_connection("user-1")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        stored.tokens.access_expires_at > h.now(),
+        "access token expires at {}",
+        stored.tokens.access_expires_at
+    );
+    assert_eq!(search(&h, "user-1").await.status(), 200);
+    assert_eq!(
+        refreshes_asked(&h).await,
+        0,
+        "the fresh token was used as is"
+    );
+}
+
+#[tokio::test]
+async fn a_grant_without_refresh_expires_in_is_a_working_connection() {
+    let h = Harness::memory(&[]).await;
+    let mut grant = token_body("first", 86_400);
+    grant.as_object_mut().unwrap().remove("refresh_expires_in");
+    connect_with_grant(&h, "user-1", grant).await;
+    friendly_tiktok(&h, PRODUCT).await;
+
+    let shown = status(&h, "user-1").await;
+    assert_eq!(shown["connected"], true, "{shown}");
+    assert_eq!(shown["reconnectRequired"], false, "{shown}");
+    h.advance(3600);
+    assert_eq!(search(&h, "user-1").await.status(), 200);
+    assert_eq!(status(&h, "user-1").await["connected"], true);
+}
+
+#[tokio::test]
+async fn a_refresh_without_refresh_expires_in_does_not_keep_the_old_tokens_expiry() {
+    // The old refresh token had 100 s left; TikTok rotates it and does not say
+    // how long the new one lives. The new one is not taken to die with the old.
+    let h = Harness::memory(&[]).await;
+    let mut old = tokens("old", h.now(), -10);
+    old.refresh_expires_at = h.now() + 100;
+    h.state.store.put_connection("user-1", &old).await.unwrap();
+    let mut rotated = token_body("new", 7200);
+    rotated
+        .as_object_mut()
+        .unwrap()
+        .remove("refresh_expires_in");
+    refresh_request("old")
+        .respond_with(ResponseTemplate::new(200).set_body_json(rotated))
+        .expect(1)
+        .mount(&h.tiktok)
+        .await;
+    friendly_tiktok(&h, PRODUCT).await;
+
+    assert_eq!(search(&h, "user-1").await.status(), 200);
+    h.advance(200);
+    let shown = status(&h, "user-1").await;
+    assert_eq!(shown["connected"], true, "{shown}");
+    assert_eq!(search(&h, "user-1").await.status(), 200);
+}
