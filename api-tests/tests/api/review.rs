@@ -137,3 +137,40 @@ async fn a_refresh_without_refresh_expires_in_does_not_keep_the_old_tokens_expir
     assert_eq!(shown["connected"], true, "{shown}");
     assert_eq!(search(&h, "user-1").await.status(), 200);
 }
+
+#[tokio::test]
+async fn ids_with_leading_zeros_name_the_same_product_and_shop() {
+    let h = Harness::memory(&[]).await;
+    h.connect("user-1", "live", 3600).await;
+    friendly_tiktok(&h, PRODUCT).await;
+
+    let response = product_lookup::handler(
+        &h.state,
+        get(
+            &format!("/api/tiktok/products/00{PRODUCT}"),
+            &[("shopId", &format!("0{SHOP}"))],
+            Some("user-1"),
+        ),
+    )
+    .await
+    .unwrap();
+
+    let body = body_json(&response);
+    assert_eq!(response.status(), 200, "{body}");
+    assert_eq!(body["product"]["product_id"], PRODUCT.to_string());
+    assert_eq!(body["product"]["seller_id"], SHOP);
+    let listing = h
+        .tiktok
+        .received_requests()
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|r| r.url.path() == "/v2/research/tts/product/")
+        .expect("the shop's listing was read");
+    let asked: serde_json::Value = serde_json::from_slice(&listing.body).unwrap();
+    assert_eq!(
+        asked["shop_id"].to_string().trim_matches('"'),
+        SHOP,
+        "{asked}"
+    );
+}

@@ -12,13 +12,14 @@ use crate::secret::{AccessToken, RefreshToken};
 pub struct TikTokId(String);
 
 impl TikTokId {
-    /// Parses a string of 1 to 20 ASCII digits that fits in a `u64`.
+    /// Parses a string of ASCII digits that fits in a `u64`, in its canonical
+    /// form: leading zeros dropped, so `0123` is the id TikTok writes `123`
+    /// (every id, from a request or from TikTok, goes through here).
     pub fn parse(raw: &str) -> Option<Self> {
-        (!raw.is_empty()
-            && raw.len() <= 20
-            && raw.bytes().all(|b| b.is_ascii_digit())
-            && raw.parse::<u64>().is_ok())
-        .then(|| Self(raw.to_owned()))
+        if raw.is_empty() || !raw.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        raw.parse::<u64>().ok().map(|id| Self(id.to_string()))
     }
 
     /// The id as a decimal string.
@@ -287,6 +288,21 @@ mod tests {
         assert!(TikTokId::parse("").is_none());
         assert!(TikTokId::parse("+1").is_none());
         assert!(TikTokId::parse("１２").is_none());
+    }
+
+    #[test]
+    fn ids_with_leading_zeros_are_the_same_id_everywhere() {
+        let canonical = TikTokId::parse("123").unwrap();
+        assert_eq!(TikTokId::parse("0123"), Some(canonical.clone()));
+        assert_eq!(
+            TikTokId::parse("000000000000000000123"),
+            Some(canonical.clone())
+        );
+        assert_eq!(TikTokId::parse("0").unwrap().as_str(), "0");
+        assert_eq!(TikTokId::parse("000").unwrap().as_str(), "0");
+        let decoded: TikTokId = serde_json::from_str("\"0123\"").unwrap();
+        assert_eq!(decoded, canonical);
+        assert_eq!(decoded.to_string(), "123");
     }
 
     #[test]
