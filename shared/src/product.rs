@@ -70,7 +70,8 @@ const SYMBOLS: &[(&str, &str)] = &[
     ("S$", "SGD"),
 ];
 
-/// Parses `"29.99USD"`, `"1,299.00 EUR"`, `"USD 5"`, `"¥88"`, `"€15,50"`.
+/// Parses `"29.99USD"`, `"1,299.00 EUR"`, `"USD 5"`, `"¥88"`, `"€15,50"`,
+/// `"100.000₫"`, `"Rp15.000"` (see [`parse_amount`] for the separators).
 pub fn parse_price(raw: &str) -> Option<Price> {
     let text = raw.trim();
     let (number, currency) = split_currency(text)?;
@@ -101,32 +102,84 @@ fn split_currency(text: &str) -> Option<(&str, String)> {
     })
 }
 
-/// An amount without currency (`"121.11"`, `"1250000"`), exactly.
+/// A machine-written decimal (`"121.11"`, `"1250000"`: the Partner API's
+/// amounts), exactly: digits with at most one `.` as the decimal point, no
+/// grouping.
+pub fn parse_decimal(number: &str) -> Option<Decimal> {
+    let (whole, fraction) = number.split_once('.').unwrap_or((number, "0"));
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    if !digits(whole) || !digits(fraction) {
+        return None;
+    }
+    Decimal::from_str(number).ok()
+}
+
+/// Characters that may group thousands but are never a decimal point.
+fn is_space_separator(c: char) -> bool {
+    matches!(c, ' ' | '\u{a0}' | '\u{202f}')
+}
+
+/// An amount as shops write it. `.` and `,` are each a decimal point in some
+/// locales and a thousands separator in others, so which one a separator is
+/// comes from its position, never from the locale alone:
+/// - when both appear, the last one is the decimal point (`1.299,00`, `1,299.00`);
+/// - a lone separator followed by exactly three digits groups thousands
+///   (`100.000₫`, `Rp15.000`, `¥1,500`): no currency sold on TikTok Shop has
+///   three decimal places, so three digits after it are never a fraction;
+/// - a separator repeated (`1.234.567`) or a space always groups thousands.
+///
+/// Groups must be three digits after the first; anything else is refused
+/// rather than guessed.
 pub fn parse_amount(number: &str) -> Option<Decimal> {
-    if number.is_empty()
-        || !number
-            .bytes()
-            .all(|b| b.is_ascii_digit() || b == b',' || b == b'.')
-        || !number.bytes().next()?.is_ascii_digit()
+    let mut runs: Vec<&str> = Vec::new();
+    let mut separators: Vec<char> = Vec::new();
+    let mut start = 0;
+    for (i, c) in number.char_indices() {
+        if c.is_ascii_digit() {
+            continue;
+        }
+        if !(c == '.' || c == ',' || is_space_separator(c)) {
+            return None;
+        }
+        runs.push(&number[start..i]);
+        separators.push(c);
+        start = i + c.len_utf8();
+    }
+    runs.push(&number[start..]);
+    if runs.iter().any(|run| run.is_empty()) {
+        return None;
+    }
+    let decimal_point = match separators.last() {
+        Some(&last) if last == '.' || last == ',' => {
+            let same = separators.iter().filter(|&&s| s == last).count();
+            let mixed = same < separators.len();
+            let digits_after = runs.last().map_or(0, |r| r.len());
+            same == 1 && (mixed || digits_after != 3)
+        }
+        _ => false,
+    };
+    let (whole, fraction) = if decimal_point {
+        (&runs[..runs.len() - 1], runs.last().copied())
+    } else {
+        (&runs[..], None)
+    };
+    let grouping = &separators[..whole.len() - 1];
+    if grouping.windows(2).any(|pair| pair[0] != pair[1]) {
+        return None;
+    }
+    // Grouped: 1 to 3 digits, not starting with 0 ("0.125" is not 125), then
+    // groups of three.
+    if whole.len() > 1
+        && (whole[0].len() > 3
+            || whole[0].starts_with('0')
+            || whole[1..].iter().any(|run| run.len() != 3))
     {
         return None;
     }
-    // The last separator is the decimal point when both appear, or when a lone
-    // comma is not followed by exactly three digits ("15,50" vs "1,299").
-    let last_comma = number.rfind(',');
-    let last_dot = number.rfind('.');
-    let decimal_comma = match (last_comma, last_dot) {
-        (Some(c), Some(d)) => c > d,
-        (Some(c), None) => number.matches(',').count() == 1 && number.len() - c - 1 != 3,
-        _ => false,
-    };
-    let normalised: String = if decimal_comma {
-        number.replace('.', "").replace(',', ".")
-    } else {
-        number.replace(',', "")
-    };
-    if normalised.matches('.').count() > 1 {
-        return None;
+    let mut normalised: String = whole.concat();
+    if let Some(fraction) = fraction {
+        normalised.push('.');
+        normalised.push_str(fraction);
     }
     Decimal::from_str(&normalised).ok()
 }
@@ -182,6 +235,20 @@ impl DshipitProduct {
                 ),
             }
         }
+        // Sale and original are only compared within one currency: the first
+        // listed price's (TikTok lists the sale price first).
+        let currency = prices.first().map(|p| p.currency.clone());
+        prices.retain(|p| {
+            let same = currency.as_ref() == Some(&p.currency);
+            if !same {
+                tracing::warn!(
+                    product_id = %product.product_id,
+                    currency = %p.currency,
+                    "a price in a second currency; leaving it out"
+                );
+            }
+            same
+        });
         // The lower price is the sale price, the higher the original.
         let sale = prices.iter().min_by_key(|p| p.amount).cloned();
         let original = prices.iter().max_by_key(|p| p.amount).cloned();
@@ -222,11 +289,11 @@ impl DshipitProduct {
 pub fn sku_prices(sku: &Sku) -> Option<(Price, Option<Price>)> {
     let price = sku.price.as_ref()?;
     let sale = Price {
-        amount: parse_amount(price.sale_price.trim())?,
+        amount: parse_decimal(price.sale_price.trim())?,
         currency: price.currency.trim().to_owned(),
     };
     let list = sku.list_price.as_ref().and_then(|list| {
-        let amount = parse_amount(list.amount.trim())?;
+        let amount = parse_decimal(list.amount.trim())?;
         let currency = if list.currency.trim().is_empty() {
             sale.currency.clone()
         } else {
@@ -373,6 +440,142 @@ mod tests {
             record.product_detail_url,
             "https://www.tiktokshop.com/product/7494754040961993100"
         );
+    }
+
+    #[test]
+    fn dot_and_comma_thousands_separators_give_the_real_amount() {
+        let cases = [
+            ("100.000₫", "100000", "VND"),
+            ("1.234.567₫", "1234567", "VND"),
+            ("₫100.000", "100000", "VND"),
+            ("Rp15.000", "15000", "IDR"),
+            ("Rp 1.500.000", "1500000", "IDR"),
+            ("Rp15.000,50", "15000.50", "IDR"),
+            ("¥1,500", "1500", "JPY"),
+            ("¥1.500", "1500", "JPY"),
+            ("₩12.000", "12000", "KRW"),
+            ("12,000KRW", "12000", "KRW"),
+            ("1.299 €", "1299", "EUR"),
+            ("1.299,99 €", "1299.99", "EUR"),
+            ("1 299,99 €", "1299.99", "EUR"),
+            ("€15,50", "15.50", "EUR"),
+            ("15.50EUR", "15.50", "EUR"),
+            ("1,299.99USD", "1299.99", "USD"),
+        ];
+        for (raw, amount, currency) in cases {
+            assert_eq!(price(raw), Some((amount.into(), currency.into())), "{raw}");
+        }
+        // Groups that are not three digits are not thousands: refused, not guessed.
+        for raw in [
+            "1.23.456₫",
+            "1,2,3USD",
+            "1.2345,00 €",
+            "1 23,00 €",
+            "0.125USD",
+        ] {
+            assert_eq!(price(raw), None, "{raw}");
+        }
+    }
+
+    #[test]
+    fn sale_and_original_prices_never_mix_currencies() {
+        let product: Product = serde_json::from_value(serde_json::json!({
+            "product_id": "1", "product_price": ["10.00USD", "250.000₫"],
+        }))
+        .unwrap();
+        let record = DshipitProduct::from_tiktok(&product, &TikTokId::parse("2").unwrap());
+        assert_eq!(record.currency, "USD");
+        assert_eq!(record.target_sale_price, "10.00");
+        assert_eq!(record.target_original_price, "10.00", "{record:?}");
+        assert_eq!(record.discount, "0");
+
+        // The listed currency wins even when another currency's amount is smaller.
+        let product: Product = serde_json::from_value(serde_json::json!({
+            "product_id": "1", "product_price": ["250.000₫", "5.00USD", "300.000₫"],
+        }))
+        .unwrap();
+        let record = DshipitProduct::from_tiktok(&product, &TikTokId::parse("2").unwrap());
+        assert_eq!(
+            (
+                record.currency.as_str(),
+                record.target_sale_price.as_str(),
+                record.target_original_price.as_str()
+            ),
+            ("VND", "250000", "300000")
+        );
+    }
+
+    mod formatted {
+        use super::*;
+        use proptest::prelude::*;
+
+        /// How a shop may write an amount: grouping and decimal separators.
+        const STYLES: &[(&str, &str)] = &[
+            (",", "."),
+            (".", ","),
+            (" ", ","),
+            ("\u{a0}", ","),
+            ("", "."),
+        ];
+
+        fn group(whole: u64, separator: &str) -> String {
+            let digits = whole.to_string();
+            let mut out = String::new();
+            for (i, c) in digits.chars().enumerate() {
+                if i > 0 && (digits.len() - i) % 3 == 0 {
+                    out.push_str(separator);
+                }
+                out.push(c);
+            }
+            out
+        }
+
+        /// A currency, its decimals, and how it is marked.
+        fn currency() -> impl Strategy<Value = (&'static str, u32, &'static str)> {
+            proptest::sample::select(vec![
+                ("VND", 0, "₫"),
+                ("IDR", 0, "Rp"),
+                ("JPY", 0, "¥"),
+                ("KRW", 0, "₩"),
+                ("EUR", 2, "€"),
+                ("USD", 2, "$"),
+                ("GBP", 2, "£"),
+                ("THB", 2, "฿"),
+                ("MYR", 2, "RM"),
+            ])
+        }
+
+        proptest! {
+            #[test]
+            fn every_formatted_amount_parses_to_itself(
+                (code, decimals, symbol) in currency(),
+                whole in 0u64..10_000_000_000,
+                cents in 0u64..100,
+                show_cents in any::<bool>(),
+                style in proptest::sample::select(STYLES),
+                marker in 0u8..4,
+            ) {
+                let (grouping, point) = style;
+                let mut number = group(whole, grouping);
+                let mut expected = whole.to_string();
+                if decimals == 2 && show_cents {
+                    number.push_str(&format!("{point}{cents:02}"));
+                    expected.push_str(&format!(".{cents:02}"));
+                }
+                let raw = match marker {
+                    0 => format!("{number}{code}"),
+                    1 => format!("{code} {number}"),
+                    2 => format!("{symbol}{number}"),
+                    _ => format!("{number} {symbol}"),
+                };
+                let parsed = parse_price(&raw);
+                prop_assert_eq!(
+                    parsed.map(|p| (p.amount.to_string(), p.currency)),
+                    Some((expected, code.to_owned())),
+                    "{}", raw
+                );
+            }
+        }
     }
 
     #[test]

@@ -21,7 +21,7 @@ use url::Url;
 use super::{Provider, SearchRequest, SearchResult, ShopView};
 use crate::app::{AppState, Session};
 use crate::error::Error;
-use crate::product::{parse_amount, DshipitProduct};
+use crate::product::{parse_decimal, DshipitProduct};
 use crate::secret::{AuthCode, CodeVerifier, OAuthState};
 use crate::secrets::{AppSecrets, SecretsError};
 use crate::store::{Connection, SellerAccount, SellerShop, Tokens};
@@ -126,7 +126,7 @@ struct AttributeView {
 
 /// A decimal string from TikTok, normalised exactly, or `None`.
 fn exact(raw: &str) -> Option<String> {
-    parse_amount(raw.trim()).map(|d| d.to_string())
+    parse_decimal(raw.trim()).map(|d| d.to_string())
 }
 
 /// The product route's answer for a Get Product result.
