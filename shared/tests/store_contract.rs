@@ -494,6 +494,36 @@ async fn cached_details_expire(store: Arc<dyn TokenStore>) {
     );
     // Not the research cache's item.
     assert_eq!(store.cached_product(&shop, &id, NOW).await.unwrap(), None);
+/// A search that read several pages can meet the same product twice (the
+/// listing shifted between pages): the cache takes the later copy, whichever
+/// batch the two land in, and every other product of the call is cached too.
+async fn a_product_listed_twice_is_cached_once(store: Arc<dyn TokenStore>) {
+    let shop = TikTokId::parse("7494754040961993092").unwrap();
+    let product = |id: u64, name: &str| -> Product {
+        serde_json::from_value(serde_json::json!({
+            "product_id": id, "product_name": name, "product_price": ["1.00USD"],
+        }))
+        .unwrap()
+    };
+    let mut products: Vec<Product> = (0..30).map(|i| product(100 + i, "first")).collect();
+    // The same product again in the same batch of 25 (DynamoDB refuses a
+    // batch naming a key twice; so does the tests' moto, scripts/moto-server),
+    // and again in a later batch. The later copy is what is cached.
+    products[3] = product(100, "second");
+    products.push(product(101, "second"));
+    store
+        .cache_products(&shop, &products, NOW + 60)
+        .await
+        .expect("a listing with a repeated product is cached");
+    for (id, name) in [(100, "second"), (101, "second"), (129, "first")] {
+        let id = TikTokId::parse(&id.to_string()).unwrap();
+        let cached = store.cached_product(&shop, &id, NOW).await.unwrap();
+        assert_eq!(
+            cached.map(|p| p.product_name),
+            Some(name.to_owned()),
+            "{id}"
+        );
+    }
 }
 
 macro_rules! contract {
@@ -521,6 +551,7 @@ contract!(
     a_seller_account_round_trips_and_follows_refreshes,
     cached_details_expire,
     shops_point_at_their_seller_and_deliveries_are_remembered,
+    a_product_listed_twice_is_cached_once,
 );
 
 /// Racing stores as separate containers would have them: separate clients.

@@ -868,7 +868,21 @@ impl TokenStore for DynamoStore {
         products: &[Product],
         expires_at: i64,
     ) -> Result<(), StoreError> {
-        for chunk in products.chunks(25) {
+        // DynamoDB refuses a batch that holds one key twice, and a listing read
+        // over several pages can repeat a product: keep each product's last
+        // copy, as one write per product would.
+        let last_copy: HashMap<&TikTokId, usize> = products
+            .iter()
+            .enumerate()
+            .map(|(i, p)| (&p.product_id, i))
+            .collect();
+        let unique: Vec<&Product> = products
+            .iter()
+            .enumerate()
+            .filter(|(i, p)| last_copy.get(&p.product_id) == Some(i))
+            .map(|(_, p)| p)
+            .collect();
+        for chunk in unique.chunks(25) {
             let mut writes = Vec::with_capacity(chunk.len());
             for product in chunk {
                 let mut item = product_key(shop_id, &product.product_id);
