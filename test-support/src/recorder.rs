@@ -14,7 +14,7 @@ pub struct Recorder {
     /// Point the AWS SDK here (`aws_config_for(&recorder.endpoint)`).
     pub endpoint: String,
     calls: Arc<Mutex<Vec<String>>>,
-    failing: Arc<Mutex<Vec<(String, Failure)>>>,
+    failing: Arc<Mutex<Vec<Rule>>>,
 }
 
 /// How a failed action is answered.
@@ -26,12 +26,21 @@ pub enum Failure {
     ServerError,
 }
 
+/// Which calls to fail, and how: an action prefix and, optionally, a string
+/// the request body must contain.
+#[derive(Debug, Clone)]
+struct Rule {
+    prefix: String,
+    body_contains: Option<String>,
+    failure: Failure,
+}
+
 #[derive(Clone)]
 struct Forward {
     upstream: String,
     http: reqwest::Client,
     calls: Arc<Mutex<Vec<String>>>,
-    failing: Arc<Mutex<Vec<(String, Failure)>>>,
+    failing: Arc<Mutex<Vec<Rule>>>,
 }
 
 impl Recorder {
@@ -61,10 +70,21 @@ impl Recorder {
     /// From now on, answer actions starting with `prefix` (`dynamodb:`,
     /// `dynamodb:UpdateItem`) with `failure` instead of forwarding them.
     pub fn fail(&self, prefix: &str, failure: Failure) {
-        self.failing
-            .lock()
-            .expect("recorder lock")
-            .push((prefix.to_owned(), failure));
+        self.push_rule(prefix, None, failure);
+    }
+
+    /// As [`Recorder::fail`], only for calls whose request body contains
+    /// `needle` (e.g. one shard's key in a `dynamodb:Query`).
+    pub fn fail_when_body_contains(&self, prefix: &str, needle: &str, failure: Failure) {
+        self.push_rule(prefix, Some(needle.to_owned()), failure);
+    }
+
+    fn push_rule(&self, prefix: &str, body_contains: Option<String>, failure: Failure) {
+        self.failing.lock().expect("recorder lock").push(Rule {
+            prefix: prefix.to_owned(),
+            body_contains,
+            failure,
+        });
     }
 
     /// Forward everything again.
@@ -111,8 +131,14 @@ async fn proxy(
         .lock()
         .expect("recorder lock")
         .iter()
-        .find(|(prefix, _)| action.starts_with(prefix.as_str()))
-        .map(|(_, failure)| *failure);
+        .find(|rule| {
+            action.starts_with(rule.prefix.as_str())
+                && rule
+                    .body_contains
+                    .as_deref()
+                    .is_none_or(|needle| String::from_utf8_lossy(&body).contains(needle))
+        })
+        .map(|rule| rule.failure);
     if let Some(failure) = failure {
         let (status, kind) = match failure {
             Failure::Throttled => (StatusCode::BAD_REQUEST, "ThrottlingException"),

@@ -214,3 +214,48 @@ async fn a_rotation_is_stored_over_a_siblings_premature_reconnect_mark() {
     assert_eq!(stored.status, tiktok_gateway::ConnectionStatus::Active);
     assert_eq!(stored.tokens.refresh_token.expose(), "rft.ours");
 }
+
+#[tokio::test]
+async fn one_failing_shard_does_not_stop_the_others_and_is_reported() {
+    let recorder = test_support::Recorder::start(&test_support::moto_endpoint()).await;
+    let h = Harness::moto_through(
+        &test_support::aws_config_for(&recorder.endpoint),
+        &[("DUE_INDEX_SHARDS", "4")],
+    )
+    .await;
+    friendly_tiktok(&h, 1).await;
+    // Two due users in every shard.
+    let mut users: Vec<(String, u32)> = Vec::new();
+    for i in 0.. {
+        let user = format!("user-{i}");
+        let shard = tiktok_gateway::store::shard_of(&user, 4);
+        if users.iter().filter(|(_, s)| *s == shard).count() < 2 {
+            h.connect(&user, &user, 60).await;
+            users.push((user, shard));
+        }
+        if users.len() == 8 {
+            break;
+        }
+    }
+    recorder.fail_when_body_contains(
+        "dynamodb:Query",
+        "SHARD#1",
+        test_support::Failure::ServerError,
+    );
+
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+    let summary = token_refresher::run(&h.state, deadline)
+        .await
+        .expect("the run completes with one shard failing");
+
+    assert_eq!(
+        (summary.due, summary.refreshed, summary.failed_shards),
+        (6, 6, 1),
+        "{summary:?}"
+    );
+    for (user, shard) in &users {
+        let connection = h.state.store.get_connection(user).await.unwrap().unwrap();
+        let refreshed = connection.tokens.refresh_token.expose() == "rft.fresh";
+        assert_eq!(refreshed, *shard != 1, "{user} in shard {shard}");
+    }
+}

@@ -40,6 +40,9 @@ pub struct Summary {
     pub left_for_next_run: usize,
     /// Whether the app's client-credentials token was renewed (app mode).
     pub app_token_refreshed: bool,
+    /// Due-index shards whose query failed: their connections were not looked
+    /// at and wait for the next run (the other shards' work was done).
+    pub failed_shards: usize,
 }
 
 enum Outcome {
@@ -63,15 +66,33 @@ pub async fn run(state: &AppState, deadline: Instant) -> Result<Summary, tiktok_
         summary.app_token_refreshed = refresh_app_token(state, access_before, deadline).await;
     }
 
-    // Every shard at once (each is one or two index queries).
-    let due: Vec<String> = futures::future::try_join_all(
-        (0..state.store.due_shards())
-            .map(|shard| state.store.find_due(shard, access_before, refresh_before)),
-    )
-    .await?
-    .into_iter()
-    .flatten()
-    .collect();
+    // Every shard at once (each is one or two index queries). A shard whose
+    // query fails is reported and left for the next run; the others go on.
+    let shards = state.store.due_shards();
+    let found = futures::future::join_all((0..shards).map(|shard| async move {
+        let users = state
+            .store
+            .find_due(shard, access_before, refresh_before)
+            .await;
+        (shard, users)
+    }))
+    .await;
+    let mut due: Vec<String> = Vec::new();
+    let mut last_error = None;
+    for (shard, users) in found {
+        match users {
+            Ok(users) => due.extend(users),
+            Err(error) => {
+                tracing::error!(shard, error = %error, "could not query a due-index shard; it waits for the next run");
+                summary.failed_shards += 1;
+                last_error = Some(error);
+            }
+        }
+    }
+    // Nothing could be looked at: the run failed (and the invocation says so).
+    if let (true, Some(error)) = (summary.failed_shards == shards as usize, last_error) {
+        return Err(error.into());
+    }
     summary.due = due.len();
 
     let outcomes = futures::stream::iter(due)
