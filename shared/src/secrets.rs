@@ -158,7 +158,10 @@ impl SecretSource for StaticSecret {
 pub struct Secrets {
     source: Arc<dyn SecretSource>,
     ttl: Duration,
-    cached: Mutex<Option<(Instant, Arc<AppSecrets>)>>,
+    /// The value and when it was fetched; locked only to read or swap it.
+    cached: std::sync::Mutex<Option<(Instant, Arc<AppSecrets>)>>,
+    /// Held by the one caller fetching from the source.
+    fetching: Mutex<()>,
     fetches: AtomicU64,
 }
 
@@ -177,38 +180,67 @@ impl Secrets {
         Self {
             source,
             ttl,
-            cached: Mutex::new(None),
+            cached: std::sync::Mutex::new(None),
+            fetching: Mutex::new(()),
             fetches: AtomicU64::new(0),
         }
     }
 
-    /// The secrets, fetched at most once per TTL. Concurrent callers share one fetch.
+    /// The secrets, fetched at most once per TTL. One caller fetches; while it
+    /// does, the others are served the cached value, or, when there is none
+    /// yet, wait for that one fetch instead of starting their own.
     pub async fn get(&self) -> Result<Arc<AppSecrets>, SecretsError> {
-        let mut cached = self.cached.lock().await;
-        if let Some((fetched_at, value)) = cached.as_ref() {
-            if fetched_at.elapsed() < self.ttl {
-                return Ok(value.clone());
-            }
+        let cached = match self.cached() {
+            Some((value, true)) => return Ok(value),
+            other => other.map(|(value, _)| value),
+        };
+        let _fetching = match &cached {
+            Some(value) => match self.fetching.try_lock() {
+                Ok(guard) => guard,
+                // Someone is already refreshing it: do not queue behind them.
+                Err(_) => return Ok(value.clone()),
+            },
+            None => self.fetching.lock().await,
+        };
+        // The fetch we waited for may have filled the cache.
+        if let Some((value, true)) = self.cached() {
+            return Ok(value);
         }
         self.fetches.fetch_add(1, Ordering::Relaxed);
         let fresh = match self.source.fetch().await {
             Ok(json) => AppSecrets::parse(json.expose_secret()),
             Err(e) => Err(e),
         };
-        match (fresh, cached.as_mut()) {
+        match (fresh, cached) {
             (Ok(value), _) => {
                 let value = Arc::new(value);
-                *cached = Some((Instant::now(), value.clone()));
+                self.store(Instant::now(), value.clone());
                 Ok(value)
             }
-            (Err(error), Some((fetched_at, stale))) => {
+            (Err(error), Some(stale)) => {
                 tracing::warn!(%error, "could not refresh the app secret; keeping the cached one");
                 // Try again after a short pause rather than on every request.
-                *fetched_at = Instant::now() - self.ttl + Duration::from_secs(10).min(self.ttl);
-                Ok(stale.clone())
+                let retry_in = Duration::from_secs(10).min(self.ttl);
+                let as_if_fetched = Instant::now()
+                    .checked_sub(self.ttl - retry_in)
+                    .unwrap_or_else(Instant::now);
+                self.store(as_if_fetched, stale.clone());
+                Ok(stale)
             }
             (Err(error), None) => Err(error),
         }
+    }
+
+    /// The cached value and whether it is still fresh.
+    fn cached(&self) -> Option<(Arc<AppSecrets>, bool)> {
+        let cached = self.cached.lock().unwrap_or_else(|p| p.into_inner());
+        cached
+            .as_ref()
+            .map(|(fetched_at, value)| (value.clone(), fetched_at.elapsed() < self.ttl))
+    }
+
+    fn store(&self, fetched_at: Instant, value: Arc<AppSecrets>) {
+        *self.cached.lock().unwrap_or_else(|p| p.into_inner()) = Some((fetched_at, value));
     }
 
     /// How many times the source was asked (benchmarks check warm requests ask 0 times).
@@ -288,6 +320,83 @@ mod tests {
         // The research pair is absent from a plain research secret's shop side.
         let research = AppSecrets::parse(&secret_json("cs-1")).unwrap();
         assert!(research.shop_credentials.is_none());
+    }
+
+    /// A source whose fetches wait until the test lets them through.
+    struct Gated {
+        open: tokio::sync::Semaphore,
+        value: String,
+        started: AtomicU64,
+    }
+
+    #[async_trait]
+    impl SecretSource for Gated {
+        async fn fetch(&self) -> Result<SecretString, SecretsError> {
+            self.started.fetch_add(1, Ordering::SeqCst);
+            self.open.acquire().await.expect("gate").forget();
+            Ok(SecretString::from(self.value.clone()))
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_slow_refetch_does_not_hold_up_requests_that_have_a_cached_value() {
+        let source = Arc::new(Gated {
+            open: tokio::sync::Semaphore::new(1),
+            value: secret_json("cs-1"),
+            started: AtomicU64::new(0),
+        });
+        let secrets = Arc::new(Secrets::new(source.clone(), Duration::from_secs(300)));
+        secrets.get().await.unwrap();
+        tokio::time::advance(Duration::from_secs(301)).await;
+
+        // One request starts the refetch; Secrets Manager is slow to answer.
+        let refreshing = tokio::spawn({
+            let secrets = secrets.clone();
+            async move {
+                secrets
+                    .get()
+                    .await
+                    .map(|s| s.credentials.client_key.clone())
+            }
+        });
+        while source.started.load(Ordering::SeqCst) < 2 {
+            tokio::task::yield_now().await;
+        }
+        // Meanwhile other requests are served the cached value at once, and do
+        // not start fetches of their own.
+        for _ in 0..3 {
+            let cached = tokio::time::timeout(Duration::from_millis(50), secrets.get())
+                .await
+                .expect("served from the cache while the refetch is in flight")
+                .unwrap();
+            assert_eq!(cached.credentials.client_key, "ck-test");
+        }
+        assert_eq!(source.started.load(Ordering::SeqCst), 2);
+        source.open.add_permits(1);
+        assert_eq!(refreshing.await.unwrap().unwrap(), "ck-test");
+        assert_eq!(secrets.fetch_count(), 2);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn without_a_cached_value_concurrent_requests_share_one_fetch() {
+        let source = Arc::new(Gated {
+            open: tokio::sync::Semaphore::new(0),
+            value: secret_json("cs-1"),
+            started: AtomicU64::new(0),
+        });
+        let secrets = Arc::new(Secrets::new(source.clone(), Duration::from_secs(300)));
+        let waiting: Vec<_> = (0..4)
+            .map(|_| {
+                let secrets = secrets.clone();
+                tokio::spawn(async move { secrets.get().await.is_ok() })
+            })
+            .collect();
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        source.open.add_permits(1);
+        for task in waiting {
+            assert!(task.await.unwrap());
+        }
+        assert_eq!(source.started.load(Ordering::SeqCst), 1);
     }
 
     #[tokio::test(start_paused = true)]
