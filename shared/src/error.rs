@@ -48,6 +48,10 @@ pub enum Error {
     /// The app secret could not be had.
     #[error("secrets: {0}")]
     Secrets(#[from] SecretsError),
+    /// A bug on our side (e.g. a response that cannot be serialized); the
+    /// detail goes to the log only.
+    #[error("internal: {0}")]
+    Internal(String),
 }
 
 impl Error {
@@ -74,7 +78,7 @@ impl Error {
             Self::Store(StoreError::Unavailable(_)) => 503,
             Self::Store(StoreError::Secrets(SecretsError::Unavailable(_))) => 503,
             Self::Secrets(SecretsError::Unavailable(_)) => 503,
-            Self::Store(_) | Self::Secrets(_) => 500,
+            Self::Store(_) | Self::Secrets(_) | Self::Internal(_) => 500,
         }
     }
 

@@ -70,15 +70,28 @@ pub fn wants_json(req: &Request) -> bool {
         .any(|v| v.contains("application/json"))
 }
 
-/// A JSON response.
-pub fn json<T: Serialize>(status: u16, body: &T) -> Response<Body> {
-    let body = serde_json::to_string(body).unwrap_or_else(|_| "{}".to_owned());
-    Response::builder()
-        .status(StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR))
-        .header(header::CONTENT_TYPE, "application/json")
-        .header(header::CACHE_CONTROL, "no-store")
-        .body(Body::Text(body))
-        .expect("static headers are valid")
+/// A JSON response; a body that cannot be serialized is an [`Error::Internal`]
+/// (answered as a 500 with the standard error body), never an empty `200 {}`.
+pub fn json<T: Serialize>(status: u16, body: &T) -> Result<Response<Body>, Error> {
+    let body = serde_json::to_string(body)
+        .map_err(|e| Error::Internal(format!("response body not serializable: {e}")))?;
+    Ok(json_text(status, body))
+}
+
+fn json_text(status: u16, body: String) -> Response<Body> {
+    let mut response = Response::new(Body::Text(body));
+    *response.status_mut() =
+        StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static("application/json"),
+    );
+    headers.insert(
+        header::CACHE_CONTROL,
+        header::HeaderValue::from_static("no-store"),
+    );
+    response
 }
 
 /// A `302 Found` to `location`.
@@ -111,7 +124,7 @@ pub fn error_response(error: &Error, request_id: &str) -> Response<Body> {
             "requestId": request_id,
         }
     });
-    let mut response = json(status, &body);
+    let mut response = json_text(status, body.to_string());
     if let Some(after) = error.retry_after() {
         response.headers_mut().insert(
             header::RETRY_AFTER,
@@ -151,5 +164,36 @@ pub fn number_param(
             .ok_or_else(|| {
                 Error::BadRequest(format!("{name} must be a whole number from {min} to {max}"))
             }),
+    }
+}
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A value whose serialization fails (as a map with non-string keys would).
+    struct Unserializable;
+
+    impl Serialize for Unserializable {
+        fn serialize<S: serde::Serializer>(&self, _: S) -> Result<S::Ok, S::Error> {
+            Err(serde::ser::Error::custom("cannot serialize"))
+        }
+    }
+
+    fn body(response: &Response<Body>) -> serde_json::Value {
+        match response.body() {
+            Body::Text(text) => serde_json::from_str(text).unwrap(),
+            other => panic!("a text body, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_body_that_cannot_be_serialized_is_a_500_with_the_standard_error_body() {
+        let response = respond(json(200, &Unserializable), "req-9");
+        assert_eq!(response.status(), 500);
+        let body = body(&response);
+        assert_eq!(body["error"]["code"], "internal", "{body}");
+        assert_eq!(body["error"]["requestId"], "req-9", "{body}");
+
+        assert!(body["error"]["message"].is_string(), "{body}");
     }
 }

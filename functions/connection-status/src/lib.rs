@@ -17,8 +17,5 @@ pub async fn handler(state: &AppState, req: Request) -> Result<Response<Body>, l
 async fn handle(state: &AppState, req: &Request) -> Result<Response<Body>, Error> {
     let user_id = http::user_id(req)?;
     let connection = state.store.get_connection(&user_id).await?;
-    Ok(http::json(
-        200,
-        &Status::of(connection.as_ref(), state.now()),
-    ))
+    http::json(200, &Status::of(connection.as_ref(), state.now()))
 }

@@ -32,5 +32,5 @@ async fn handle(state: &AppState, req: &Request) -> Result<Response<Body>, Error
         state.store.delete_connection(&user_id).await?;
         tracing::info!(user_id, "TikTok disconnected");
     }
-    Ok(http::json(200, &serde_json::json!({ "connected": false })))
+    http::json(200, &serde_json::json!({ "connected": false }))
 }

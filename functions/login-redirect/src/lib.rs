@@ -44,11 +44,11 @@ async fn handle(state: &AppState, req: &Request) -> Result<Response<Body>, Error
     let url = state
         .provider
         .authorize_url(state, &secrets, &oauth_state, pkce.as_ref())?;
-    Ok(if http::wants_json(req) {
+    if http::wants_json(req) {
         http::json(200, &serde_json::json!({ "authorizeUrl": url.as_str() }))
     } else {
-        http::redirect(url.as_str())
-    })
+        Ok(http::redirect(url.as_str()))
+    }
 }
 
 /// `raw` if it is an absolute http(s) URL whose origin is allowed; no userinfo,

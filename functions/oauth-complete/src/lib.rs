@@ -77,5 +77,5 @@ async fn handle(state: &AppState, req: &Request) -> Result<Response<Body>, Error
     }
     let connection = state.store.put_connection(&user_id, &grant.tokens).await?;
     tracing::info!(user_id, "TikTok connected");
-    Ok(http::json(200, &Status::of(Some(&connection), state.now())))
+    http::json(200, &Status::of(Some(&connection), state.now()))
 }

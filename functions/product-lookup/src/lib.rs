@@ -25,5 +25,5 @@ async fn handle(state: &AppState, req: &Request) -> Result<Response<Body>, Error
         .provider
         .product(&mut session, &shop_id, &product_id, deadline)
         .await?;
-    Ok(http::json(200, &answer))
+    http::json(200, &answer)
 }

@@ -64,5 +64,5 @@ async fn handle(state: &AppState, req: &Request) -> Result<Response<Body>, Error
         .provider
         .search(&mut session, &search, deadline)
         .await?;
-    Ok(http::json(200, &result))
+    http::json(200, &result)
 }

@@ -37,5 +37,5 @@ async fn handle(state: &AppState, req: &Request) -> Result<Response<Body>, Error
     if shops.is_empty() {
         return Err(Error::NotFound("shop".into()));
     }
-    Ok(http::json(200, &serde_json::json!({ "shops": shops })))
+    http::json(200, &serde_json::json!({ "shops": shops }))
 }

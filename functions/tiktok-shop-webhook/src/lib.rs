@@ -112,7 +112,7 @@ async fn handle(state: &AppState, req: &Request) -> Result<Response<Body>, Error
         .await?
     {
         tracing::info!(id = %note.tts_notification_id, "webhook already handled");
-        return Ok(http::json(200, &serde_json::json!({ "received": true })));
+        return http::json(200, &serde_json::json!({ "received": true }));
     }
     match note.kind {
         SELLER_DEAUTHORIZATION => deauthorize(state, &note.shop_id).await?,
@@ -131,7 +131,7 @@ async fn handle(state: &AppState, req: &Request) -> Result<Response<Body>, Error
         .record_delivery(&note.tts_notification_id, now + DEDUPE_SECS)
         .await?;
     tracing::info!(kind = note.kind, id = %note.tts_notification_id, "webhook handled");
-    Ok(http::json(200, &serde_json::json!({ "received": true })))
+    http::json(200, &serde_json::json!({ "received": true }))
 }
 
 /// `data.expiration_time`: Unix seconds as a string, or a number.
