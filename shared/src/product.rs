@@ -260,9 +260,9 @@ impl DshipitProduct {
             product.product_rating_5_count,
         ]
         .map(|c| c.unwrap_or(0));
-        let id = product.product_id.as_str();
+        let id = product.product_id.canonical();
         Self {
-            product_id: id.to_owned(),
+            product_id: id.clone(),
             product_title: product.product_name.clone(),
             product_main_image_url: String::new(),
             target_sale_price: sale
@@ -353,8 +353,8 @@ impl DshipitProduct {
             orders_count: None,
             product_detail_url: format!("https://www.tiktokshop.com/product/{id}"),
             supplier: SUPPLIER.to_owned(),
-            shop_url: format!("https://www.tiktokshop.com/shop/{shop_id}"),
-            seller_id: shop_id.to_string(),
+            shop_url: format!("https://www.tiktokshop.com/shop/{}", shop_id.canonical()),
+            seller_id: shop_id.canonical(),
             currency: sale.map(|p| p.currency).unwrap_or_default(),
         }
     }

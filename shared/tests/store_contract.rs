@@ -494,6 +494,8 @@ async fn cached_details_expire(store: Arc<dyn TokenStore>) {
     );
     // Not the research cache's item.
     assert_eq!(store.cached_product(&shop, &id, NOW).await.unwrap(), None);
+}
+
 /// A search that read several pages can meet the same product twice (the
 /// listing shifted between pages): the cache takes the later copy, whichever
 /// batch the two land in, and every other product of the call is cached too.

@@ -8,8 +8,8 @@ use crate::harness::*;
 
 const PRODUCT: u64 = 1_729_000_000_000_000_001;
 
-/// Login then TikTok's redirect back, TikTok answering the code exchange with
-/// `grant`. Returns the callback's answer.
+/// Login, TikTok's redirect back and the site's completion, TikTok answering
+/// the code exchange with `grant`.
 async fn connect_with_grant(h: &Harness, user: &str, grant: serde_json::Value) {
     Mock::given(method("POST"))
         .and(path("/v2/oauth/token/"))
@@ -22,17 +22,19 @@ async fn connect_with_grant(h: &Harness, user: &str, grant: serde_json::Value) {
         .await
         .unwrap();
     let state = query_of(&location(&login), "state").unwrap();
-    let cookie = login_cookie(&login);
     let back = oauth_callback::handler(
         &h.state,
-        callback_request(&[("code", "code-1"), ("state", &state)], cookie.as_deref()),
+        callback_request(&[("code", "code-1"), ("state", &state)]),
     )
     .await
     .unwrap();
-    assert_eq!(
-        query_of(&location(&back), "tiktok").as_deref(),
-        Some("connected")
-    );
+    let done = oauth_complete::handler(
+        &h.state,
+        complete_request(Some(user), &completion_of(&back)),
+    )
+    .await
+    .unwrap();
+    assert_eq!(done.status(), 200, "{}", body_json(&done));
 }
 
 async fn status(h: &Harness, user: &str) -> serde_json::Value {

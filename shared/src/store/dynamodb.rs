@@ -266,15 +266,21 @@ fn app_key() -> Item {
 
 fn detail_key(shop_id: &TikTokId, product_id: &TikTokId) -> Item {
     HashMap::from([
-        ("pk".to_owned(), s(format!("SHOP#{shop_id}"))),
-        ("sk".to_owned(), s(format!("DETAIL#{product_id}"))),
+        ("pk".to_owned(), s(format!("SHOP#{}", shop_id.canonical()))),
+        (
+            "sk".to_owned(),
+            s(format!("DETAIL#{}", product_id.canonical())),
+        ),
     ])
 }
 
 fn product_key(shop_id: &TikTokId, product_id: &TikTokId) -> Item {
     HashMap::from([
-        ("pk".to_owned(), s(format!("SHOP#{shop_id}"))),
-        ("sk".to_owned(), s(format!("PRODUCT#{product_id}"))),
+        ("pk".to_owned(), s(format!("SHOP#{}", shop_id.canonical()))),
+        (
+            "sk".to_owned(),
+            s(format!("PRODUCT#{}", product_id.canonical())),
+        ),
     ])
 }
 

@@ -7,30 +7,77 @@ use crate::secret::{AccessToken, RefreshToken};
 /// A TikTok id (shop, product). They are 64-bit integers above 2^53, so they are
 /// kept as their decimal string and never go through `f64`. Accepts a JSON number
 /// or a string of digits.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
-#[serde(transparent)]
-pub struct TikTokId(String);
+///
+/// Leading zeros: an id is its number. `0123` and `123` are the same id
+/// everywhere (equality, hashing, order, cache keys: [`TikTokId::canonical`]),
+/// so `?productId=0123` finds the product TikTok lists as `123`. The id is
+/// still written as it was given ([`TikTokId::as_str`], `Display`,
+/// serialization): the Partner API treats ids as strings and gets them back
+/// exactly as it sent them.
+#[derive(Debug, Clone)]
+pub struct TikTokId {
+    written: String,
+    number: u64,
+}
 
 impl TikTokId {
-    /// Parses a string of ASCII digits that fits in a `u64`, in its canonical
-    /// form: leading zeros dropped, so `0123` is the id TikTok writes `123`
-    /// (every id, from a request or from TikTok, goes through here).
+    /// Parses a string of ASCII digits whose number fits in a `u64`.
     pub fn parse(raw: &str) -> Option<Self> {
         if raw.is_empty() || !raw.bytes().all(|b| b.is_ascii_digit()) {
             return None;
         }
-        raw.parse::<u64>().ok().map(|id| Self(id.to_string()))
+        raw.parse::<u64>().ok().map(|number| Self {
+            written: raw.to_owned(),
+            number,
+        })
     }
 
-    /// The id as a decimal string.
+    /// The id as it was written.
     pub fn as_str(&self) -> &str {
-        &self.0
+        &self.written
+    }
+
+    /// The id without leading zeros: what it is compared and stored by.
+    pub fn canonical(&self) -> String {
+        self.number.to_string()
+    }
+}
+
+impl PartialEq for TikTokId {
+    fn eq(&self, other: &Self) -> bool {
+        self.number == other.number
+    }
+}
+
+impl Eq for TikTokId {}
+
+impl std::hash::Hash for TikTokId {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.number.hash(state);
+    }
+}
+
+impl PartialOrd for TikTokId {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for TikTokId {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.number.cmp(&other.number)
+    }
+}
+
+impl serde::Serialize for TikTokId {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.written)
     }
 }
 
 impl std::fmt::Display for TikTokId {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(&self.written)
     }
 }
 
@@ -43,12 +90,15 @@ impl<'de> Deserialize<'de> for TikTokId {
                 f.write_str("a 64-bit id as a JSON integer or a string of digits")
             }
             fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<TikTokId, E> {
-                Ok(TikTokId(v.to_string()))
+                Ok(TikTokId {
+                    written: v.to_string(),
+                    number: v,
+                })
             }
             fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<TikTokId, E> {
                 u64::try_from(v)
-                    .map(|v| TikTokId(v.to_string()))
                     .map_err(|_| E::custom("negative id"))
+                    .and_then(|v| self.visit_u64(v))
             }
             fn visit_f64<E: serde::de::Error>(self, _: f64) -> Result<TikTokId, E> {
                 Err(E::custom("an id as a float has lost precision"))
@@ -298,11 +348,15 @@ mod tests {
             TikTokId::parse("000000000000000000123"),
             Some(canonical.clone())
         );
-        assert_eq!(TikTokId::parse("0").unwrap().as_str(), "0");
-        assert_eq!(TikTokId::parse("000").unwrap().as_str(), "0");
+        assert_eq!(TikTokId::parse("000").unwrap().canonical(), "0");
         let decoded: TikTokId = serde_json::from_str("\"0123\"").unwrap();
         assert_eq!(decoded, canonical);
-        assert_eq!(decoded.to_string(), "123");
+        assert_eq!(decoded.canonical(), "123");
+        // Written as given: the Partner API gets its string ids back unchanged.
+        assert_eq!(decoded.as_str(), "0123");
+        assert_eq!(serde_json::to_string(&decoded).unwrap(), "\"0123\"");
+        let set: std::collections::HashSet<TikTokId> = [canonical, decoded].into();
+        assert_eq!(set.len(), 1);
     }
 
     #[test]
