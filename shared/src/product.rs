@@ -278,8 +278,8 @@ impl DshipitProduct {
             orders_count: Some(product.product_sold_count.unwrap_or(0)),
             product_detail_url: format!("https://www.tiktokshop.com/product/{id}"),
             supplier: SUPPLIER.to_owned(),
-            shop_url: format!("https://www.tiktokshop.com/shop/{shop_id}"),
-            seller_id: shop_id.to_string(),
+            shop_url: format!("https://www.tiktokshop.com/shop/{}", shop_id.canonical()),
+            seller_id: shop_id.canonical(),
             currency: sale.map(|p| p.currency).unwrap_or_default(),
         }
     }
@@ -353,8 +353,8 @@ impl DshipitProduct {
             orders_count: None,
             product_detail_url: format!("https://www.tiktokshop.com/product/{id}"),
             supplier: SUPPLIER.to_owned(),
-            shop_url: format!("https://www.tiktokshop.com/shop/{}", shop_id.canonical()),
-            seller_id: shop_id.canonical(),
+            shop_url: format!("https://www.tiktokshop.com/shop/{shop_id}"),
+            seller_id: shop_id.to_string(),
             currency: sale.map(|p| p.currency).unwrap_or_default(),
         }
     }
