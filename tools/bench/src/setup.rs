@@ -67,6 +67,10 @@ pub fn app_vars(
             "TIKTOK_SCOPES",
             "user.info.basic,research.data.basic".to_owned(),
         ),
+        // The benchmarks measure users' own tokens (refreshes, rotations).
+        ("DATA_TOKEN_MODE", "user".to_owned()),
+        // One benchmark user makes thousands of calls: not held to a daily budget.
+        ("USER_DAILY_UPSTREAM_CALLS", "1000000000".to_owned()),
     ];
     vars.extend(tiktok_urls(tiktok_base));
     vars.extend(extra.iter().cloned());

@@ -300,6 +300,8 @@ pub async fn run(options: &Options, sink: &Sink) -> Res<Section> {
         // The per-container upstream ceiling (50/s by default) would cap the
         // load at 50/3 searches a second; raised so the gateway is what is measured.
         .env("UPSTREAM_RATE_PER_SEC", "1000000")
+        // One user makes every request: not held to the per-user daily budget.
+        .env("USER_DAILY_UPSTREAM_CALLS", "1000000000")
         .env("RUST_LOG", "warn")
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -481,7 +483,7 @@ async fn drive(
     ]);
     section.push(format!(
         "`GET /api/tiktok/search?shopId={SHOP_ID}&query=mug` (each reads listing pages until 10 matches: see upstream calls) as `local:{USER}`, \
-         connected through the real flow over HTTP (login → the emulator's consent page → Approve → callback). `local-api --real-tiktok` \
+         connected through the real flow over HTTP (login → the emulator's consent page → Approve → callback → complete). `local-api --real-tiktok` \
          {}, the `tiktok-emulator` process {} with `--latency-ms {}`, {} clients in this process{}; `UPSTREAM_RATE_PER_SEC=1000000` \
          so the per-container ceiling does not cap the load. CPU is user+system time over the run (100% = one core); the load generator is this process (it shares core 1 with the emulator), and local-api CPU / request bounds what one core can serve whatever the client side.",
         if pinned { "pinned to core 0 (`taskset -c 0`)" } else { "unpinned (no taskset)" },

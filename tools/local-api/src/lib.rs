@@ -423,6 +423,11 @@ pub async fn start(options: Options) -> std::io::Result<LocalStack> {
         ),
     ]);
     vars.extend(tiktok_vars);
+    // Trying things by hand (and the generated-request test) makes many calls as
+    // one user against the emulator: no daily budget unless one is asked for.
+    if std::env::var("USER_DAILY_UPSTREAM_CALLS").is_err() {
+        vars.insert("USER_DAILY_UPSTREAM_CALLS", "1000000".to_owned());
+    }
     let config =
         Config::from_lookup(|name| vars.get(name).cloned().or_else(|| std::env::var(name).ok()))
             .map_err(std::io::Error::other)?;
