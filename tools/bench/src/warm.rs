@@ -247,7 +247,190 @@ pub async fn run(iterations: usize, sink: &Sink) -> Res<Section> {
         if moto.is_none() { " DynamoDB: skipped, MOTO_ENDPOINT is not set." } else { "" }
     ));
     section.push(table.render());
+    section.push(shop_search(&running, iterations, warmup, sink).await?);
     Ok(section)
+}
+
+/// The seller shop the shop-mode search reads (120 products, every tenth a mug).
+const PARTNER_SHOP: &str = tiktok_emulator::partner::SHOPS[0].id;
+
+/// `TIKTOK_PROVIDER=shop`: warm search against the emulator's Partner API on
+/// the memory store, compared with the same signed Search Products call made
+/// directly with the gateway's `ShopClient`.
+async fn shop_search(
+    running: &tiktok_emulator::RunningEmulator,
+    iterations: usize,
+    warmup: usize,
+    sink: &Sink,
+) -> Res<String> {
+    use tiktok_gateway::tiktok::shop::{ShopClient, MAX_SEARCH_PAGE_SIZE};
+    use tiktok_gateway::tiktok::AppCredentials;
+    use tiktok_gateway::{AuthCode, ClientSecret, TikTokClient};
+
+    let base = &running.base_url;
+    let partner = running.emulator.partner().config().clone();
+    let mut vars = setup::app_vars(base, "unused", "unused", &[]);
+    vars.extend([
+        ("UPSTREAM_RATE_PER_SEC", "1000000".to_owned()),
+        ("TIKTOK_PROVIDER", "shop".to_owned()),
+        ("TIKTOK_SHOP_SERVICE_ID", partner.service_id.clone()),
+        (
+            "TIKTOK_SHOP_AUTHORIZE_URL",
+            format!("{base}/open/authorize"),
+        ),
+        ("TIKTOK_SHOP_TOKEN_URL", format!("{base}/api/v2/token/get")),
+        (
+            "TIKTOK_SHOP_REFRESH_URL",
+            format!("{base}/api/v2/token/refresh"),
+        ),
+        ("TIKTOK_SHOP_API_BASE_URL", base.clone()),
+    ]);
+    let config = setup::config(&vars)?;
+    let client = TikTokClient::new(
+        TikTokClient::http_client(&config.tiktok).map_err(|e| e.to_string())?,
+        config.tiktok.clone(),
+    );
+    let provider = AppState::provider_for(&config, &client);
+    let shop_client = ShopClient::new(client, config.shop.clone());
+    let mut secret: serde_json::Value =
+        serde_json::from_str(&setup::secret_json(running.emulator.config()))
+            .map_err(|e| e.to_string())?;
+    secret["app_key"] = partner.app_key.clone().into();
+    secret["app_secret"] = partner.app_secret.clone().into();
+    let (state, counting) =
+        counted(setup::memory_state(config, secret.to_string())?.with_provider(provider));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let code = AuthCode::new(running.emulator.partner().issue_code());
+    let tokens = state
+        .provider
+        .connect(&state, &code, None, deadline)
+        .await
+        .map_err(|e| e.to_string())?;
+    state
+        .store
+        .put_connection(USER, &tokens)
+        .await
+        .map_err(|e| e.to_string())?;
+    let cipher = tokens
+        .account
+        .as_ref()
+        .and_then(|a| a.shops.iter().find(|s| s.id == PARTNER_SHOP))
+        .map(|s| s.cipher.clone())
+        .ok_or("the seller has no such shop")?;
+    let request = || {
+        test_support::api_event(
+            "GET",
+            "/api/tiktok/search",
+            &[
+                ("shopId", PARTNER_SHOP),
+                ("query", SEARCH_QUERY),
+                ("pageSize", "10"),
+            ],
+            Some(USER),
+            &[("accept", "application/json")],
+        )
+    };
+    for _ in 0..warmup {
+        search::handler(&state, request())
+            .await
+            .map_err(|e| e.to_string())?;
+    }
+    let store_before = counting.calls();
+    let secrets_before = state.secrets.fetch_count();
+    let upstream_before = running
+        .emulator
+        .partner()
+        .stats()
+        .requests
+        .get("search")
+        .copied()
+        .unwrap_or(0);
+    let mut latencies = Vec::with_capacity(iterations);
+    for _ in 0..iterations {
+        let started = Instant::now();
+        let response = search::handler(&state, request())
+            .await
+            .map_err(|e| e.to_string())?;
+        latencies.push(started.elapsed());
+        let (status, body) = setup::status_and_body(response);
+        if status != 200 {
+            return Err(format!("shop-mode search answered {status}: {body}"));
+        }
+    }
+    let upstream_calls = (running
+        .emulator
+        .partner()
+        .stats()
+        .requests
+        .get("search")
+        .copied()
+        .unwrap_or(0)
+        - upstream_before) as f64
+        / iterations as f64;
+    let store = counting.calls().since(&store_before);
+    let secret_fetches = state.secrets.fetch_count() - secrets_before;
+    // The same upstream call, direct: one signed Search Products page of 100.
+    let app = AppCredentials {
+        client_key: partner.app_key.clone(),
+        client_secret: ClientSecret::new(partner.app_secret.clone()),
+    };
+    let mut direct = Vec::with_capacity(iterations);
+    for i in 0..(iterations + iterations / 10) {
+        let started = Instant::now();
+        shop_client
+            .search_products(
+                &app,
+                &tokens.access_token,
+                &cipher,
+                MAX_SEARCH_PAGE_SIZE,
+                None,
+                deadline + Duration::from_secs(3600),
+            )
+            .await
+            .map_err(|e| format!("direct Search Products: {e}"))?;
+        if i >= iterations / 10 {
+            direct.push(started.elapsed());
+        }
+    }
+    let result = RouteResult {
+        handler: Samples::from_durations(&latencies),
+        upstream: Samples::from_durations(&direct),
+        upstream_calls,
+        store,
+        secret_fetches,
+        wire: None,
+    };
+    let mut table = Table::new(&[
+        "store",
+        "route",
+        "handler p50",
+        "handler p99",
+        "upstream p50",
+        "upstream p99",
+        "overhead p50",
+        "overhead p99",
+        "upstream calls / req",
+        "store reads / req",
+        "store writes / req",
+        "Secrets Manager / req",
+        "AWS API calls / req (recorded)",
+    ]);
+    let mut scratch = Section::new("shop");
+    report_route(
+        &mut scratch,
+        &mut table,
+        sink,
+        "memory store, TIKTOK_PROVIDER=shop",
+        Route::Search,
+        iterations,
+        &result,
+    );
+    Ok(format!(
+        "`TIKTOK_PROVIDER=shop` (the emulator's Partner API): search `shopId={PARTNER_SHOP}&query={SEARCH_QUERY}&pageSize=10` \
+         ({iterations} requests after {warmup} warm-up ones; one signed Search Products page of 100 holds the 10 mugs). \
+         *Upstream* is that signed call made directly with the gateway's `ShopClient`, same token and cipher.\n\n{}",
+        table.render()
+    ))
 }
 
 fn report_route(
