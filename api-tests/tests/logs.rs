@@ -155,6 +155,61 @@ async fn no_secret_appears_in_the_logs_at_trace_level() {
         200
     );
 
+    // The Partner API (TIKTOK_PROVIDER=shop) on the emulator: its token calls
+    // carry the app secret in the URL; signed calls carry the seller's token.
+    secrets.push(APP_SECRET.to_owned());
+    let callback = "https://api.dshipit.com/auth/tiktok/callback";
+    let (shop, tiktok) = shop_stack(callback).await;
+    let login = login_redirect::handler(&shop, get("/auth/tiktok/login", &[], Some("s1")))
+        .await
+        .unwrap();
+    let state = query_of(&location(&login), "state").unwrap();
+    let code = tiktok.emulator.partner().issue_code();
+    secrets.extend([state.clone(), code.clone()]);
+    let query = [("code", code.as_str()), ("state", state.as_str())];
+    let back = oauth_callback::handler(&shop, callback_request(&query))
+        .await
+        .unwrap();
+    let completion = completion_of(&back);
+    secrets.push(completion.clone());
+    let done = oauth_complete::handler(&shop, complete_request(Some("s1"), &completion))
+        .await
+        .unwrap();
+    assert_eq!(done.status(), 200);
+    let first = shop.store.get_connection("s1").await.unwrap().unwrap();
+    secrets.extend([
+        first.tokens.access_token.expose().to_owned(),
+        first.tokens.refresh_token.expose().to_owned(),
+    ]);
+    // A search, then one after TikTok expired the token (105002: refresh, retry).
+    let big = tiktok_emulator::partner::SHOPS[4].id;
+    for expire in [false, true] {
+        if expire {
+            tiktok.emulator.partner().expire_access_tokens();
+        }
+        let q = [("shopId", big), ("query", "lamp")];
+        let found = search::handler(&shop, get("/api/tiktok/search", &q, Some("s1")))
+            .await
+            .unwrap();
+        assert_eq!(found.status(), 200);
+    }
+    let second = shop.store.get_connection("s1").await.unwrap().unwrap();
+    assert_ne!(second.tokens.refresh_token, first.tokens.refresh_token);
+    secrets.extend([
+        second.tokens.access_token.expose().to_owned(),
+        second.tokens.refresh_token.expose().to_owned(),
+    ]);
+    // The used code again: refused (36004004), logged, and still no secret.
+    let login = login_redirect::handler(&shop, get("/auth/tiktok/login", &[], Some("s2")))
+        .await
+        .unwrap();
+    let state = query_of(&location(&login), "state").unwrap();
+    let query = [("code", code.as_str()), ("state", state.as_str())];
+    let refused = oauth_callback::handler(&shop, callback_request(&query))
+        .await
+        .unwrap();
+    assert!(query_of(&location(&refused), "tiktokError").is_some());
+
     secrets.extend(issued.lock().unwrap().iter().cloned());
     let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
     assert!(

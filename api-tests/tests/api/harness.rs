@@ -362,3 +362,51 @@ pub fn complete_request(user: Option<&str>, completion: &str) -> Request {
         &body,
     )
 }
+
+/// The production wiring over moto, every Partner API URL on the emulator,
+/// the wall clock (the emulator's expiries are real timestamps).
+pub async fn shop_stack(callback: &str) -> (AppState, tiktok_emulator::RunningEmulator) {
+    let partner = tiktok_emulator::partner::PartnerConfig {
+        app_key: APP_KEY.into(),
+        app_secret: APP_SECRET.into(),
+        service_id: SERVICE_ID.into(),
+        redirect_uri: callback.into(),
+        ..Default::default()
+    };
+    let tiktok = tiktok_emulator::Emulator::spawn(tiktok_emulator::EmulatorConfig {
+        partner,
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let aws = test_support::moto_config();
+    let table = test_support::unique("shop-emu");
+    tiktok_gateway::store::create_table(&aws_sdk_dynamodb::Client::new(&aws), &table)
+        .await
+        .unwrap();
+    let secret = test_support::create_secret(
+        &aws_sdk_secretsmanager::Client::new(&aws),
+        &test_support::unique("tiktok-shop-emu"),
+        &test_support::shop_secret_json(APP_KEY, APP_SECRET),
+    )
+    .await;
+    let base = tiktok.base_url.clone();
+    let urls = [
+        format!("{base}/open/authorize"),
+        format!("{base}/api/v2/token/get"),
+        format!("{base}/api/v2/token/refresh"),
+    ];
+    let vars: Vec<(&str, &str)> = vec![
+        ("TIKTOK_PROVIDER", "shop"),
+        ("TIKTOK_SHOP_SERVICE_ID", SERVICE_ID),
+        ("TIKTOK_SHOP_AUTHORIZE_URL", &urls[0]),
+        ("TIKTOK_SHOP_TOKEN_URL", &urls[1]),
+        ("TIKTOK_SHOP_REFRESH_URL", &urls[2]),
+        ("TIKTOK_SHOP_API_BASE_URL", &base),
+        ("TABLE_NAME", &table),
+        ("SECRET_ID", &secret),
+        ("UPSTREAM_PAGE_BUDGET", "5"),
+    ];
+    let state = AppState::from_aws(config(&base, &vars), &aws).unwrap();
+    (state, tiktok)
+}

@@ -20,10 +20,9 @@ async fn handle(state: &AppState, req: &Request) -> Result<Response<Body>, Error
     let product_id = http::id_param(http::path_param(req, "productId"), "productId")?;
     let shop_id = http::id_param(http::query(req, "shopId"), "shopId")?;
     let deadline = state.deadline(req);
-    let mut session = state.session(&user_id).await?;
     let answer = state
         .provider
-        .product(&mut session, &shop_id, &product_id, deadline)
+        .product(state, &user_id, &shop_id, &product_id, deadline)
         .await?;
     http::json(200, &answer)
 }

@@ -146,10 +146,13 @@ pub trait Provider: Send + Sync {
         deadline: Instant,
     ) -> Result<SearchResult, Error>;
 
-    /// One product, as the product route answers it (`{"product", ...}`).
+    /// One product, as the product route answers it (`{"product", ...}`), for
+    /// `user_id` (only connected users get data, even from the cache; the
+    /// connection and the cache are read at once).
     async fn product(
         &self,
-        session: &mut Session<'_>,
+        state: &AppState,
+        user_id: &str,
         shop_id: &TikTokId,
         product_id: &TikTokId,
         deadline: Instant,

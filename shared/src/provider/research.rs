@@ -186,17 +186,21 @@ impl Provider for ResearchProvider {
 
     async fn product(
         &self,
-        session: &mut Session<'_>,
+        state: &AppState,
+        user_id: &str,
         shop_id: &TikTokId,
         product_id: &TikTokId,
         deadline: Instant,
     ) -> Result<serde_json::Value, Error> {
-        let state = session.state();
-        let cached = match state
-            .store
-            .cached_product(shop_id, product_id, state.now())
-            .await
-        {
+        let (session, cached) = tokio::join!(
+            state.session(user_id),
+            state
+                .store
+                .cached_product(shop_id, product_id, state.now())
+        );
+        let mut session = session?;
+        let session = &mut session;
+        let cached = match cached {
             Ok(hit) => hit,
             Err(error) => {
                 tracing::warn!(error = %error, "product cache unreadable; asking TikTok");

@@ -438,18 +438,22 @@ impl Provider for ShopProvider {
 
     async fn product(
         &self,
-        session: &mut Session<'_>,
+        state: &AppState,
+        user_id: &str,
         shop_id: &TikTokId,
         product_id: &TikTokId,
         deadline: Instant,
     ) -> Result<serde_json::Value, Error> {
-        let state = session.state();
+        let (session, cached) = tokio::join!(
+            state.session(user_id),
+            state
+                .store
+                .cached_detail(shop_id, product_id, state.now())
+        );
+        let mut session = session?;
+        let session = &mut session;
         let shop = seller_shop(session, shop_id)?;
-        let cached = match state
-            .store
-            .cached_detail(shop_id, product_id, state.now())
-            .await
-        {
+        let cached = match cached {
             Ok(hit) => hit.and_then(|json| serde_json::from_str::<ProductDetail>(&json).ok()),
             Err(error) => {
                 tracing::warn!(error = %error, "product cache unreadable; asking TikTok");
