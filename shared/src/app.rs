@@ -126,7 +126,7 @@ where
 {
     let filter = tracing_subscriber::EnvFilter::try_new(format!(
         "{filter},aws_smithy_runtime=info,aws_smithy_runtime_api=info,aws_sdk_secretsmanager=info,\
-         aws_sdk_dynamodb=info,aws_config=info,hyper=info,hyper_util=info,reqwest=info,rustls=info,h2=info,\
+         aws_sdk_dynamodb=info,aws_sdk_sqs=info,aws_config=info,hyper=info,hyper_util=info,reqwest=info,rustls=info,h2=info,\
          lambda_runtime=info,lambda_runtime_api_client=info,lambda_http=info"
     ))
     .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
@@ -180,12 +180,23 @@ impl AppState {
     /// The production wiring: config from the environment, one AWS config load,
     /// DynamoDB, Secrets Manager (fetched lazily, on first use) and TikTok.
     pub async fn from_env() -> Result<Self, BootError> {
-        let config = Config::from_env()?;
+        Ok(Self::from_env_with(|_| {}).await?.0)
+    }
+
+    /// As [`AppState::from_env`], with `adjust` applied to the configuration
+    /// first; also returns the AWS config (with the functions' timeouts) for
+    /// clients only some functions need.
+    pub async fn from_env_with(
+        adjust: impl FnOnce(&mut Config),
+    ) -> Result<(Self, aws_config::SdkConfig), BootError> {
+        let mut config = Config::from_env()?;
+        adjust(&mut config);
         let aws = aws_config::defaults(aws_config::BehaviorVersion::latest())
             .http_client(crate::aws::http_client())
             .load()
             .await;
-        Self::from_aws(config, &aws)
+        let aws = with_timeouts(&aws);
+        Ok((Self::from_aws(config, &aws)?, aws))
     }
 
     /// The production wiring over an already loaded AWS config (tests point it
@@ -193,16 +204,7 @@ impl AppState {
     /// attempt, 4 s in all, retries included, so a DynamoDB or Secrets Manager
     /// outage is a 503 well inside the 10 s Lambda timeout.
     pub fn from_aws(config: Config, aws: &aws_config::SdkConfig) -> Result<Self, BootError> {
-        let aws = &aws
-            .to_builder()
-            .timeout_config(
-                aws_config::timeout::TimeoutConfig::builder()
-                    .connect_timeout(Duration::from_secs(1))
-                    .operation_attempt_timeout(Duration::from_secs(2))
-                    .operation_timeout(Duration::from_secs(4))
-                    .build(),
-            )
-            .build();
+        let aws = &with_timeouts(aws);
         let secrets = Arc::new(Secrets::new(
             Arc::new(SecretsManagerSource::lazy(aws, config.secret_id.clone())),
             config.secret_cache_ttl,
@@ -349,7 +351,11 @@ impl AppState {
                     Some(current) if current.version != connection.version => {
                         Ok(match current.status {
                             ConnectionStatus::Active => Refresh::LostRace(current),
-                            ConnectionStatus::ReconnectRequired => Refresh::ReconnectRequired,
+                            // Marked meanwhile; the refused token is not usable
+                            // either way (a dormant one is marked on its next try).
+                            ConnectionStatus::ReconnectRequired | ConnectionStatus::Dormant => {
+                                Refresh::ReconnectRequired
+                            }
                         })
                     }
                     Some(current) => {
@@ -496,10 +502,15 @@ impl AppState {
     /// Starts a data request for `user_id`: reads their connection once (409 when
     /// there is none or it needs a reconnect). Every upstream call of the request
     /// then goes through [`Session::with_token`].
+    /// The first request of a (UTC) day also records the use (one conditional
+    /// write, best effort), which keeps the connection refreshed ahead of time
+    /// (see [`crate::refresh`]) and brings a dormant one back.
     pub async fn session(&self, user_id: &str) -> Result<Session<'_>, Error> {
+        let mut connection = self.active_connection(user_id).await?;
+        self.record_use(&mut connection).await;
         Ok(Session {
             state: self,
-            connection: self.active_connection(user_id).await?,
+            connection,
             refreshed: false,
         })
     }
@@ -523,6 +534,26 @@ impl AppState {
                 limit,
                 retry_after: Duration::from_secs((next_day - now).max(1) as u64),
             })
+        }
+    }
+
+    async fn record_use(&self, connection: &mut Connection) {
+        let now = self.now();
+        let today = now - now.rem_euclid(86_400);
+        if connection.last_used_at >= today && connection.status == ConnectionStatus::Active {
+            return;
+        }
+        match self
+            .store
+            .record_use(&connection.user_id, now, today)
+            .await
+        {
+            Ok(_) => {
+                connection.last_used_at = now;
+                connection.status = ConnectionStatus::Active;
+            }
+            // Not fatal: the request goes on; the next one tries again.
+            Err(error) => tracing::warn!(error = %error, "could not record the use"),
         }
     }
 
@@ -639,12 +670,32 @@ impl<'a> Session<'a> {
 /// Start-up of every function: JSON logs, then the state. A missing or malformed
 /// setting stops the function here, with a message naming it.
 pub async fn boot() -> AppState {
+    boot_with(|_| {}).await.0
+}
+
+/// As [`boot`], with `adjust` applied to the configuration first; also returns
+/// the AWS config for clients only some functions need (the refresh queue).
+pub async fn boot_with(adjust: impl FnOnce(&mut Config)) -> (AppState, aws_config::SdkConfig) {
     init_tracing();
-    let state = AppState::from_env()
+    let (state, aws) = AppState::from_env_with(adjust)
         .await
         .unwrap_or_else(|e| panic!("cannot start: {e}"));
     for warning in state.config.warnings() {
         tracing::warn!(%warning, "this configuration cannot work as intended");
     }
-    state
+    (state, aws)
+}
+
+/// `aws` with the functions' AWS timeouts: 1 s to connect, 2 s an attempt, 4 s
+/// in all, retries included.
+pub fn with_timeouts(aws: &aws_config::SdkConfig) -> aws_config::SdkConfig {
+    aws.to_builder()
+        .timeout_config(
+            aws_config::timeout::TimeoutConfig::builder()
+                .connect_timeout(Duration::from_secs(1))
+                .operation_attempt_timeout(Duration::from_secs(2))
+                .operation_timeout(Duration::from_secs(4))
+                .build(),
+        )
+        .build()
 }

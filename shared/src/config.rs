@@ -110,6 +110,34 @@ pub struct RefresherConfig {
     pub concurrency: usize,
     /// Stop taking new work this long before the Lambda deadline.
     pub deadline_margin: Duration,
+    /// Access tokens are refreshed ahead of time only for connections used
+    /// within this long (others are refreshed on their next request).
+    pub active_within: Duration,
+    /// A refresh token about to expire is kept alive only for connections used
+    /// within this long; past it the connection goes dormant.
+    pub keep_alive_within: Duration,
+    /// Access tokens that expired longer ago than this are not looked at (their
+    /// users have not been back): bounds the reads an idle connection costs.
+    pub lookback: Duration,
+    /// The fan-out queue's URL; `None`: no fan-out, a run does what it can and
+    /// leaves the rest to the next run.
+    pub queue_url: Option<String>,
+    /// User ids per queue message.
+    pub batch_size: usize,
+    /// Upstream refresh calls per second for all of the refresh work together.
+    pub upstream_rate: NonZeroU32,
+    /// How many refresh workers may run at once (the event source's
+    /// `MaximumConcurrency`).
+    pub worker_concurrency: NonZeroU32,
+}
+
+impl RefresherConfig {
+    /// One worker's upstream rate: the upstream rate shared by the workers, so
+    /// `worker_concurrency * worker_rate() <= upstream_rate`.
+    pub fn worker_rate(&self) -> NonZeroU32 {
+        NonZeroU32::new(self.upstream_rate.get() / self.worker_concurrency.get())
+            .unwrap_or(NonZeroU32::MIN)
+    }
 }
 
 /// The whole configuration of a function.
@@ -270,9 +298,46 @@ impl Config {
                 refresh_window: env.secs("REFRESH_WINDOW_DAYS", 7)?.saturating_mul(86_400),
                 concurrency: env.number::<NonZeroU32>("REFRESHER_CONCURRENCY", 8)?.get() as usize,
                 deadline_margin: env.millis("REFRESHER_DEADLINE_MARGIN_MS", 5_000)?,
+                active_within: days(env.number::<u64>("REFRESH_ACTIVE_DAYS", 7)?),
+                keep_alive_within: days(env.number::<u64>("KEEP_ALIVE_ACTIVE_DAYS", 180)?),
+                lookback: env.secs("REFRESH_LOOKBACK_SECS", 3_600)?,
+                queue_url: env.get("REFRESH_QUEUE_URL"),
+                batch_size: env.number::<NonZeroU32>("REFRESH_BATCH_SIZE", 50)?.get() as usize,
+                upstream_rate: env.number("REFRESH_UPSTREAM_RATE_PER_SEC", 20)?,
+                worker_concurrency: env.number("REFRESH_WORKER_CONCURRENCY", 4)?,
             },
         })
+        .and_then(Self::checked)
     }
+
+    fn checked(self) -> Result<Self, ConfigError> {
+        let r = &self.refresher;
+        if r.keep_alive_within < r.active_within {
+            return Err(ConfigError::Invalid {
+                name: "KEEP_ALIVE_ACTIVE_DAYS",
+                reason: "must be at least REFRESH_ACTIVE_DAYS".into(),
+            });
+        }
+        if r.upstream_rate < r.worker_concurrency {
+            return Err(ConfigError::Invalid {
+                name: "REFRESH_UPSTREAM_RATE_PER_SEC",
+                reason: "must be at least REFRESH_WORKER_CONCURRENCY (each worker makes at least \
+                         one call a second)"
+                    .into(),
+            });
+        }
+        if r.batch_size > 500 {
+            return Err(ConfigError::Invalid {
+                name: "REFRESH_BATCH_SIZE",
+                reason: "at most 500 user ids fit a queue message".into(),
+            });
+        }
+        Ok(self)
+    }
+}
+
+fn days(n: u64) -> Duration {
+    Duration::from_secs(n.saturating_mul(86_400))
 }
 
 struct Env<'a>(&'a dyn Fn(&str) -> Option<String>);
@@ -511,6 +576,35 @@ mod tests {
                 name: "TIKTOK_PROVIDER",
                 ..
             })
+        ));
+    }
+
+    #[test]
+    fn workers_together_never_exceed_the_upstream_refresh_rate() {
+        for (rate, workers) in [("20", "4"), ("7", "2"), ("1000", "3"), ("5", "5")] {
+            let mut vars = minimal();
+            vars.insert("REFRESH_UPSTREAM_RATE_PER_SEC", rate);
+            vars.insert("REFRESH_WORKER_CONCURRENCY", workers);
+            let r = load(&vars).unwrap().refresher;
+            assert!(
+                r.worker_concurrency.get() * r.worker_rate().get() <= r.upstream_rate.get(),
+                "{rate}/{workers}"
+            );
+            assert_eq!(r.worker_rate().get(), r.upstream_rate.get() / r.worker_concurrency.get());
+        }
+        let mut vars = minimal();
+        vars.insert("REFRESH_UPSTREAM_RATE_PER_SEC", "3");
+        vars.insert("REFRESH_WORKER_CONCURRENCY", "4");
+        assert!(matches!(
+            load(&vars),
+            Err(ConfigError::Invalid { name: "REFRESH_UPSTREAM_RATE_PER_SEC", .. })
+        ));
+        let mut vars = minimal();
+        vars.insert("REFRESH_ACTIVE_DAYS", "30");
+        vars.insert("KEEP_ALIVE_ACTIVE_DAYS", "7");
+        assert!(matches!(
+            load(&vars),
+            Err(ConfigError::Invalid { name: "KEEP_ALIVE_ACTIVE_DAYS", .. })
         ));
     }
 

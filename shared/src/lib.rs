@@ -10,6 +10,8 @@
 //! - [`product`]: the dshipit product record.
 //! - [`provider`]: the [`Provider`] port the functions call, one implementation
 //!   per upstream (Research API, TikTok Shop Partner API).
+//! - [`refresh`]: the refresh policy, shared by the refresher and the refresh
+//!   worker; [`queue`]: the fan-out queue between them.
 #![warn(missing_docs)]
 
 pub mod app;
@@ -20,13 +22,15 @@ pub mod error;
 pub mod http;
 pub mod product;
 pub mod provider;
+pub mod queue;
+pub mod refresh;
 pub mod secret;
 pub mod secrets;
 pub mod status;
 pub mod store;
 pub mod tiktok;
 
-pub use app::{boot, init_tracing, AppState, BootError, Clock, Refresh, Session};
+pub use app::{boot, boot_with, init_tracing, AppState, BootError, Clock, Refresh, Session};
 pub use config::{Config, ConfigError, ProviderKind, TokenMode};
 pub use error::Error;
 pub use product::DshipitProduct;
@@ -34,6 +38,6 @@ pub use provider::{Provider, SearchRequest, SearchResult, ShopView};
 pub use secret::{AccessToken, AuthCode, ClientSecret, CodeVerifier, OAuthState, RefreshToken};
 pub use secrets::{AppSecrets, Secrets, SecretsError};
 pub use store::{
-    Connection, ConnectionStatus, DynamoStore, MemoryStore, StoreError, TokenStore, Tokens,
+    Connection, ConnectionActivity, ConnectionStatus, DynamoStore, MemoryStore, StoreError, TokenStore, Tokens,
 };
 pub use tiktok::{TikTokClient, TikTokId, Upstream, UpstreamError};

@@ -23,6 +23,10 @@ pub struct Status {
     pub refresh_token_expires_at: Option<String>,
     /// The user must connect again.
     pub reconnect_required: bool,
+    /// Nobody used the connection for a long time, so its tokens are no longer
+    /// kept alive: it works until its refresh token expires (a use brings it
+    /// back), then the user connects again (`reconnectRequired`).
+    pub dormant: bool,
     /// The TikTok Shop seller and their authorized shops (Partner API only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub seller: Option<Seller>,
@@ -75,6 +79,7 @@ impl Status {
                 access_token_expires_at: None,
                 refresh_token_expires_at: None,
                 reconnect_required: false,
+                dormant: false,
                 seller: None,
             },
             Some(c) => {
@@ -102,6 +107,7 @@ impl Status {
                     access_token_expires_at: rfc3339(c.tokens.access_expires_at),
                     refresh_token_expires_at: rfc3339(c.tokens.refresh_expires_at),
                     reconnect_required,
+                    dormant: c.status == ConnectionStatus::Dormant,
                     seller,
                 }
             }

@@ -5,7 +5,9 @@ use std::sync::Arc;
 
 use secrecy::SecretString;
 use tiktok_gateway::secrets::StaticSecret;
-use tiktok_gateway::store::{PendingGrant, PendingLogin, SellerAccount, SellerShop, TableLayout};
+use tiktok_gateway::store::{
+    DueWindow, PendingGrant, PendingLogin, SellerAccount, SellerShop, TableLayout,
+};
 use tiktok_gateway::tiktok::Product;
 use tiktok_gateway::{
     AccessToken, ConnectionStatus, DynamoStore, MemoryStore, RefreshToken, Secrets, StoreError,
@@ -25,6 +27,34 @@ fn tokens(tag: &str, access_expires_at: i64, refresh_expires_at: i64) -> Tokens 
         refreshed_at: NOW,
         account: None,
     }
+}
+
+/// The window the refresher used before idle connections existed: everything
+/// expiring before `access_before` (within a day back).
+fn window(access_before: i64, refresh_before: i64) -> DueWindow {
+    DueWindow {
+        access_from: NOW - 86_400,
+        access_before,
+        refresh_before,
+    }
+}
+
+async fn due_users(store: &dyn TokenStore, shard: u32, window: DueWindow) -> Vec<String> {
+    store
+        .find_due(shard, window)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|d| d.user_id)
+        .collect()
+}
+
+async fn all_due(store: &dyn TokenStore, window: DueWindow) -> Vec<tiktok_gateway::store::Due> {
+    let mut found = Vec::new();
+    for shard in 0..store.due_shards() {
+        found.extend(store.find_due(shard, window).await.unwrap());
+    }
+    found
 }
 
 fn user() -> String {
@@ -164,10 +194,8 @@ async fn reconnect_required_is_conditional_and_leaves_the_due_index(store: Arc<d
         .await
         .unwrap();
     let shard = tiktok_gateway::store::shard_of(&user, store.due_shards());
-    assert!(store
-        .find_due(shard, NOW, NOW)
+    assert!(due_users(&*store, shard, window(NOW, NOW))
         .await
-        .unwrap()
         .contains(&user));
     assert!(matches!(
         store.mark_reconnect_required(&user, c.version + 7).await,
@@ -180,20 +208,16 @@ async fn reconnect_required_is_conditional_and_leaves_the_due_index(store: Arc<d
     let read = store.get_connection(&user).await.unwrap().unwrap();
     assert_eq!(read.status, ConnectionStatus::ReconnectRequired);
     assert_eq!(read.version, c.version + 1);
-    assert!(!store
-        .find_due(shard, NOW, NOW)
+    assert!(!due_users(&*store, shard, window(NOW, NOW))
         .await
-        .unwrap()
         .contains(&user));
     // A new grant makes it active (and due-indexed) again.
     store
         .put_connection(&user, &tokens("b", NOW - 10, NOW + 86_400))
         .await
         .unwrap();
-    assert!(store
-        .find_due(shard, NOW, NOW)
+    assert!(due_users(&*store, shard, window(NOW, NOW))
         .await
-        .unwrap()
         .contains(&user));
 }
 
@@ -224,15 +248,11 @@ async fn only_due_connections_are_found(store: Arc<dyn TokenStore>) {
         .put_connection(&fresh, &tokens("c", NOW + 7200, NOW + 100 * 86_400))
         .await
         .unwrap();
-    let mut found = Vec::new();
-    for shard in 0..store.due_shards() {
-        found.extend(
-            store
-                .find_due(shard, NOW + 1200, NOW + 7 * 86_400)
-                .await
-                .unwrap(),
-        );
-    }
+    let due = all_due(&*store, window(NOW + 1200, NOW + 7 * 86_400)).await;
+    let expiry = |u: &str| due.iter().find(|d| d.user_id == u).map(|d| d.expires_at);
+    assert_eq!(expiry(&access_due), Some(NOW + 600), "the due expiry comes back");
+    assert_eq!(expiry(&refresh_due), Some(NOW + 3 * 86_400));
+    let found: Vec<String> = due.iter().map(|d| d.user_id.clone()).collect();
     assert!(found.contains(&access_due), "access token expiring soon");
     assert!(
         found.contains(&refresh_due),
@@ -243,6 +263,95 @@ async fn only_due_connections_are_found(store: Arc<dyn TokenStore>) {
         "a connection that is not due is not returned"
     );
     assert_eq!(found.iter().filter(|u| **u == access_due).count(), 1);
+}
+
+async fn a_long_expired_access_token_is_outside_the_window(store: Arc<dyn TokenStore>) {
+    // An idle user's access token expired two days ago and nothing refreshed it:
+    // the refresher's window (an hour back) does not read it again and again.
+    let idle = user();
+    let recent = user();
+    store
+        .put_connection(&idle, &tokens("a", NOW - 2 * 86_400, NOW + 100 * 86_400))
+        .await
+        .unwrap();
+    store
+        .put_connection(&recent, &tokens("b", NOW - 600, NOW + 100 * 86_400))
+        .await
+        .unwrap();
+    let window = DueWindow {
+        access_from: NOW - 3_600,
+        access_before: NOW + 1_200,
+        refresh_before: NOW + 7 * 86_400,
+    };
+    let found: Vec<String> = all_due(&*store, window)
+        .await
+        .into_iter()
+        .map(|d| d.user_id)
+        .collect();
+    assert!(found.contains(&recent));
+    assert!(!found.contains(&idle));
+}
+
+async fn a_use_is_recorded_once_a_day_without_a_new_version(store: Arc<dyn TokenStore>) {
+    let user = user();
+    let c = store
+        .put_connection(&user, &tokens("a", NOW + 600, NOW + 86_400))
+        .await
+        .unwrap();
+    assert_eq!(c.last_used_at, NOW, "connecting counts as a use");
+    let day = NOW + 86_400 - NOW.rem_euclid(86_400);
+    assert!(store.record_use(&user, day + 10, day).await.unwrap());
+    assert!(
+        !store.record_use(&user, day + 20, day).await.unwrap(),
+        "once a day"
+    );
+    let read = store.get_connection(&user).await.unwrap().unwrap();
+    assert_eq!(read.last_used_at, day + 10);
+    assert_eq!(read.version, c.version, "a refresh racing with it still stores");
+    assert!(!store.record_use("nobody", day, day).await.unwrap());
+    assert!(store.get_connection("nobody").await.unwrap().is_none());
+    // A refresh keeps it.
+    let refreshed = store
+        .update_tokens(&user, c.version, &tokens("b", NOW + 7200, NOW + 86_400))
+        .await
+        .unwrap();
+    assert_eq!(refreshed.last_used_at, day + 10);
+}
+
+async fn dormant_is_conditional_leaves_the_due_index_and_a_use_brings_it_back(
+    store: Arc<dyn TokenStore>,
+) {
+    let user = user();
+    let c = store
+        .put_connection(&user, &tokens("a", NOW - 10, NOW + 86_400))
+        .await
+        .unwrap();
+    let shard = tiktok_gateway::store::shard_of(&user, store.due_shards());
+    assert!(matches!(
+        store.mark_dormant(&user, c.version + 1, NOW + 1).await,
+        Err(StoreError::Conflict)
+    ));
+    assert!(
+        matches!(
+            store.mark_dormant(&user, c.version, NOW).await,
+            Err(StoreError::Conflict)
+        ),
+        "used at NOW, not before it"
+    );
+    store.mark_dormant(&user, c.version, NOW + 1).await.unwrap();
+    let read = store.get_connection(&user).await.unwrap().unwrap();
+    assert_eq!(read.status, ConnectionStatus::Dormant);
+    assert_eq!(read.version, c.version + 1);
+    assert!(!due_users(&*store, shard, window(NOW, NOW + 2 * 86_400))
+        .await
+        .contains(&user));
+    // The user comes back (even the same day): active and due-indexed again.
+    assert!(store.record_use(&user, NOW + 5, NOW).await.unwrap());
+    let read = store.get_connection(&user).await.unwrap().unwrap();
+    assert_eq!(read.status, ConnectionStatus::Active);
+    assert!(due_users(&*store, shard, window(NOW, NOW + 2 * 86_400))
+        .await
+        .contains(&user));
 }
 
 fn login(user: &str, expires_at: i64) -> PendingLogin {
@@ -546,6 +655,9 @@ contract!(
     reconnect_required_is_conditional_and_leaves_the_due_index,
     delete_is_idempotent,
     only_due_connections_are_found,
+    a_long_expired_access_token_is_outside_the_window,
+    a_use_is_recorded_once_a_day_without_a_new_version,
+    dormant_is_conditional_leaves_the_due_index_and_a_use_brings_it_back,
     a_login_state_is_single_use_and_expires,
     a_pending_grant_is_single_use_and_expires,
     the_app_token_is_compare_and_set,

@@ -3,167 +3,114 @@
 //!
 //! Finds, through the due indexes (never a scan), active connections whose access
 //! token expires before the next run plus a margin, or whose refresh token expires
-//! within the window; refreshes them concurrently, never faster than the upstream
-//! rate limiter allows, each with a compare-and-set. On `invalid_grant` it re-reads
-//! first (a sibling may have rotated the token) and only then marks the connection
-//! as needing a reconnect. It stops taking work before its deadline and leaves the
-//! rest for the next run: nothing is lost, since a connection stays due until it
-//! is refreshed.
+//! within the window, and applies the refresh policy
+//! ([`tiktok_gateway::refresh`]): active users' tokens are refreshed, idle ones
+//! are left to their next request, unused ones past the keep-alive window go
+//! dormant. When the due work is more than it can finish at the upstream rate
+//! before its deadline and a queue is configured, it hands all of it to the
+//! refresh workers in batches of user ids instead; otherwise it refreshes
+//! concurrently, never faster than the upstream rate limiter allows, each with a
+//! compare-and-set, stops taking work before its deadline and leaves the rest
+//! for the next run: nothing is lost, since a connection stays due until it is
+//! refreshed. Each run writes one Embedded Metric Format line.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
-use serde::Serialize;
-use tiktok_gateway::{AppState, ConnectionStatus, Refresh, TokenMode};
+use tiktok_gateway::queue::{self, RefreshQueue};
+use tiktok_gateway::refresh::{self, Outcome};
+use tiktok_gateway::{AppState, TokenMode};
 use tokio::time::Instant;
 
-/// What one run did.
-#[derive(Debug, Default, Serialize, PartialEq, Eq)]
-#[serde(rename_all = "camelCase")]
-pub struct Summary {
-    /// Connections the indexes reported due.
-    pub due: usize,
-    /// Refreshed and stored by this run.
-    pub refreshed: usize,
-    /// Not refreshed because they no longer needed it (someone else did it, or
-    /// they were deleted or already needed a reconnect).
-    pub skipped: usize,
-    /// Refresh failed (TikTok or the store); they stay due for the next run.
-    pub failed: usize,
-    /// TikTok refused the refresh token: the user must connect again.
-    pub reconnect_required: usize,
-    /// Refreshed, but the refresh token still expires within the window (a
-    /// refresh did not extend it): the user will have to connect again before
-    /// then. Each is logged with its user id and expiry.
-    pub refresh_token_expiring: usize,
-    /// Not started before the deadline; left for the next run.
-    pub left_for_next_run: usize,
-    /// Whether the app's client-credentials token was renewed (app mode).
-    pub app_token_refreshed: bool,
-    /// Due-index shards whose query failed: their connections were not looked
-    /// at and wait for the next run (the other shards' work was done).
-    pub failed_shards: usize,
+pub use tiktok_gateway::refresh::Summary;
+
+/// The `Function` dimension of the refresher's metrics.
+pub const METRICS_FUNCTION: &str = "token-refresher";
+
+/// What the refresher needs: the shared state and, when fan-out is configured,
+/// the queue of the refresh workers.
+#[derive(Clone)]
+pub struct Refresher {
+    /// Store, upstream, config.
+    pub state: AppState,
+    /// Where surplus work goes (`None`: no fan-out).
+    pub queue: Option<Arc<dyn RefreshQueue>>,
 }
 
-enum Outcome {
-    Refreshed { expiring: bool },
-    Skipped,
-    Failed,
-    ReconnectRequired,
-    NotStarted,
-}
-
-/// One run, to finish by `deadline`.
+/// One run without fan-out, to finish by `deadline`.
 pub async fn run(state: &AppState, deadline: Instant) -> Result<Summary, tiktok_gateway::Error> {
+    run_with(state, None, deadline).await
+}
+
+/// One run, to finish by `deadline`; surplus work goes to `queue` when given.
+pub async fn run_with(
+    state: &AppState,
+    queue: Option<&dyn RefreshQueue>,
+    deadline: Instant,
+) -> Result<Summary, tiktok_gateway::Error> {
     let margin = state.config.refresher.deadline_margin;
     let stop_taking_work = deadline.checked_sub(margin).unwrap_or(deadline);
     let now = state.now();
-    let access_before = now + state.config.refresher.ahead.as_secs() as i64;
-    let refresh_before = now + state.config.refresher.refresh_window.as_secs() as i64;
+    let window = refresh::due_window(&state.config.refresher, now);
 
     let mut summary = Summary::default();
     if state.config.token_mode == TokenMode::App {
-        summary.app_token_refreshed = refresh_app_token(state, access_before, deadline).await;
+        summary.app_token_refreshed =
+            refresh_app_token(state, window.access_before, deadline).await;
     }
 
-    // Every shard at once (each is one or two index queries). A shard whose
-    // query fails is reported and left for the next run; the others go on.
-    let shards = state.store.due_shards();
-    let found = futures::future::join_all((0..shards).map(|shard| async move {
-        let users = state
-            .store
-            .find_due(shard, access_before, refresh_before)
-            .await;
-        (shard, users)
-    }))
-    .await;
-    let mut due: Vec<String> = Vec::new();
-    let mut last_error = None;
-    for (shard, users) in found {
-        match users {
-            Ok(users) => due.extend(users),
-            Err(error) => {
-                tracing::error!(shard, error = %error, "could not query a due-index shard; it waits for the next run");
-                summary.failed_shards += 1;
-                last_error = Some(error);
-            }
+    // Every shard at once (each is one or two index queries).
+    let due: Vec<_> = futures::future::try_join_all(
+        (0..state.store.due_shards()).map(|shard| state.store.find_due(shard, window)),
+    )
+    .await?
+    .into_iter()
+    .flatten()
+    .collect();
+    summary.due = due.len();
+    for d in &due {
+        summary.note_due(d.expires_at, now);
+    }
+    let user_ids: Vec<String> = due.into_iter().map(|d| d.user_id).collect();
+
+    if let Some(queue) = queue {
+        // At most one upstream call per due connection, at the limiter's rate.
+        let secs_left = stop_taking_work
+            .saturating_duration_since(Instant::now())
+            .as_secs();
+        let capacity = secs_left.saturating_mul(state.config.tiktok.rate_per_sec.get() as u64);
+        if user_ids.len() as u64 > capacity {
+            let batches = queue::batches(&user_ids, state.config.refresher.batch_size);
+            let sent = match queue.send(&batches).await {
+                Ok(sent) => sent,
+                Err(error) => {
+                    tracing::warn!(error = %error, "could not hand the due work to the workers");
+                    0
+                }
+            };
+            summary.enqueued = sent;
+            summary.left_for_next_run = user_ids.len().saturating_sub(sent);
+            tracing::info!(?summary, "refresher run handed its work to the workers");
+            return Ok(summary);
         }
     }
-    // Nothing could be looked at: the run failed (and the invocation says so).
-    if let (true, Some(error)) = (summary.failed_shards == shards as usize, last_error) {
-        return Err(error.into());
-    }
-    summary.due = due.len();
 
-    let outcomes = futures::stream::iter(due)
+    let outcomes = futures::stream::iter(user_ids)
         .map(|user_id| async move {
             if Instant::now() >= stop_taking_work {
                 return Outcome::NotStarted;
             }
-            refresh_one(state, &user_id, access_before, refresh_before, deadline).await
+            refresh::refresh_one(state, &user_id, deadline).await.0
         })
         .buffer_unordered(state.config.refresher.concurrency)
         .collect::<Vec<_>>()
         .await;
     for outcome in outcomes {
-        match outcome {
-            Outcome::Refreshed { expiring } => {
-                summary.refreshed += 1;
-                summary.refresh_token_expiring += usize::from(expiring);
-            }
-            Outcome::Skipped => summary.skipped += 1,
-            Outcome::Failed => summary.failed += 1,
-            Outcome::ReconnectRequired => summary.reconnect_required += 1,
-            Outcome::NotStarted => summary.left_for_next_run += 1,
-        }
+        summary.add(outcome);
     }
     tracing::info!(?summary, "refresher run finished");
     Ok(summary)
-}
-
-async fn refresh_one(
-    state: &AppState,
-    user_id: &str,
-    access_before: i64,
-    refresh_before: i64,
-    deadline: Instant,
-) -> Outcome {
-    // The index is eventually consistent: read the item itself, strongly.
-    let connection = match state.store.get_connection(user_id).await {
-        Ok(Some(c)) => c,
-        Ok(None) => return Outcome::Skipped,
-        Err(error) => {
-            tracing::warn!(user_id, error = %error, "could not read a due connection");
-            return Outcome::Failed;
-        }
-    };
-    // A refresh token a refresh did not extend (the Partner API's may not
-    // move) is refreshed at most once a day for its own sake, not every run.
-    let recently_refreshed = connection.tokens.refreshed_at > state.now() - 86_400;
-    let still_due = connection.tokens.access_expires_at < access_before
-        || (connection.tokens.refresh_expires_at < refresh_before && !recently_refreshed);
-    if connection.status != ConnectionStatus::Active || !still_due {
-        return Outcome::Skipped;
-    }
-    match state.refresh_connection(&connection, deadline).await {
-        Ok(Refresh::Refreshed(refreshed)) => {
-            let expiring = refreshed.tokens.refresh_expires_at < refresh_before;
-            if expiring {
-                tracing::warn!(
-                    user_id,
-                    refresh_expires_at = refreshed.tokens.refresh_expires_at,
-                    "refresh token nears its expiry; the user must connect again before then"
-                );
-            }
-            Outcome::Refreshed { expiring }
-        }
-        Ok(Refresh::LostRace(_) | Refresh::Gone) => Outcome::Skipped,
-        Ok(Refresh::ReconnectRequired) => Outcome::ReconnectRequired,
-        Err(error) => {
-            tracing::warn!(user_id, error = %error, "refresh failed; will retry next run");
-            Outcome::Failed
-        }
-    }
 }
 
 async fn refresh_app_token(state: &AppState, expires_before: i64, deadline: Instant) -> bool {
@@ -189,11 +136,21 @@ async fn refresh_app_token(state: &AppState, expires_before: i64, deadline: Inst
 /// The Lambda handler: the scheduler's payload is not needed; the deadline comes
 /// from the invocation context.
 pub async fn handler(
-    state: &AppState,
+    refresher: &Refresher,
     event: lambda_runtime::LambdaEvent<serde_json::Value>,
 ) -> Result<Summary, lambda_runtime::Diagnostic> {
     let deadline = deadline_from(event.context.deadline);
-    run(state, deadline).await.map_err(|error| {
+    let result = run_with(&refresher.state, refresher.queue.as_deref(), deadline).await;
+    match &result {
+        Ok(summary) => summary.emit(METRICS_FUNCTION),
+        // A run that could not even find its work counts as one failure.
+        Err(_) => Summary {
+            failed: 1,
+            ..Summary::default()
+        }
+        .emit(METRICS_FUNCTION),
+    }
+    result.map_err(|error| {
         tracing::error!(error = %error, "refresher run failed");
         lambda_runtime::Diagnostic {
             error_type: error.code().to_owned(),

@@ -13,7 +13,9 @@
 //!
 //! Active connections carry `due_shard`, which puts them in the `access-due`
 //! (sort key `access_expires_at`) and `refresh-due` (sort key `refresh_expires_at`)
-//! indexes; a connection that needs a reconnect drops out of both.
+//! indexes; a connection that needs a reconnect or is dormant drops out of both.
+//! `last_used_at` is when its user last used it (absent on items written before
+//! it existed: their first refresh sets it).
 //!
 //! Every ciphertext is bound (AES-GCM associated data) to its item's key and
 //! field, `<pk>/<field>` (e.g. `USER#<sub>/access_token`, `APP/access_token`),
@@ -30,8 +32,8 @@ use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, ReturnValue, WriteRequ
 use aws_sdk_dynamodb::Client;
 
 use super::{
-    shard_of, AppToken, Connection, ConnectionStatus, PendingGrant, PendingLogin, StoreError,
-    TokenStore, Tokens,
+    shard_of, AppToken, Connection, ConnectionActivity, ConnectionStatus, Due, DueWindow,
+    PendingGrant, PendingLogin, StoreError, TokenStore, Tokens,
 };
 use crate::aws::LazyClient;
 use crate::crypto::{CryptoError, Keyring};
@@ -162,14 +164,16 @@ impl DynamoStore {
         Ok(self.secrets.get().await?.keyring.clone())
     }
 
-    /// The users in `shard` of `index` whose `attribute` is before `before`, every page.
+    /// The users in `shard` of `index` whose `attribute` is in `from..before`,
+    /// with that attribute (a keys-only index still projects its own keys), every page.
     async fn query_due(
         &self,
         index: &str,
         attribute: &str,
         shard: u32,
+        from: i64,
         before: i64,
-    ) -> Result<Vec<String>, StoreError> {
+    ) -> Result<Vec<(String, i64)>, StoreError> {
         let mut users = Vec::new();
         let mut start: Option<Item> = None;
         loop {
@@ -178,17 +182,18 @@ impl DynamoStore {
                 .query()
                 .table_name(&self.layout.table)
                 .index_name(index)
-                .key_condition_expression("due_shard = :shard AND #t < :before")
+                .key_condition_expression("due_shard = :shard AND #t BETWEEN :from AND :last")
                 .expression_attribute_names("#t", attribute)
                 .expression_attribute_values(":shard", s(format!("SHARD#{shard}")))
-                .expression_attribute_values(":before", n(before))
+                .expression_attribute_values(":from", n(from))
+                .expression_attribute_values(":last", n(before.saturating_sub(1)))
                 .set_exclusive_start_key(start.take())
                 .send()
                 .await
                 .map_err(unavailable)?;
             for item in output.items.unwrap_or_default() {
                 if let Some(user) = get_s(&item, "pk")?.strip_prefix("USER#") {
-                    users.push(user.to_owned());
+                    users.push((user.to_owned(), get_n(&item, attribute)?));
                 }
             }
             match output.last_evaluated_key {
@@ -384,6 +389,10 @@ fn connection_from(ring: &Keyring, item: &Item) -> Result<Connection, StoreError
         },
         status,
         version: get_n(item, "version")?,
+        last_used_at: match item.get("last_used_at") {
+            Some(_) => get_n(item, "last_used_at")?,
+            None => get_n(item, "refreshed_at")?,
+        },
         user_id,
     })
 }
@@ -433,6 +442,76 @@ fn token_values(
     (set, values)
 }
 
+fn conflict_or_unavailable<E, R>(e: SdkError<E, R>) -> StoreError
+where
+    E: aws_sdk_dynamodb::error::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
+{
+    match e.as_service_error().and_then(|se| se.code()) {
+        Some("ConditionalCheckFailedException") => StoreError::Conflict,
+        _ => unavailable(e),
+    }
+}
+
+#[async_trait]
+impl ConnectionActivity for DynamoStore {
+    async fn record_use(&self, user_id: &str, now: i64, since: i64) -> Result<bool, StoreError> {
+        // One conditional write, no read: the request already read the item.
+        let written = self
+            .client
+            .update_item()
+            .table_name(&self.layout.table)
+            .set_key(Some(user_key(user_id)))
+            .update_expression("SET last_used_at = :now, #status = :active, due_shard = :shard")
+            .condition_expression(
+                "#status = :dormant OR (#status = :active AND \
+                 (attribute_not_exists(last_used_at) OR last_used_at < :since))",
+            )
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":now", n(now))
+            .expression_attribute_values(":since", n(since))
+            .expression_attribute_values(":active", s(ConnectionStatus::Active.as_str()))
+            .expression_attribute_values(":dormant", s(ConnectionStatus::Dormant.as_str()))
+            .expression_attribute_values(":shard", self.shard_value(user_id))
+            .send()
+            .await
+            .map_err(conflict_or_unavailable);
+        match written {
+            Ok(_) => Ok(true),
+            Err(StoreError::Conflict) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn mark_dormant(
+        &self,
+        user_id: &str,
+        expected_version: u64,
+        used_since: i64,
+    ) -> Result<(), StoreError> {
+        self.client
+            .update_item()
+            .table_name(&self.layout.table)
+            .set_key(Some(user_key(user_id)))
+            .update_expression("SET #status = :dormant, #v = #v + :one REMOVE due_shard")
+            .condition_expression(
+                "#v = :expected AND #status = :active AND \
+                 (attribute_not_exists(last_used_at) OR last_used_at < :since)",
+            )
+            .expression_attribute_names("#v", "version")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":dormant", s(ConnectionStatus::Dormant.as_str()))
+            .expression_attribute_values(":active", s(ConnectionStatus::Active.as_str()))
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":expected", n(expected_version))
+            .expression_attribute_values(":since", n(used_since))
+            .send()
+            .await
+            .map_err(conflict_or_unavailable)?;
+        Ok(())
+    }
+}
+
 #[async_trait]
 impl TokenStore for DynamoStore {
     async fn get_connection(&self, user_id: &str) -> Result<Option<Connection>, StoreError> {
@@ -464,7 +543,9 @@ impl TokenStore for DynamoStore {
             .update_item()
             .table_name(&self.layout.table)
             .set_key(Some(user_key(user_id)))
-            .update_expression(format!("{set}, #v = if_not_exists(#v, :zero) + :one"))
+            .update_expression(format!(
+                "{set}, last_used_at = :ra, #v = if_not_exists(#v, :zero) + :one"
+            ))
             .expression_attribute_names("#v", "version")
             .expression_attribute_names("#status", "status")
             .set_expression_attribute_values(Some(values))
@@ -503,7 +584,9 @@ impl TokenStore for DynamoStore {
             .update_item()
             .table_name(&self.layout.table)
             .set_key(Some(user_key(user_id)))
-            .update_expression(format!("{set}, #v = #v + :one"))
+            .update_expression(format!(
+                "{set}, last_used_at = if_not_exists(last_used_at, :ra), #v = #v + :one"
+            ))
             .condition_expression("#v = :expected")
             .expression_attribute_names("#v", "version")
             .expression_attribute_names("#status", "status")
@@ -560,25 +643,37 @@ impl TokenStore for DynamoStore {
         self.layout.due_shards.max(1)
     }
 
-    async fn find_due(
-        &self,
-        shard: u32,
-        access_before: i64,
-        refresh_before: i64,
-    ) -> Result<Vec<String>, StoreError> {
+    async fn find_due(&self, shard: u32, window: DueWindow) -> Result<Vec<Due>, StoreError> {
         // Both indexes at once: a cold refresher waits for one round trip, not two.
         let (access, refresh) = futures::future::try_join(
-            self.query_due(ACCESS_DUE_INDEX, "access_expires_at", shard, access_before),
+            self.query_due(
+                ACCESS_DUE_INDEX,
+                "access_expires_at",
+                shard,
+                window.access_from,
+                window.access_before,
+            ),
             self.query_due(
                 REFRESH_DUE_INDEX,
                 "refresh_expires_at",
                 shard,
-                refresh_before,
+                i64::MIN,
+                window.refresh_before,
             ),
         )
         .await?;
-        let users: std::collections::BTreeSet<String> = access.into_iter().chain(refresh).collect();
-        Ok(users.into_iter().collect())
+        let mut users = std::collections::BTreeMap::<String, i64>::new();
+        for (user_id, expires_at) in access.into_iter().chain(refresh) {
+            let earliest = users.entry(user_id).or_insert(expires_at);
+            *earliest = (*earliest).min(expires_at);
+        }
+        Ok(users
+            .into_iter()
+            .map(|(user_id, expires_at)| Due {
+                user_id,
+                expires_at,
+            })
+            .collect())
     }
 
     async fn put_login(&self, state_hash: &str, login: &PendingLogin) -> Result<(), StoreError> {

@@ -7,8 +7,8 @@ use async_trait::async_trait;
 use tokio::sync::Mutex;
 
 use super::{
-    shard_of, AppToken, Connection, ConnectionStatus, PendingGrant, PendingLogin, StoreError,
-    TokenStore, Tokens,
+    shard_of, AppToken, Connection, ConnectionActivity, ConnectionStatus, Due, DueWindow,
+    PendingGrant, PendingLogin, StoreError, TokenStore, Tokens,
 };
 use crate::secret::AccessToken;
 use crate::tiktok::{Product, TikTokId};
@@ -49,6 +49,46 @@ impl MemoryStore {
 }
 
 #[async_trait]
+impl ConnectionActivity for MemoryStore {
+    async fn record_use(&self, user_id: &str, now: i64, since: i64) -> Result<bool, StoreError> {
+        let mut tables = self.tables.lock().await;
+        match tables.connections.get_mut(user_id) {
+            Some(c) if c.status == ConnectionStatus::Dormant => {
+                c.status = ConnectionStatus::Active;
+                c.last_used_at = now;
+                Ok(true)
+            }
+            Some(c) if c.status == ConnectionStatus::Active && c.last_used_at < since => {
+                c.last_used_at = now;
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    async fn mark_dormant(
+        &self,
+        user_id: &str,
+        expected_version: u64,
+        used_since: i64,
+    ) -> Result<(), StoreError> {
+        let mut tables = self.tables.lock().await;
+        match tables.connections.get_mut(user_id) {
+            Some(c)
+                if c.version == expected_version
+                    && c.status == ConnectionStatus::Active
+                    && c.last_used_at < used_since =>
+            {
+                c.status = ConnectionStatus::Dormant;
+                c.version += 1;
+                Ok(())
+            }
+            _ => Err(StoreError::Conflict),
+        }
+    }
+}
+
+#[async_trait]
 impl TokenStore for MemoryStore {
     async fn get_connection(&self, user_id: &str) -> Result<Option<Connection>, StoreError> {
         Ok(self.tables.lock().await.connections.get(user_id).cloned())
@@ -66,6 +106,7 @@ impl TokenStore for MemoryStore {
             tokens: tokens.clone(),
             status: ConnectionStatus::Active,
             version,
+            last_used_at: tokens.refreshed_at,
         };
         tables
             .connections
@@ -126,25 +167,26 @@ impl TokenStore for MemoryStore {
         self.shards
     }
 
-    async fn find_due(
-        &self,
-        shard: u32,
-        access_before: i64,
-        refresh_before: i64,
-    ) -> Result<Vec<String>, StoreError> {
+    async fn find_due(&self, shard: u32, window: DueWindow) -> Result<Vec<Due>, StoreError> {
         let tables = self.tables.lock().await;
-        let mut due: Vec<String> = tables
+        let mut due: Vec<Due> = tables
             .connections
             .values()
             .filter(|c| c.status == ConnectionStatus::Active)
             .filter(|c| shard_of(&c.user_id, self.shards) == shard)
-            .filter(|c| {
-                c.tokens.access_expires_at < access_before
-                    || c.tokens.refresh_expires_at < refresh_before
+            .filter_map(|c| {
+                let access = Some(c.tokens.access_expires_at)
+                    .filter(|at| (window.access_from..window.access_before).contains(at));
+                let refresh =
+                    Some(c.tokens.refresh_expires_at).filter(|at| *at < window.refresh_before);
+                let expires_at = access.into_iter().chain(refresh).min()?;
+                Some(Due {
+                    user_id: c.user_id.clone(),
+                    expires_at,
+                })
             })
-            .map(|c| c.user_id.clone())
             .collect();
-        due.sort();
+        due.sort_by(|a, b| a.user_id.cmp(&b.user_id));
         Ok(due)
     }
 

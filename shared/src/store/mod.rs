@@ -13,6 +13,7 @@ mod memory;
 pub use dynamodb::{create_table, DynamoStore, TableLayout, ACCESS_DUE_INDEX, REFRESH_DUE_INDEX};
 pub use memory::MemoryStore;
 
+
 use async_trait::async_trait;
 
 use crate::secret::{AccessToken, CodeVerifier, RefreshToken};
@@ -32,6 +33,11 @@ pub enum ConnectionStatus {
     Active,
     /// TikTok refused the refresh token: the user must connect again.
     ReconnectRequired,
+    /// Nobody used it within the keep-alive window when its refresh token neared
+    /// expiry, so it is no longer refreshed ahead of time (and is out of the due
+    /// indexes). Usable while its refresh token lives (a use brings it back);
+    /// after that the user connects again.
+    Dormant,
 }
 
 impl ConnectionStatus {
@@ -40,6 +46,7 @@ impl ConnectionStatus {
         match self {
             Self::Active => "active",
             Self::ReconnectRequired => "reconnect_required",
+            Self::Dormant => "dormant",
         }
     }
 
@@ -47,6 +54,7 @@ impl ConnectionStatus {
         match raw {
             "active" => Some(Self::Active),
             "reconnect_required" => Some(Self::ReconnectRequired),
+            "dormant" => Some(Self::Dormant),
             _ => None,
         }
     }
@@ -123,6 +131,9 @@ pub struct Connection {
     pub status: ConnectionStatus,
     /// Bumped by every write; the compare-and-set key.
     pub version: u64,
+    /// When its user last used it (Unix seconds; recorded at most once a day,
+    /// see [`ConnectionActivity::record_use`]). Connecting counts as a use.
+    pub last_used_at: i64,
 }
 
 /// A pending login, keyed by the hash of its `state` value.
@@ -180,9 +191,56 @@ pub enum StoreError {
     Secrets(#[from] SecretsError),
 }
 
+/// Which connections the refresher should look at (Unix seconds).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DueWindow {
+    /// Access tokens that expired before this are not looked at: their users
+    /// have not been back (an active user's token is kept fresh, or refreshed on
+    /// their next request), so an idle connection stops being read.
+    pub access_from: i64,
+    /// Access tokens expiring before this are due.
+    pub access_before: i64,
+    /// Refresh tokens expiring before this are due (however long ago).
+    pub refresh_before: i64,
+}
+
+/// A connection the due indexes found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Due {
+    /// The dshipit user.
+    pub user_id: String,
+    /// The earlier of its due expiries (the access token's, when that one is in
+    /// the window; the refresh token's, when that one is).
+    pub expires_at: i64,
+}
+
+/// When users use their connections, and parking the ones nobody uses: the
+/// refresh policy's part of the store.
+#[async_trait]
+pub trait ConnectionActivity: Send + Sync {
+    /// Records that the user used their connection at `now`, unless a use at or
+    /// after `since` is already recorded, so a user costs at most one write a
+    /// day. A dormant connection becomes active again (back in the due indexes).
+    /// The version is not bumped: a refresh racing with this still stores.
+    /// Returns whether anything was written (not when already recorded, when
+    /// there is no connection, or when it needs a reconnect).
+    async fn record_use(&self, user_id: &str, now: i64, since: i64) -> Result<bool, StoreError>;
+
+    /// Marks the connection dormant (no proactive refresh; out of the due
+    /// indexes), only if the stored version is still `expected_version`, it is
+    /// active, and no use at or after `used_since` has been recorded meanwhile;
+    /// otherwise [`StoreError::Conflict`].
+    async fn mark_dormant(
+        &self,
+        user_id: &str,
+        expected_version: u64,
+        used_since: i64,
+    ) -> Result<(), StoreError>;
+}
+
 /// Persistence for connections, OAuth states, the app token and the product cache.
 #[async_trait]
-pub trait TokenStore: Send + Sync {
+pub trait TokenStore: ConnectionActivity + Send + Sync {
     /// The user's connection, if any.
     async fn get_connection(&self, user_id: &str) -> Result<Option<Connection>, StoreError>;
 
@@ -220,14 +278,9 @@ pub trait TokenStore: Send + Sync {
     fn due_shards(&self) -> u32;
 
     /// Users in `shard` with an active connection whose access token expires
-    /// before `access_before` or whose refresh token expires before
-    /// `refresh_before`. Uses an index; never scans.
-    async fn find_due(
-        &self,
-        shard: u32,
-        access_before: i64,
-        refresh_before: i64,
-    ) -> Result<Vec<String>, StoreError>;
+    /// within `window.access_from..window.access_before` or whose refresh token
+    /// expires before `window.refresh_before`. Uses an index; never scans.
+    async fn find_due(&self, shard: u32, window: DueWindow) -> Result<Vec<Due>, StoreError>;
 
     /// Saves a pending login under the hash of its state value.
     async fn put_login(&self, state_hash: &str, login: &PendingLogin) -> Result<(), StoreError>;

@@ -6,7 +6,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
-use tiktok_gateway::store::{AppToken, PendingGrant, PendingLogin};
+use tiktok_gateway::store::{
+    AppToken, ConnectionActivity, Due, DueWindow, PendingGrant, PendingLogin,
+};
 use tiktok_gateway::tiktok::{Product, TikTokId};
 use tiktok_gateway::{AccessToken, Connection, StoreError, TokenStore, Tokens};
 
@@ -83,6 +85,26 @@ impl CountingStore {
 }
 
 #[async_trait]
+impl ConnectionActivity for CountingStore {
+    async fn record_use(&self, user_id: &str, now: i64, since: i64) -> Result<bool, StoreError> {
+        self.write("record_use");
+        self.inner.record_use(user_id, now, since).await
+    }
+
+    async fn mark_dormant(
+        &self,
+        user_id: &str,
+        expected_version: u64,
+        used_since: i64,
+    ) -> Result<(), StoreError> {
+        self.write("mark_dormant");
+        self.inner
+            .mark_dormant(user_id, expected_version, used_since)
+            .await
+    }
+}
+
+#[async_trait]
 impl TokenStore for CountingStore {
     async fn get_connection(&self, user_id: &str) -> Result<Option<Connection>, StoreError> {
         self.read("get_connection");
@@ -130,16 +152,9 @@ impl TokenStore for CountingStore {
         self.inner.due_shards()
     }
 
-    async fn find_due(
-        &self,
-        shard: u32,
-        access_before: i64,
-        refresh_before: i64,
-    ) -> Result<Vec<String>, StoreError> {
+    async fn find_due(&self, shard: u32, window: DueWindow) -> Result<Vec<Due>, StoreError> {
         self.read("find_due");
-        self.inner
-            .find_due(shard, access_before, refresh_before)
-            .await
+        self.inner.find_due(shard, window).await
     }
 
     async fn put_login(&self, state_hash: &str, login: &PendingLogin) -> Result<(), StoreError> {
