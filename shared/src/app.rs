@@ -543,11 +543,7 @@ impl AppState {
         if connection.last_used_at >= today && connection.status == ConnectionStatus::Active {
             return;
         }
-        match self
-            .store
-            .record_use(&connection.user_id, now, today)
-            .await
-        {
+        match self.store.record_use(&connection.user_id, now, today).await {
             Ok(_) => {
                 connection.last_used_at = now;
                 connection.status = ConnectionStatus::Active;

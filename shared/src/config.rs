@@ -590,21 +590,30 @@ mod tests {
                 r.worker_concurrency.get() * r.worker_rate().get() <= r.upstream_rate.get(),
                 "{rate}/{workers}"
             );
-            assert_eq!(r.worker_rate().get(), r.upstream_rate.get() / r.worker_concurrency.get());
+            assert_eq!(
+                r.worker_rate().get(),
+                r.upstream_rate.get() / r.worker_concurrency.get()
+            );
         }
         let mut vars = minimal();
         vars.insert("REFRESH_UPSTREAM_RATE_PER_SEC", "3");
         vars.insert("REFRESH_WORKER_CONCURRENCY", "4");
         assert!(matches!(
             load(&vars),
-            Err(ConfigError::Invalid { name: "REFRESH_UPSTREAM_RATE_PER_SEC", .. })
+            Err(ConfigError::Invalid {
+                name: "REFRESH_UPSTREAM_RATE_PER_SEC",
+                ..
+            })
         ));
         let mut vars = minimal();
         vars.insert("REFRESH_ACTIVE_DAYS", "30");
         vars.insert("KEEP_ALIVE_ACTIVE_DAYS", "7");
         assert!(matches!(
             load(&vars),
-            Err(ConfigError::Invalid { name: "KEEP_ALIVE_ACTIVE_DAYS", .. })
+            Err(ConfigError::Invalid {
+                name: "KEEP_ALIVE_ACTIVE_DAYS",
+                ..
+            })
         ));
     }
 

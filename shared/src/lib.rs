@@ -38,6 +38,7 @@ pub use provider::{Provider, SearchRequest, SearchResult, ShopView};
 pub use secret::{AccessToken, AuthCode, ClientSecret, CodeVerifier, OAuthState, RefreshToken};
 pub use secrets::{AppSecrets, Secrets, SecretsError};
 pub use store::{
-    Connection, ConnectionActivity, ConnectionStatus, DynamoStore, MemoryStore, StoreError, TokenStore, Tokens,
+    Connection, ConnectionActivity, ConnectionStatus, DynamoStore, MemoryStore, StoreError,
+    TokenStore, Tokens,
 };
 pub use tiktok::{TikTokClient, TikTokId, Upstream, UpstreamError};

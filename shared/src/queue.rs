@@ -63,8 +63,8 @@ impl SqsQueue {
     async fn send_group(&self, group: &[RefreshBatch]) -> Result<usize, QueueError> {
         let mut request = self.client.send_message_batch().queue_url(&self.url);
         for (i, batch) in group.iter().enumerate() {
-            let body = serde_json::to_string(batch)
-                .map_err(|e| QueueError::Unavailable(Box::new(e)))?;
+            let body =
+                serde_json::to_string(batch).map_err(|e| QueueError::Unavailable(Box::new(e)))?;
             let entry = SendMessageBatchRequestEntry::builder()
                 .id(i.to_string())
                 .message_body(body)
@@ -116,6 +116,53 @@ impl RefreshQueue for SqsQueue {
     }
 }
 
+/// The queue and its dead-letter queue as `template.yaml` defines them
+/// (`maxReceiveCount` 3), for local stacks and tests; deployments use the
+/// template. `visibility_timeout_secs` is how long a received message stays
+/// hidden (the template: six times the worker's timeout). Returns the queue's
+/// and the dead-letter queue's URLs.
+pub async fn create_queue(
+    client: &aws_sdk_sqs::Client,
+    name: &str,
+    visibility_timeout_secs: u32,
+) -> Result<(String, String), QueueError> {
+    use aws_sdk_sqs::types::QueueAttributeName;
+    let failed = |e: aws_sdk_sqs::Error| QueueError::Unavailable(Box::new(e));
+    let dlq_url = client
+        .create_queue()
+        .queue_name(format!("{name}-dlq"))
+        .send()
+        .await
+        .map_err(|e| failed(e.into()))?
+        .queue_url
+        .unwrap_or_default();
+    let dlq_arn = client
+        .get_queue_attributes()
+        .queue_url(&dlq_url)
+        .attribute_names(QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .map_err(|e| failed(e.into()))?
+        .attributes
+        .and_then(|a| a.get(&QueueAttributeName::QueueArn).cloned())
+        .unwrap_or_default();
+    let redrive = serde_json::json!({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": 3});
+    let url = client
+        .create_queue()
+        .queue_name(name)
+        .attributes(QueueAttributeName::RedrivePolicy, redrive.to_string())
+        .attributes(
+            QueueAttributeName::VisibilityTimeout,
+            visibility_timeout_secs.to_string(),
+        )
+        .send()
+        .await
+        .map_err(|e| failed(e.into()))?
+        .queue_url
+        .unwrap_or_default();
+    Ok((url, dlq_url))
+}
+
 /// Splits `user_ids` into messages of at most `size` ids.
 pub fn batches(user_ids: &[String], size: usize) -> Vec<RefreshBatch> {
     user_ids
@@ -135,7 +182,10 @@ mod tests {
         let ids: Vec<String> = (0..123).map(|i| format!("user-{i}")).collect();
         let messages = batches(&ids, 50);
         assert_eq!(
-            messages.iter().map(|m| m.user_ids.len()).collect::<Vec<_>>(),
+            messages
+                .iter()
+                .map(|m| m.user_ids.len())
+                .collect::<Vec<_>>(),
             [50, 50, 23]
         );
         let back: Vec<String> = messages.into_iter().flat_map(|m| m.user_ids).collect();

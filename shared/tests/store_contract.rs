@@ -250,7 +250,11 @@ async fn only_due_connections_are_found(store: Arc<dyn TokenStore>) {
         .unwrap();
     let due = all_due(&*store, window(NOW + 1200, NOW + 7 * 86_400)).await;
     let expiry = |u: &str| due.iter().find(|d| d.user_id == u).map(|d| d.expires_at);
-    assert_eq!(expiry(&access_due), Some(NOW + 600), "the due expiry comes back");
+    assert_eq!(
+        expiry(&access_due),
+        Some(NOW + 600),
+        "the due expiry comes back"
+    );
     assert_eq!(expiry(&refresh_due), Some(NOW + 3 * 86_400));
     let found: Vec<String> = due.iter().map(|d| d.user_id.clone()).collect();
     assert!(found.contains(&access_due), "access token expiring soon");
@@ -307,7 +311,10 @@ async fn a_use_is_recorded_once_a_day_without_a_new_version(store: Arc<dyn Token
     );
     let read = store.get_connection(&user).await.unwrap().unwrap();
     assert_eq!(read.last_used_at, day + 10);
-    assert_eq!(read.version, c.version, "a refresh racing with it still stores");
+    assert_eq!(
+        read.version, c.version,
+        "a refresh racing with it still stores"
+    );
     assert!(!store.record_use("nobody", day, day).await.unwrap());
     assert!(store.get_connection("nobody").await.unwrap().is_none());
     // A refresh keeps it.

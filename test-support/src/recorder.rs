@@ -108,7 +108,15 @@ fn action(headers: &HeaderMap) -> String {
     let service = match service {
         s if s.starts_with("DynamoDB") => "dynamodb",
         "secretsmanager" => "secretsmanager",
+        "AmazonSQS" => "sqs",
         other => other,
+    };
+    // IAM has no batch actions for SQS: a batch call needs the single one.
+    let operation = match (service, operation) {
+        ("sqs", "SendMessageBatch") => "SendMessage",
+        ("sqs", "DeleteMessageBatch") => "DeleteMessage",
+        ("sqs", "ChangeMessageVisibilityBatch") => "ChangeMessageVisibility",
+        (_, operation) => operation,
     };
     format!("{service}:{operation}")
 }

@@ -251,3 +251,134 @@ async fn eight_containers_refreshing_one_connection_never_lose_a_rotation() {
          {refused} refused racers recovered, 0 reconnects"
     );
 }
+
+/// Connections in the fan-out test, user ids per message, concurrent workers.
+const FANNED: usize = 40;
+const BATCH: &str = "5";
+const WORKERS: usize = 4;
+
+/// The SQS path end to end on moto: a refresher run that cannot finish in time
+/// hands every due connection to the queue (and, as a next run would, a second
+/// time); four workers, each its own container at its share of the refresh
+/// rate, drain it concurrently the way Lambda's event source would. Every
+/// connection ends refreshed once, holding the refresh token TikTok considers
+/// current: no rotation lost, no reconnect, nothing left on the queues.
+#[tokio::test]
+async fn fanned_out_refreshes_on_sqs_lose_no_rotation_under_concurrent_workers() {
+    let aws = test_support::moto_config();
+    let sqs = aws_sdk_sqs::Client::new(&aws);
+    let (queue_url, dlq_url) =
+        tiktok_gateway::queue::create_queue(&sqs, &test_support::unique("refresh"), 10)
+            .await
+            .unwrap();
+    let w = world(
+        1 + WORKERS,
+        &[
+            ("REFRESH_QUEUE_URL", &queue_url),
+            ("REFRESH_BATCH_SIZE", BATCH),
+            ("REFRESH_UPSTREAM_RATE_PER_SEC", "200"),
+            ("REFRESH_WORKER_CONCURRENCY", "4"),
+            // Each worker's share, as the worker's main sets it.
+            ("UPSTREAM_RATE_PER_SEC", "50"),
+            ("REFRESHER_DEADLINE_MARGIN_MS", "1000"),
+        ],
+    )
+    .await;
+    assert_eq!(w.containers[1].config.refresher.worker_rate().get(), 50);
+    let users: Vec<String> = (0..FANNED).map(|i| format!("fan-{i}")).collect();
+    for user in &users {
+        w.connect(user).await;
+    }
+    // Every access token now expires within the refresher's ahead window.
+    w.clock.fetch_add(3_600 - 600, Ordering::SeqCst);
+
+    // A run with no time left to refresh inline hands everything over.
+    let queue = tiktok_gateway::queue::SqsQueue::lazy(&aws, queue_url.clone());
+    let deadline = tokio::time::Instant::now() + Duration::from_millis(1_500);
+    let summary = token_refresher::run_with(&w.containers[0], Some(&queue), deadline)
+        .await
+        .unwrap();
+    assert_eq!(
+        (summary.due, summary.enqueued, summary.refreshed),
+        (FANNED, FANNED, 0),
+        "{summary:?}"
+    );
+    // The next run, before the workers got to it, hands it all over again.
+    let again = token_refresher::run_with(&w.containers[0], Some(&queue), deadline)
+        .await
+        .unwrap();
+    assert_eq!(again.enqueued, FANNED, "{again:?}");
+
+    let started = Instant::now();
+    let workers = (1..=WORKERS).map(|c| {
+        let source =
+            token_refresh_worker::event_source::EventSource::new(sqs.clone(), queue_url.clone(), 5);
+        let state = &w.containers[c];
+        let sqs = &sqs;
+        let queue_url = &queue_url;
+        async move {
+            let mut received = 0;
+            loop {
+                let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+                // No long polling: the test's moto serves one request at a time.
+                let polled = source.poll_once(state, 0, deadline).await.unwrap();
+                received += polled.received;
+                if polled.received == 0 {
+                    if queue_is_empty(sqs, queue_url).await {
+                        return received;
+                    }
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+                assert!(
+                    started.elapsed() < Duration::from_secs(60),
+                    "drained in time"
+                );
+            }
+        }
+    });
+    let received: usize = futures::future::join_all(workers).await.into_iter().sum();
+    assert_eq!(received, 2 * FANNED / 5, "every message delivered once");
+
+    let stats = w.tiktok.emulator.stats();
+    assert_eq!(stats.refresh_rotated as usize, FANNED, "one rotation each");
+    for user in &users {
+        let stored = w.stored(user).await;
+        assert_eq!(stored.status, ConnectionStatus::Active, "{user}");
+        assert_eq!(stored.version, 2, "{user}: refreshed once");
+        assert!(
+            w.tiktok
+                .emulator
+                .is_current_refresh_token(stored.tokens.refresh_token.expose()),
+            "{user}: the stored refresh token is TikTok's newest"
+        );
+    }
+    assert!(
+        queue_is_empty(&sqs, &dlq_url).await,
+        "nothing dead-lettered"
+    );
+    println!(
+        "fan-out: {FANNED} connections enqueued twice, {WORKERS} workers, {} rotations, \
+         {} refused racers recovered, 0 lost",
+        stats.refresh_rotated, stats.refresh_refused
+    );
+}
+
+async fn queue_is_empty(sqs: &aws_sdk_sqs::Client, url: &str) -> bool {
+    use aws_sdk_sqs::types::QueueAttributeName as A;
+    let attributes = sqs
+        .get_queue_attributes()
+        .queue_url(url)
+        .attribute_names(A::ApproximateNumberOfMessages)
+        .attribute_names(A::ApproximateNumberOfMessagesNotVisible)
+        .send()
+        .await
+        .unwrap()
+        .attributes
+        .unwrap_or_default();
+    [
+        A::ApproximateNumberOfMessages,
+        A::ApproximateNumberOfMessagesNotVisible,
+    ]
+    .iter()
+    .all(|a| attributes.get(a).map(String::as_str) == Some("0"))
+}

@@ -116,7 +116,7 @@ async fn every_sample_http_event_gets_its_documented_answer() {
     let mut seen = 0;
     for file in files {
         let stem = file.file_stem().unwrap().to_string_lossy().into_owned();
-        if stem.starts_with("token-refresher") {
+        if stem.starts_with("token-refresh") {
             continue;
         }
         let (_, status, code) = EXPECTED
@@ -305,10 +305,16 @@ async fn the_sample_scheduler_event_runs_the_refresher() {
         .as_millis() as u64
         + 30_000;
 
-    let summary =
-        token_refresher::handler(&h.state, lambda_runtime::LambdaEvent::new(payload, context))
-            .await
-            .unwrap_or_else(|e| panic!("refresher failed: {}", e.error_message));
+    let refresher = token_refresher::Refresher {
+        state: h.state.clone(),
+        queue: None,
+    };
+    let summary = token_refresher::handler(
+        &refresher,
+        lambda_runtime::LambdaEvent::new(payload, context),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("refresher failed: {}", e.error_message));
 
     let summary = serde_json::to_value(summary).unwrap();
     assert!(summary["refreshed"].as_u64().unwrap() >= 1, "{summary}");
@@ -317,6 +323,44 @@ async fn the_sample_scheduler_event_runs_the_refresher() {
         .state
         .store
         .get_connection("due-user")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(connection.tokens.refresh_token.expose(), "rft.fresh");
+}
+
+#[tokio::test]
+async fn the_sample_sqs_event_runs_the_worker_and_retries_only_the_bad_message() {
+    let text =
+        std::fs::read_to_string(events_dir().join("token-refresh-worker-batch.json")).unwrap();
+    let payload: aws_lambda_events::event::sqs::SqsEvent = serde_json::from_str(&text).unwrap();
+    let h = world().await;
+    h.connect("user-123", "due", 60).await;
+    let mut context = lambda_runtime::Context::default();
+    context.deadline = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64
+        + 30_000;
+
+    let response =
+        token_refresh_worker::handler(&h.state, lambda_runtime::LambdaEvent::new(payload, context))
+            .await
+            .unwrap_or_else(|e| panic!("worker failed: {}", e.error_message));
+
+    // The malformed message comes back (then the DLQ); the good one is done,
+    // its deleted user skipped.
+    let body = serde_json::to_value(&response).unwrap();
+    assert_eq!(
+        body,
+        serde_json::json!({"batchItemFailures": [
+            {"itemIdentifier": "2e1424d4-f796-459a-8184-9c92662be6da"}
+        ]})
+    );
+    let connection = h
+        .state
+        .store
+        .get_connection("user-123")
         .await
         .unwrap()
         .unwrap();

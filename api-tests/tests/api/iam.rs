@@ -9,6 +9,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde_yaml::Value;
 use test_support::Recorder;
+use tiktok_gateway::queue::RefreshQueue;
 
 use crate::harness::*;
 
@@ -255,6 +256,71 @@ async fn observed(binary: &str) -> BTreeSet<String> {
                     .await,
                 );
             }
+            // More due than the run can do: it hands the work to the queue.
+            actions.extend(
+                observe(&[], |h, r| async move {
+                    h.connect("due", "old", 60).await;
+                    let sqs = aws_sdk_sqs::Client::new(&test_support::moto_config());
+                    let (url, _) = tiktok_gateway::queue::create_queue(
+                        &sqs,
+                        &test_support::unique("iam-fan-out"),
+                        30,
+                    )
+                    .await
+                    .unwrap();
+                    let c = cold(&h, &r);
+                    let queue = tiktok_gateway::queue::SqsQueue::lazy(
+                        &test_support::aws_config_for(&r.endpoint),
+                        url,
+                    );
+                    let no_time = tokio::time::Instant::now();
+                    let summary = token_refresher::run_with(&c, Some(&queue), no_time)
+                        .await
+                        .unwrap();
+                    assert_eq!(summary.enqueued, 1, "{summary:?}");
+                    r.take()
+                })
+                .await,
+            );
+        }
+        "token-refresh-worker" => {
+            actions.extend(
+                observe(&[], |h, r| async move {
+                    h.connect("due", "old", 60).await;
+                    let sqs = aws_sdk_sqs::Client::new(&test_support::moto_config());
+                    let (url, _) = tiktok_gateway::queue::create_queue(
+                        &sqs,
+                        &test_support::unique("iam-refresh"),
+                        30,
+                    )
+                    .await
+                    .unwrap();
+                    tiktok_gateway::queue::SqsQueue::lazy(
+                        &test_support::moto_config(),
+                        url.clone(),
+                    )
+                    .send(&tiktok_gateway::queue::batches(&["due".to_owned()], 50))
+                    .await
+                    .unwrap();
+                    let c = cold(&h, &r);
+                    // The event source polls with the worker's role: played here
+                    // through the recorder too.
+                    let polled = token_refresh_worker::event_source::EventSource::new(
+                        aws_sdk_sqs::Client::new(&test_support::aws_config_for(&r.endpoint)),
+                        url,
+                        10,
+                    );
+                    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
+                    let polled = polled.poll_once(&c, 0, deadline).await.unwrap();
+                    assert_eq!((polled.received, polled.retried), (1, 0));
+                    let mut made = r.take();
+                    // Lambda's SQS event source also reads the queue's attributes
+                    // (to validate it) with this role; the stand-in does not.
+                    made.push("sqs:GetQueueAttributes".to_owned());
+                    made
+                })
+                .await,
+            );
         }
         "tiktok-shop-webhook" => {
             // A deauthorization (the connection wiped and marked), then its replay.
@@ -319,6 +385,7 @@ async fn each_function_is_granted_exactly_the_aws_actions_it_makes() {
         for (action, resources) in actions {
             let allowed: &[&str] = match action.split(':').next().unwrap() {
                 "secretsmanager" => &["AppSecretArn"],
+                "sqs" => &["RefreshQueue.Arn"],
                 _ => &["Table.Arn"],
             };
             for resource in resources {

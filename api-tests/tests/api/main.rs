@@ -9,6 +9,7 @@ mod fuzz;
 mod hardening;
 mod harness;
 mod iam;
+mod policy;
 mod refresher;
 mod review;
 mod shop;

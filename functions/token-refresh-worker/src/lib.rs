@@ -11,6 +11,8 @@
 //! message costs its already-refreshed connections one read each (they are no
 //! longer due).
 
+pub mod event_source;
+
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use futures::StreamExt;
 use tiktok_gateway::queue::RefreshBatch;
@@ -44,7 +46,10 @@ pub async fn process(
         {
             Some(Ok(batch)) => work.extend(batch.user_ids.into_iter().map(|u| (index, u))),
             _ => {
-                tracing::error!(message_id, "not a refresh batch; it goes to the dead-letter queue");
+                tracing::error!(
+                    message_id,
+                    "not a refresh batch; it goes to the dead-letter queue"
+                );
                 failures.push(message_id.clone());
             }
         }
@@ -77,7 +82,11 @@ pub async fn process(
     }
     let mut response = SqsBatchResponse::default();
     response.set_failures(failures);
-    tracing::info!(?summary, retried = response.batch_item_failures.len(), "refresh batch done");
+    tracing::info!(
+        ?summary,
+        retried = response.batch_item_failures.len(),
+        "refresh batch done"
+    );
     (summary, response)
 }
 

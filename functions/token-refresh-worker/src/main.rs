@@ -8,5 +8,8 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         config.tiktok.rate_per_sec = config.refresher.worker_rate();
     })
     .await;
-    run(service_fn(|event| token_refresh_worker::handler(&state, event))).await
+    run(service_fn(|event| {
+        token_refresh_worker::handler(&state, event)
+    }))
+    .await
 }

@@ -13,5 +13,8 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         .clone()
         .map(|url| Arc::new(SqsQueue::lazy(&aws, url)) as Arc<dyn RefreshQueue>);
     let refresher = token_refresher::Refresher { state, queue };
-    run(service_fn(|event| token_refresher::handler(&refresher, event))).await
+    run(service_fn(|event| {
+        token_refresher::handler(&refresher, event)
+    }))
+    .await
 }

@@ -13,7 +13,6 @@ mod memory;
 pub use dynamodb::{create_table, DynamoStore, TableLayout, ACCESS_DUE_INDEX, REFRESH_DUE_INDEX};
 pub use memory::MemoryStore;
 
-
 use async_trait::async_trait;
 
 use crate::secret::{AccessToken, CodeVerifier, RefreshToken};

@@ -29,6 +29,7 @@ pub const FUNCTIONS: &[&str] = &[
     "product-lookup",
     "token-refresher",
     "tiktok-shop-webhook",
+    "token-refresh-worker",
 ];
 
 /// Ratio of a function's median cold start to `hello`'s that is the target.
@@ -324,9 +325,12 @@ pub async fn run(bin_dir: &Path, events_dir: &Path, runs: usize, sink: &Sink) ->
             "oauth-callback" => ("oauth-callback-missing-state.json".to_owned(), false),
             "token-refresher" => ("token-refresher-scheduled.json".to_owned(), true),
             "tiktok-shop-webhook" => ("tiktok-shop-webhook-unsigned.json".to_owned(), true),
+            "token-refresh-worker" => ("token-refresh-worker-batch.json".to_owned(), true),
             f => (format!("{f}-no-identity.json"), false),
         };
-        let label = if needs_aws {
+        let label = if *function == "token-refresh-worker" {
+            format!("{function} (init + a sample batch against moto)")
+        } else if needs_aws {
             format!("{function} (init + empty run against moto)")
         } else {
             (*function).to_owned()

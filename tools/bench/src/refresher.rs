@@ -134,7 +134,11 @@ async fn audit(
             Some(c) => {
                 match c.status {
                     ConnectionStatus::Active => audit.active += 1,
-                    ConnectionStatus::ReconnectRequired => audit.reconnect_required += 1,
+                    // Dormant never happens here (every connection was just
+                    // made); either way the connection is not usable ahead.
+                    ConnectionStatus::ReconnectRequired | ConnectionStatus::Dormant => {
+                        audit.reconnect_required += 1
+                    }
                 }
                 if !emulator.is_current_refresh_token(c.tokens.refresh_token.expose()) {
                     audit.lost_rotations += 1;

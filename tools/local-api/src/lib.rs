@@ -318,6 +318,9 @@ pub struct Options {
     pub token_mode: String,
     /// `research` or `shop` (`TIKTOK_PROVIDER`).
     pub provider: String,
+    /// SQS endpoint (moto): the refresher hands surplus work to a queue there
+    /// and in-process workers consume it, as in AWS; no fan-out when `None`.
+    pub sqs_endpoint: Option<String>,
 }
 
 impl Default for Options {
@@ -332,6 +335,7 @@ impl Default for Options {
             refresh_every: Some(Duration::from_secs(60)),
             token_mode: "user".into(),
             provider: "research".into(),
+            sqs_endpoint: None,
         }
     }
 }
@@ -462,22 +466,32 @@ pub async fn start(options: Options) -> std::io::Result<LocalStack> {
     );
     let provider = AppState::provider_for(&config, &client);
     let state = AppState::new(config, store, Arc::new(client), secrets).with_provider(provider);
+    let queue = match &options.sqs_endpoint {
+        None => None,
+        Some(endpoint) => Some(refresh_workers(&state, endpoint).await?),
+    };
 
     if let Some(every) = options.refresh_every {
         let state = state.clone();
+        let queue = queue.clone();
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(every);
             tick.tick().await;
             loop {
                 tick.tick().await;
                 let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-                if let Err(error) = token_refresher::run(&state, deadline).await {
+                let run = token_refresher::run_with(&state, queue.as_deref(), deadline);
+                if let Err(error) = run.await {
                     tracing::warn!(%error, "scheduled refresher run failed");
                 }
             }
         });
     }
 
+    let refresher = token_refresher::Refresher {
+        state: state.clone(),
+        queue,
+    };
     let gateway_state = Gateway {
         state: state.clone(),
         site_origin: page_url.clone(),
@@ -485,7 +499,10 @@ pub async fn start(options: Options) -> std::io::Result<LocalStack> {
     };
     let app = axum::Router::new()
         .route("/", axum::routing::get(to_page))
-        .route("/__local/refresher/run", axum::routing::post(run_refresher))
+        .route(
+            "/__local/refresher/run",
+            axum::routing::post(run_refresher).with_state(refresher),
+        )
         .route("/__local/cookie-probe", axum::routing::get(cookie_probe))
         .fallback(gateway)
         .layer(axum::middleware::from_fn_with_state(
@@ -646,9 +663,59 @@ async fn cookie_probe(req: AxumRequest<AxumBody>) -> AxumResponse {
 /// The demo page: it uses only the public API routes, from another site.
 pub const PAGE: &str = include_str!("page.html");
 
-async fn run_refresher(State(Gateway { state, .. }): State<Gateway>) -> AxumResponse {
+/// The refresh queue on `endpoint` (created as the template defines it) and
+/// `REFRESH_WORKER_CONCURRENCY` in-process workers polling it, each with its
+/// own container state at its share of the refresh rate, as Lambda's SQS event
+/// source would run them.
+async fn refresh_workers(
+    state: &AppState,
+    endpoint: &str,
+) -> std::io::Result<Arc<dyn tiktok_gateway::queue::RefreshQueue>> {
+    let aws = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .endpoint_url(endpoint)
+        .load()
+        .await;
+    let sqs = aws_sdk_sqs::Client::new(&aws);
+    let (url, _) = tiktok_gateway::queue::create_queue(&sqs, "dshipit-local-refresh", 60)
+        .await
+        .map_err(std::io::Error::other)?;
+    for _ in 0..state.config.refresher.worker_concurrency.get() {
+        let mut config = (*state.config).clone();
+        config.tiktok.rate_per_sec = config.refresher.worker_rate();
+        let client = TikTokClient::new(
+            TikTokClient::http_client(&config.tiktok).map_err(std::io::Error::other)?,
+            config.tiktok.clone(),
+        );
+        let provider = AppState::provider_for(&config, &client);
+        let mut worker = AppState::new(
+            config,
+            state.store.clone(),
+            Arc::new(client),
+            state.secrets.clone(),
+        )
+        .with_provider(provider);
+        worker.clock = state.clock.clone();
+        let source =
+            token_refresh_worker::event_source::EventSource::new(sqs.clone(), url.clone(), 5);
+        tokio::spawn(async move {
+            loop {
+                let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+                // Short polls: moto serves one request at a time.
+                match source.poll_once(&worker, 0, deadline).await {
+                    Ok(polled) if polled.received > 0 => continue,
+                    Ok(_) => {}
+                    Err(error) => tracing::warn!(%error, "refresh queue poll failed"),
+                }
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+        });
+    }
+    Ok(Arc::new(tiktok_gateway::queue::SqsQueue::lazy(&aws, url)))
+}
+
+async fn run_refresher(State(refresher): State<token_refresher::Refresher>) -> AxumResponse {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    match token_refresher::run(&state, deadline).await {
+    match token_refresher::run_with(&refresher.state, refresher.queue.as_deref(), deadline).await {
         Ok(summary) => axum::Json(summary).into_response(),
         Err(error) => (
             StatusCode::from_u16(error.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),

@@ -1,0 +1,261 @@
+//! The refresh policy against moto: an active user's token is refreshed ahead of
+//! time, an idle one's is left to their next request, a refresh token nobody
+//! needs goes dormant (and the status says so), one used within the keep-alive
+//! window is kept alive; a data request records the use at most once a day and
+//! the warm path stays one read.
+
+use tiktok_gateway::{ConnectionStatus, RefreshToken, Tokens};
+use wiremock::matchers::{method, path};
+use wiremock::{Mock, ResponseTemplate};
+
+use crate::harness::*;
+
+const DAY: i64 = 86_400;
+
+fn tokens_expiring(tag: &str, now: i64, access_in: i64, refresh_in: i64) -> Tokens {
+    let mut t = tokens(tag, now, access_in);
+    t.refresh_expires_at = now + refresh_in;
+    t.refresh_token = RefreshToken::new(format!("rft.{tag}"));
+    t
+}
+
+async fn store(h: &Harness, user: &str, t: Tokens) {
+    h.state.store.put_connection(user, &t).await.unwrap();
+}
+
+async fn status(h: &Harness, user: &str) -> serde_json::Value {
+    let response =
+        connection_status::handler(&h.state, get("/auth/tiktok/status", &[], Some(user)))
+            .await
+            .unwrap();
+    assert_eq!(response.status(), 200);
+    body_json(&response)
+}
+
+async fn shop_lookup(h: &Harness, user: &str) -> lambda_http::Response<lambda_http::Body> {
+    shop_lookup::handler(
+        &h.state,
+        get("/api/tiktok/shops", &[("name", "sunny")], Some(user)),
+    )
+    .await
+    .unwrap()
+}
+
+async fn shops_answer(h: &Harness) {
+    Mock::given(method("POST"))
+        .and(path("/v2/research/tts/shop/"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({
+            "data": {"shop_data": [{"shop_id": 7494754040961993092u64, "shop_name": "Sunny Home"}]},
+            "error": {"code": "ok", "message": "", "log_id": "l"}
+        })))
+        .mount(&h.tiktok)
+        .await;
+}
+
+#[tokio::test]
+async fn active_idle_kept_alive_and_dormant_connections_are_each_handled_as_stated() {
+    let h = Harness::moto(&[
+        ("REFRESH_ACTIVE_DAYS", "7"),
+        ("KEEP_ALIVE_ACTIVE_DAYS", "30"),
+        ("REFRESH_WINDOW_DAYS", "7"),
+        ("REFRESH_LOOKBACK_SECS", "3600"),
+    ])
+    .await;
+    shops_answer(&h).await;
+    let t0 = h.now();
+    // Connected 50 days ago, all of them (connecting counts as a use).
+    store(&h, "active", tokens_expiring("active", t0, 600, 365 * DAY)).await;
+    // Its access token expires ten minutes before "now": found due, but idle.
+    store(
+        &h,
+        "idle",
+        tokens_expiring("idle", t0, 50 * DAY - 600, 365 * DAY),
+    )
+    .await;
+    // Its refresh token expires in 3 days and nobody came back.
+    store(&h, "dormant", tokens_expiring("dormant", t0, 600, 53 * DAY)).await;
+    h.advance(35 * DAY);
+    // Used 15 days before "now": not active, but within the keep-alive window.
+    store(
+        &h,
+        "kept-alive",
+        tokens_expiring("kept", h.now(), 30 * DAY, 18 * DAY),
+    )
+    .await;
+    h.advance(15 * DAY);
+
+    // The active user comes back: their expired token is refreshed by the
+    // request, and the use is recorded.
+    refresh_request("active")
+        .respond_with(ResponseTemplate::new(200).set_body_json(token_body("bravo", 600)))
+        .expect(1)
+        .mount(&h.tiktok)
+        .await;
+    assert_eq!(shop_lookup(&h, "active").await.status(), 200);
+    let active = h
+        .state
+        .store
+        .get_connection("active")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(active.last_used_at, h.now());
+
+    refresh_request("bravo")
+        .respond_with(ResponseTemplate::new(200).set_body_json(token_body("charlie", 7200)))
+        .expect(1)
+        .mount(&h.tiktok)
+        .await;
+    refresh_request("kept")
+        .respond_with(ResponseTemplate::new(200).set_body_json(token_body("kept2", 7 * DAY)))
+        .expect(1)
+        .mount(&h.tiktok)
+        .await;
+    for untouched in ["idle", "dormant"] {
+        refresh_request(untouched)
+            .respond_with(ResponseTemplate::new(500))
+            .expect(0)
+            .named(untouched)
+            .mount(&h.tiktok)
+            .await;
+    }
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+    let summary = token_refresher::run(&h.state, deadline).await.unwrap();
+    assert_eq!(
+        (
+            summary.due,
+            summary.refreshed,
+            summary.idle,
+            summary.dormant,
+            summary.failed,
+            summary.reconnect_required
+        ),
+        (4, 2, 1, 1, 0, 0),
+        "{summary:?}"
+    );
+    assert_eq!(
+        summary.oldest_due_age_secs, 600,
+        "the idle token expired 10 min ago"
+    );
+    let line: serde_json::Value =
+        serde_json::from_str(&summary.emf_line(token_refresher::METRICS_FUNCTION, 1)).unwrap();
+    assert_eq!(
+        (
+            &line["Due"],
+            &line["Refreshed"],
+            &line["Dormant"],
+            &line["Function"]
+        ),
+        (
+            &serde_json::json!(4),
+            &serde_json::json!(2),
+            &serde_json::json!(1),
+            &serde_json::json!("token-refresher")
+        )
+    );
+
+    let get = |u: &'static str| {
+        let store = h.state.store.clone();
+        async move { store.get_connection(u).await.unwrap().unwrap() }
+    };
+    assert_eq!(
+        get("active").await.tokens.refresh_token.expose(),
+        "rft.charlie"
+    );
+    assert_eq!(
+        get("kept-alive").await.tokens.refresh_token.expose(),
+        "rft.kept2"
+    );
+    let idle = get("idle").await;
+    assert_eq!((idle.status, idle.version), (ConnectionStatus::Active, 1));
+    assert_eq!(get("dormant").await.status, ConnectionStatus::Dormant);
+
+    // Status: dormant but still usable for three days, then a reconnect.
+    let s = status(&h, "dormant").await;
+    assert_eq!(
+        (&s["dormant"], &s["connected"]),
+        (&true.into(), &true.into())
+    );
+    assert_eq!(status(&h, "active").await["dormant"], false);
+    // A second run leaves the dormant one alone (it left the due indexes).
+    let again = token_refresher::run(&h.state, deadline).await.unwrap();
+    assert_eq!((again.dormant, again.refreshed), (0, 0), "{again:?}");
+    h.advance(4 * DAY);
+    let s = status(&h, "dormant").await;
+    assert_eq!(
+        (&s["dormant"], &s["connected"], &s["reconnectRequired"]),
+        (&true.into(), &false.into(), &true.into())
+    );
+    let response = shop_lookup(&h, "dormant").await;
+    assert_eq!(response.status(), 409);
+    assert_eq!(error_code(&response), "reconnect_required");
+
+    // The idle user comes back: their request refreshes on demand.
+    h.tiktok.verify().await;
+    h.tiktok.reset().await;
+    shops_answer(&h).await;
+    refresh_request("idle")
+        .respond_with(ResponseTemplate::new(200).set_body_json(token_body("idle2", 7200)))
+        .mount(&h.tiktok)
+        .await;
+    assert_eq!(shop_lookup(&h, "idle").await.status(), 200);
+    assert_eq!(get("idle").await.last_used_at, h.now());
+}
+
+#[tokio::test]
+async fn a_dormant_user_who_returns_in_time_is_active_again() {
+    let h = Harness::moto(&[
+        ("REFRESH_ACTIVE_DAYS", "7"),
+        ("KEEP_ALIVE_ACTIVE_DAYS", "30"),
+    ])
+    .await;
+    shops_answer(&h).await;
+    store(&h, "u1", tokens_expiring("u1", h.now(), 40 * DAY, 43 * DAY)).await;
+    h.advance(40 * DAY - 600);
+    refresh_request("u1")
+        .respond_with(ResponseTemplate::new(500))
+        .expect(0)
+        .mount(&h.tiktok)
+        .await;
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+    let summary = token_refresher::run(&h.state, deadline).await.unwrap();
+    assert_eq!(summary.dormant, 1, "{summary:?}");
+    assert_eq!(status(&h, "u1").await["dormant"], true);
+
+    assert_eq!(shop_lookup(&h, "u1").await.status(), 200);
+    let s = status(&h, "u1").await;
+    assert_eq!(
+        (&s["dormant"], &s["connected"]),
+        (&false.into(), &true.into())
+    );
+    let back = h.state.store.get_connection("u1").await.unwrap().unwrap();
+    assert_eq!(back.status, ConnectionStatus::Active);
+    assert_eq!(back.last_used_at, h.now());
+}
+
+#[tokio::test]
+async fn the_use_is_written_once_a_day_and_the_warm_path_stays_one_read() {
+    let recorder = test_support::Recorder::start(&test_support::moto_endpoint()).await;
+    let h = Harness::moto_through(&test_support::aws_config_for(&recorder.endpoint), &[]).await;
+    shops_answer(&h).await;
+    h.connect("u1", "u1", 30 * DAY).await;
+    // The next day, first request: one read, one conditional write.
+    h.advance(DAY);
+    assert_eq!(shop_lookup(&h, "u1").await.status(), 200);
+    recorder.take();
+    let first = h.state.store.get_connection("u1").await.unwrap().unwrap();
+    assert_eq!(first.last_used_at, h.now());
+    recorder.take();
+    // Later the same day: the warm path, one read and nothing else.
+    h.advance(3_600);
+    assert_eq!(shop_lookup(&h, "u1").await.status(), 200);
+    assert_eq!(recorder.take(), ["dynamodb:GetItem"]);
+    let later = h.state.store.get_connection("u1").await.unwrap().unwrap();
+    assert_eq!(later.last_used_at, first.last_used_at, "once a day");
+    assert_eq!(later.version, first.version, "a use is not a new version");
+    // The day after: written again.
+    h.advance(DAY);
+    recorder.take();
+    assert_eq!(shop_lookup(&h, "u1").await.status(), 200);
+    assert_eq!(recorder.take(), ["dynamodb:GetItem", "dynamodb:UpdateItem"]);
+}
