@@ -282,6 +282,7 @@ mod tests {
                 access_expires_at: NOW + access_in,
                 refresh_expires_at: NOW + refresh_in,
                 refreshed_at: NOW,
+                account: None,
             },
             status: ConnectionStatus::Active,
             version: 1,
