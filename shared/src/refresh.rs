@@ -58,7 +58,10 @@ pub fn decide(
     }
     let unused_for = now.saturating_sub(connection.last_used_at);
     let within = |d: std::time::Duration| unused_for <= d.as_secs() as i64;
-    if connection.tokens.refresh_expires_at < window.refresh_before {
+    // A refresh token a refresh did not extend (the Partner API's may not
+    // move) is refreshed at most once a day for its own sake, not every run.
+    let recently_refreshed = connection.tokens.refreshed_at > now.saturating_sub(86_400);
+    if connection.tokens.refresh_expires_at < window.refresh_before && !recently_refreshed {
         return match within(config.keep_alive_within) {
             true => Decision::Refresh,
             false => Decision::Dormant,
@@ -76,8 +79,13 @@ pub fn decide(
 /// How one connection's turn ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
-    /// Refreshed and stored.
-    Refreshed,
+    /// Refreshed and stored; `expiring`: its refresh token still expires within
+    /// the window (a refresh did not extend it), so the user will have to
+    /// connect again before then.
+    Refreshed {
+        /// The refresh token was not extended past the window.
+        expiring: bool,
+    },
     /// Nothing to do any more (someone else refreshed it, it was deleted, or it
     /// is not active).
     Skipped,
@@ -101,6 +109,10 @@ pub struct Summary {
     pub due: usize,
     /// Refreshed and stored.
     pub refreshed: usize,
+    /// Refreshed, but the refresh token still expires within the window (a
+    /// refresh did not extend it): the user will have to connect again before
+    /// then. Each is logged with its user id and expiry.
+    pub refresh_token_expiring: usize,
     /// No longer needing it (someone else did it, deleted, not active).
     pub skipped: usize,
     /// Due but idle: left to the user's next request.
@@ -125,7 +137,10 @@ impl Summary {
     /// Counts one outcome.
     pub fn add(&mut self, outcome: Outcome) {
         match outcome {
-            Outcome::Refreshed => self.refreshed += 1,
+            Outcome::Refreshed { expiring } => {
+                self.refreshed += 1;
+                self.refresh_token_expiring += usize::from(expiring);
+            }
             Outcome::Skipped => self.skipped += 1,
             Outcome::Idle => self.idle += 1,
             Outcome::Dormant => self.dormant += 1,
@@ -148,6 +163,7 @@ impl Summary {
         let counts = [
             ("Due", self.due),
             ("Refreshed", self.refreshed),
+            ("RefreshTokenExpiring", self.refresh_token_expiring),
             ("Failed", self.failed),
             ("ReconnectRequired", self.reconnect_required),
             ("Dormant", self.dormant),
@@ -233,7 +249,17 @@ pub async fn refresh_one(
             }
         }
         Decision::Refresh => match state.refresh_connection(&connection, deadline).await {
-            Ok(Refresh::Refreshed(_)) => Outcome::Refreshed,
+            Ok(Refresh::Refreshed(refreshed)) => {
+                let expiring = refreshed.tokens.refresh_expires_at < window.refresh_before;
+                if expiring {
+                    tracing::warn!(
+                        user_id,
+                        refresh_expires_at = refreshed.tokens.refresh_expires_at,
+                        "refresh token nears its expiry; the user must connect again before then"
+                    );
+                }
+                Outcome::Refreshed { expiring }
+            }
             Ok(Refresh::LostRace(_) | Refresh::Gone) => Outcome::Skipped,
             Ok(Refresh::ReconnectRequired) => Outcome::ReconnectRequired,
             Err(error) => {
@@ -281,7 +307,7 @@ mod tests {
                 refresh_token: RefreshToken::new("r"),
                 access_expires_at: NOW + access_in,
                 refresh_expires_at: NOW + refresh_in,
-                refreshed_at: NOW,
+                refreshed_at: NOW - 2 * DAY,
                 account: None,
             },
             status: ConnectionStatus::Active,
@@ -319,6 +345,11 @@ mod tests {
                 Decision::NotDue
             );
         }
+        // A refresh token the last refresh (within a day) did not extend is not
+        // refreshed again for its own sake every run.
+        let mut not_extended = connection(7 * DAY, 3 * DAY, 1);
+        not_extended.tokens.refreshed_at = NOW - 3_600;
+        assert_eq!(decide(&not_extended, w, &p, NOW), Decision::NotDue);
         let mut gone = connection(600, 3 * DAY, 200);
         gone.status = ConnectionStatus::Dormant;
         assert_eq!(decide(&gone, w, &p, NOW), Decision::NotDue);
