@@ -246,10 +246,11 @@ async fn the_use_is_written_once_a_day_and_the_warm_path_stays_one_read() {
     let first = h.state.store.get_connection("u1").await.unwrap().unwrap();
     assert_eq!(first.last_used_at, h.now());
     recorder.take();
-    // Later the same day: the warm path, one read and nothing else.
+    // Later the same day: the warm path, one read of the connection; the only
+    // write is the daily upstream budget's counter (one per upstream call).
     h.advance(3_600);
     assert_eq!(shop_lookup(&h, "u1").await.status(), 200);
-    assert_eq!(recorder.take(), ["dynamodb:GetItem"]);
+    assert_eq!(recorder.take(), ["dynamodb:GetItem", "dynamodb:UpdateItem"]);
     let later = h.state.store.get_connection("u1").await.unwrap().unwrap();
     assert_eq!(later.last_used_at, first.last_used_at, "once a day");
     assert_eq!(later.version, first.version, "a use is not a new version");
@@ -257,5 +258,14 @@ async fn the_use_is_written_once_a_day_and_the_warm_path_stays_one_read() {
     h.advance(DAY);
     recorder.take();
     assert_eq!(shop_lookup(&h, "u1").await.status(), 200);
-    assert_eq!(recorder.take(), ["dynamodb:GetItem", "dynamodb:UpdateItem"]);
+    let calls = recorder.take();
+    assert_eq!(
+        calls,
+        [
+            "dynamodb:GetItem",
+            "dynamodb:UpdateItem",
+            "dynamodb:UpdateItem"
+        ],
+        "the read, the day's use, the budget"
+    );
 }
