@@ -131,6 +131,9 @@ pub struct Summary {
     pub oldest_due_age_secs: i64,
     /// Whether the app's client-credentials token was renewed (app mode).
     pub app_token_refreshed: bool,
+    /// Due-index shards whose query failed: their connections were not looked
+    /// at and wait for the next run (the other shards' work was done).
+    pub failed_shards: usize,
 }
 
 impl Summary {
@@ -170,6 +173,7 @@ impl Summary {
             ("Idle", self.idle),
             ("Enqueued", self.enqueued),
             ("LeftForNextRun", self.left_for_next_run),
+            ("FailedShards", self.failed_shards),
         ];
         let mut metrics: Vec<serde_json::Value> = counts
             .iter()

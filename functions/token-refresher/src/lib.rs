@@ -60,14 +60,29 @@ pub async fn run_with(
             refresh_app_token(state, window.access_before, deadline).await;
     }
 
-    // Every shard at once (each is one or two index queries).
-    let due: Vec<_> = futures::future::try_join_all(
-        (0..state.store.due_shards()).map(|shard| state.store.find_due(shard, window)),
+    // Every shard at once (each is one or two index queries). A shard whose
+    // query fails is reported and left for the next run; the others go on.
+    let shards = state.store.due_shards();
+    let found = futures::future::join_all(
+        (0..shards).map(|shard| async move { (shard, state.store.find_due(shard, window).await) }),
     )
-    .await?
-    .into_iter()
-    .flatten()
-    .collect();
+    .await;
+    let mut due = Vec::new();
+    let mut last_error = None;
+    for (shard, found) in found {
+        match found {
+            Ok(users) => due.extend(users),
+            Err(error) => {
+                tracing::error!(shard, error = %error, "could not query a due-index shard; it waits for the next run");
+                summary.failed_shards += 1;
+                last_error = Some(error);
+            }
+        }
+    }
+    // Nothing could be looked at: the run failed (and the invocation says so).
+    if let (true, Some(error)) = (summary.failed_shards == shards as usize, last_error) {
+        return Err(error.into());
+    }
     summary.due = due.len();
     for d in &due {
         summary.note_due(d.expires_at, now);
