@@ -41,6 +41,19 @@ pub fn expires_at(now: i64, lifetime_secs: u64) -> i64 {
 /// Leave this much of the Lambda's own deadline for answering.
 const RESPONSE_MARGIN: Duration = Duration::from_millis(500);
 
+/// The Lambda invocation's deadline (Unix milliseconds, from the runtime's
+/// context) as an `Instant`; `None` when the context has none (0: a test, a
+/// local call). The one conversion: each caller decides its own fallback.
+pub fn lambda_deadline(deadline_ms: u64) -> Option<Instant> {
+    if deadline_ms == 0 {
+        return None;
+    }
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+    Some(Instant::now() + Duration::from_millis(deadline_ms.saturating_sub(now_ms)))
+}
+
 /// The current Unix time in seconds; replaceable in tests.
 pub type Clock = Arc<dyn Fn() -> i64 + Send + Sync>;
 
@@ -133,7 +146,9 @@ where
     tracing_subscriber::fmt()
         .json()
         .with_env_filter(filter)
-        .with_current_span(false)
+        // The invocation's `request` span (request id, function) on every line.
+        .with_current_span(true)
+        .with_span_list(false)
         .without_time()
         .with_target(false)
         .with_writer(writer)
@@ -236,16 +251,8 @@ impl AppState {
         let budget = Instant::now() + self.config.upstream_budget;
         let lambda_deadline = req
             .lambda_context_ref()
-            .map(|c| c.deadline)
-            .filter(|d| *d > 0)
-            .and_then(|deadline_ms| {
-                let now_ms = std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .ok()?
-                    .as_millis() as u64;
-                let left = Duration::from_millis(deadline_ms.saturating_sub(now_ms));
-                Some(Instant::now() + left.saturating_sub(RESPONSE_MARGIN))
-            });
+            .and_then(|c| lambda_deadline(c.deadline))
+            .map(|d| d.checked_sub(RESPONSE_MARGIN).unwrap_or(d));
         lambda_deadline.map_or(budget, |d| d.min(budget))
     }
 

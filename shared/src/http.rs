@@ -47,6 +47,19 @@ pub fn request_id(req: &Request) -> String {
         .unwrap_or_else(|| "-".to_owned())
 }
 
+/// Runs `handler` for one invocation of `function` inside a `request` span
+/// carrying the request id (the one in error bodies) and the function's name,
+/// so every log line of the invocation can be found by its request id.
+pub async fn traced<F, Fut>(function: &'static str, req: Request, handler: F) -> Fut::Output
+where
+    F: FnOnce(Request) -> Fut,
+    Fut: std::future::Future,
+{
+    use tracing::Instrument;
+    let span = tracing::info_span!("request", request_id = %request_id(&req), function);
+    handler(req).instrument(span).await
+}
+
 /// A query parameter's first value.
 pub fn query(req: &Request, name: &str) -> Option<String> {
     req.query_string_parameters_ref()
@@ -169,6 +182,51 @@ pub fn number_param(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[derive(Clone, Default)]
+    struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Captured {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[tokio::test]
+    async fn a_log_line_inside_a_request_carries_its_request_id_and_function() {
+        let captured = Captured::default();
+        let writer = captured.clone();
+        let _guard =
+            tracing::subscriber::set_default(crate::app::log_subscriber("info", move || {
+                writer.clone()
+            }));
+        let event = serde_json::json!({
+            "version": "2.0", "routeKey": "$default", "rawPath": "/api/tiktok/search",
+            "rawQueryString": "", "headers": {"host": "api.dshipit.com"}, "isBase64Encoded": false,
+            "requestContext": {"http": {"method": "GET", "path": "/api/tiktok/search"},
+                               "requestId": "req-span-7", "accountId": "1", "apiId": "a",
+                               "domainName": "api.dshipit.com", "stage": "$default",
+                               "routeKey": "$default", "timeEpoch": 0},
+        });
+        let req = lambda_http::request::from_str(&event.to_string()).unwrap();
+        traced("search", req, |req| async move {
+            // Deep inside the handler: the error log line of a refused request.
+            respond(user_id(&req).map(|_| Response::new(Body::Empty)), "-")
+        })
+        .await;
+        let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+        let line = logs
+            .lines()
+            .find(|l| l.contains("request refused"))
+            .unwrap_or_else(|| panic!("no log line: {logs}"));
+        let line: serde_json::Value = serde_json::from_str(line).unwrap();
+        assert_eq!(line["span"]["request_id"], "req-span-7", "{line}");
+        assert_eq!(line["span"]["function"], "search", "{line}");
+    }
 
     /// A value whose serialization fails (as a map with non-string keys would).
     struct Unserializable;

@@ -3,5 +3,10 @@ use lambda_http::{run, service_fn};
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
     let state = tiktok_gateway::boot().await;
-    run(service_fn(|req| connection_status::handler(&state, req))).await
+    run(service_fn(|req| {
+        tiktok_gateway::http::traced("connection-status", req, |req| {
+            connection_status::handler(&state, req)
+        })
+    }))
+    .await
 }

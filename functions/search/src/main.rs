@@ -3,5 +3,8 @@ use lambda_http::{run, service_fn};
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
     let state = tiktok_gateway::boot().await;
-    run(service_fn(|req| search::handler(&state, req))).await
+    run(service_fn(|req| {
+        tiktok_gateway::http::traced("search", req, |req| search::handler(&state, req))
+    }))
+    .await
 }

@@ -3,5 +3,10 @@ use lambda_http::{run, service_fn};
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
     let state = tiktok_gateway::boot().await;
-    run(service_fn(|req| tiktok_shop_webhook::handler(&state, req))).await
+    run(service_fn(|req| {
+        tiktok_gateway::http::traced("tiktok-shop-webhook", req, |req| {
+            tiktok_shop_webhook::handler(&state, req)
+        })
+    }))
+    .await
 }

@@ -154,34 +154,34 @@ pub async fn handler(
     refresher: &Refresher,
     event: lambda_runtime::LambdaEvent<serde_json::Value>,
 ) -> Result<Summary, lambda_runtime::Diagnostic> {
-    let deadline = deadline_from(event.context.deadline);
-    let result = run_with(&refresher.state, refresher.queue.as_deref(), deadline).await;
-    match &result {
-        Ok(summary) => summary.emit(METRICS_FUNCTION),
-        // A run that could not even find its work counts as one failure.
-        Err(_) => Summary {
-            failed: 1,
-            ..Summary::default()
+    use tracing::Instrument;
+    // Without a deadline in the context (a local call): the template's timeout.
+    let deadline = tiktok_gateway::app::lambda_deadline(event.context.deadline)
+        .unwrap_or_else(|| Instant::now() + Duration::from_secs(300));
+    let span = tracing::info_span!(
+        "request",
+        request_id = %event.context.request_id,
+        function = "token-refresher"
+    );
+    async move {
+        let result = run_with(&refresher.state, refresher.queue.as_deref(), deadline).await;
+        match &result {
+            Ok(summary) => summary.emit(METRICS_FUNCTION),
+            // A run that could not even find its work counts as one failure.
+            Err(_) => Summary {
+                failed: 1,
+                ..Summary::default()
+            }
+            .emit(METRICS_FUNCTION),
         }
-        .emit(METRICS_FUNCTION),
+        result.map_err(|error| {
+            tracing::error!(error = %error, "refresher run failed");
+            lambda_runtime::Diagnostic {
+                error_type: error.code().to_owned(),
+                error_message: error.public_message(),
+            }
+        })
     }
-    result.map_err(|error| {
-        tracing::error!(error = %error, "refresher run failed");
-        lambda_runtime::Diagnostic {
-            error_type: error.code().to_owned(),
-            error_message: error.public_message(),
-        }
-    })
-}
-
-/// The Lambda deadline (Unix milliseconds) as an `Instant`; 5 minutes when absent.
-pub fn deadline_from(deadline_ms: u64) -> Instant {
-    let now_ms = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64);
-    let left = match deadline_ms {
-        0 => Duration::from_secs(300),
-        ms => Duration::from_millis(ms.saturating_sub(now_ms)),
-    };
-    Instant::now() + left
+    .instrument(span)
+    .await
 }
