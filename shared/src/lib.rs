@@ -13,6 +13,9 @@
 //! - [`refresh`]: the refresh policy, shared by the refresher and the refresh
 //!   worker; [`queue`]: the fan-out queue between them.
 #![warn(missing_docs)]
+// No unwrap/expect outside tests; a justified start-up `expect` is allowed by name.
+#![deny(clippy::unwrap_used, clippy::expect_used)]
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod app;
 pub mod aws;

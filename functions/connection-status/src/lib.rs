@@ -1,6 +1,9 @@
 //! `GET /auth/tiktok/status`: whether the user is connected, who they are at
 //! TikTok, what they granted, when the tokens expire and whether they must
 //! reconnect. Never a token.
+// No unwrap/expect outside tests; a justified start-up `expect` is allowed by name.
+#![deny(clippy::unwrap_used, clippy::expect_used)]
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
 use lambda_http::{Body, Request, Response};
 use tiktok_gateway::http;

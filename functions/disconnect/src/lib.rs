@@ -2,6 +2,9 @@
 //! there is logged, not fatal) and deletes the connection. Idempotent. The
 //! Partner API has no revoke: there the connection is deleted, and the seller
 //! removes the app in Seller Center.
+// No unwrap/expect outside tests; a justified start-up `expect` is allowed by name.
+#![deny(clippy::unwrap_used, clippy::expect_used)]
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
 use lambda_http::{Body, Request, Response};
 use tiktok_gateway::http;

@@ -4,6 +4,9 @@
 //! `302` to TikTok's authorization page, or `{"authorizeUrl": ...}` to a caller
 //! that sends `Accept: application/json`. An optional `returnTo` must have an
 //! origin on the allow-list.
+// No unwrap/expect outside tests; a justified start-up `expect` is allowed by name.
+#![deny(clippy::unwrap_used, clippy::expect_used)]
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
 use lambda_http::{Body, Request, Response};
 use tiktok_gateway::crypto::{random_token, sha256_hex};

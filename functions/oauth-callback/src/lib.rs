@@ -13,6 +13,9 @@
 //!   its own JWT (`POST /auth/tiktok/complete`), which stores the connection only
 //!   for the user who started the login. A failure after the state was accepted
 //!   goes back to the site with `tiktokError=<code>` too, since a browser is waiting.
+// No unwrap/expect outside tests; a justified start-up `expect` is allowed by name.
+#![deny(clippy::unwrap_used, clippy::expect_used)]
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
 use lambda_http::{Body, Request, Response};
 use tiktok_gateway::crypto::{random_token, sha256_hex};

@@ -10,6 +10,9 @@
 //! - Unknown, expired or already used: `400`, nothing stored.
 //!
 //! Provider-neutral: it stores whatever tokens the callback's exchange produced.
+// No unwrap/expect outside tests; a justified start-up `expect` is allowed by name.
+#![deny(clippy::unwrap_used, clippy::expect_used)]
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
 use lambda_http::{Body, Request, Response};
 use serde::Deserialize;

@@ -4,6 +4,9 @@
 //! the shop's listing, with its first page of reviews. Partner API: Get
 //! Product (title, HTML description, images, SKUs), cached per product.
 //! `404` when the product is not found.
+// No unwrap/expect outside tests; a justified start-up `expect` is allowed by name.
+#![deny(clippy::unwrap_used, clippy::expect_used)]
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
 use lambda_http::{Body, Request, Response};
 use tiktok_gateway::http;

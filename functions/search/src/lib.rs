@@ -5,6 +5,9 @@
 //! listing within the page budget and keeps the products that match (see
 //! `tiktok_gateway::provider`). `nextCursor` continues where an answer stopped,
 //! with either provider; `nextPageStart` is the Research API's page number.
+// No unwrap/expect outside tests; a justified start-up `expect` is allowed by name.
+#![deny(clippy::unwrap_used, clippy::expect_used)]
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
 use lambda_http::{Body, Request, Response};
 use tiktok_gateway::http;

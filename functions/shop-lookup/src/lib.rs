@@ -2,6 +2,9 @@
 //! `404` when there are none. The Research API searches TikTok's shops and
 //! needs a name; the Partner API answers the connected seller's authorized
 //! shops, all of them for an empty name.
+// No unwrap/expect outside tests; a justified start-up `expect` is allowed by name.
+#![deny(clippy::unwrap_used, clippy::expect_used)]
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
 use lambda_http::{Body, Request, Response};
 use tiktok_gateway::http;

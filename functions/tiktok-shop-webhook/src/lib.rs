@@ -16,6 +16,9 @@
 //!
 //! Webhooks are not guaranteed: the polling side (refresh, reconnect on a
 //! refused refresh token) stays correct without them.
+// No unwrap/expect outside tests; a justified start-up `expect` is allowed by name.
+#![deny(clippy::unwrap_used, clippy::expect_used)]
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
 use lambda_http::{Body, Request, Response};
 use serde::Deserialize;

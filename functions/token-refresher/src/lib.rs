@@ -13,6 +13,9 @@
 //! compare-and-set, stops taking work before its deadline and leaves the rest
 //! for the next run: nothing is lost, since a connection stays due until it is
 //! refreshed. Each run writes one Embedded Metric Format line.
+// No unwrap/expect outside tests; a justified start-up `expect` is allowed by name.
+#![deny(clippy::unwrap_used, clippy::expect_used)]
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
 use std::sync::Arc;
 use std::time::Duration;

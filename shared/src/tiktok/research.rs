@@ -242,6 +242,10 @@ fn raw_id(id: &TikTokId) -> serde_json::Value {
 
 /// Joins a relative endpoint path onto the API base, keeping any path prefix
 /// the base has (a proxy or an emulator mounted under `/tiktok` stays there).
+#[allow(
+    clippy::expect_used,
+    reason = "the base is an http(s) URL (config checks it) and the paths are constants"
+)]
 fn endpoint_url(base: &Url, path: &str) -> Url {
     let mut base = base.clone();
     if !base.path().ends_with('/') {
