@@ -19,7 +19,7 @@ use crate::store::{
     Connection, ConnectionStatus, DynamoStore, StoreError, TableLayout, TokenStore, Tokens,
 };
 use crate::tiktok::shop::ShopClient;
-use crate::tiktok::{Product, TikTokClient, TokenGrant, Upstream, UpstreamError};
+use crate::tiktok::{Product, TikTokClient, TokenGrant, UpstreamError};
 
 /// Tokens this close to expiry are treated as expired (clock skew, request time).
 pub const EXPIRY_SKEW_SECS: i64 = 60;
@@ -86,7 +86,7 @@ pub struct AppState {
     /// Connections, states, app token, product cache.
     pub store: Arc<dyn TokenStore>,
     /// TikTok's Login Kit and Research API client (what the research provider calls).
-    pub upstream: Arc<dyn Upstream>,
+    pub upstream: Arc<TikTokClient>,
     /// The upstream the functions speak to (`TIKTOK_PROVIDER`), chosen once.
     pub provider: Arc<dyn Provider>,
     /// App credentials and token keys, cached.
@@ -160,7 +160,7 @@ impl AppState {
     pub fn new(
         config: Config,
         store: Arc<dyn TokenStore>,
-        upstream: Arc<dyn Upstream>,
+        upstream: Arc<TikTokClient>,
         secrets: Arc<Secrets>,
     ) -> Self {
         Self {

@@ -1,6 +1,6 @@
 //! dshipit's gateway to TikTok: everything the Lambda functions share.
 //!
-//! - [`tiktok`]: the [`Upstream`] port and [`TikTokClient`], which speaks TikTok's v2
+//! - [`tiktok`]: [`TikTokClient`], which speaks TikTok's v2
 //!   wire protocol (Login Kit OAuth, Research API shop data) with retries, a
 //!   deadline and a rate limiter.
 //! - [`store`]: the [`TokenStore`] port with DynamoDB and in-memory adapters.
@@ -44,4 +44,4 @@ pub use store::{
     Connection, ConnectionActivity, ConnectionStatus, DynamoStore, MemoryStore, StoreError,
     TokenStore, Tokens,
 };
-pub use tiktok::{TikTokClient, TikTokId, Upstream, UpstreamError};
+pub use tiktok::{TikTokClient, TikTokId, UpstreamError};

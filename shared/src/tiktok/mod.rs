@@ -1,9 +1,9 @@
-//! The TikTok upstream: the [`Upstream`] port the functions call, and
-//! [`TikTokClient`], its adapter for TikTok's v2 API (Login Kit and the Research
-//! API's TikTok Shop endpoints), following `TIKTOK_API.md`.
-//!
-//! A second provider (the TikTok Shop Partner API) becomes a second implementation
-//! of [`Upstream`]; the functions do not change.
+//! TikTok's wire protocols: [`TikTokClient`] for TikTok's v2 API (Login Kit and
+//! the Research API's TikTok Shop endpoints, `TIKTOK_API.md`) and [`shop`] for
+//! the TikTok Shop Partner API. The functions reach them through the
+//! [`crate::provider::Provider`] port, one adapter per provider; there is no
+//! second port in front of the client (it had one implementation and only
+//! delegated).
 
 mod client;
 mod error;
@@ -20,142 +20,6 @@ pub use model::{
 };
 pub use oauth::{split_scopes, Pkce};
 pub use research::MAX_PAGE_SIZE;
-
-use async_trait::async_trait;
-use tokio::time::Instant;
-use url::Url;
-
-use crate::secret::{AccessToken, AuthCode, CodeVerifier, OAuthState, RefreshToken};
-
-/// What the functions need from a shop-data provider. Every call takes a
-/// `deadline`: retries and rate-limiter waits stop there.
-#[async_trait]
-pub trait Upstream: Send + Sync {
-    /// The browser URL that asks the user to authorize the app.
-    fn authorize_url(&self, client_key: &str, state: &OAuthState, pkce: Option<&Pkce>) -> Url;
-    /// Authorization code → the user's tokens.
-    async fn exchange_code(
-        &self,
-        app: &AppCredentials,
-        code: &AuthCode,
-        verifier: Option<&CodeVerifier>,
-        deadline: Instant,
-    ) -> Result<TokenGrant, UpstreamError>;
-    /// Refresh token → new tokens (the refresh token rotates).
-    async fn refresh(
-        &self,
-        app: &AppCredentials,
-        refresh_token: &RefreshToken,
-        deadline: Instant,
-    ) -> Result<TokenGrant, UpstreamError>;
-    /// The app's own token.
-    async fn client_token(
-        &self,
-        app: &AppCredentials,
-        deadline: Instant,
-    ) -> Result<TokenGrant, UpstreamError>;
-    /// Revokes a user's access token.
-    async fn revoke(
-        &self,
-        app: &AppCredentials,
-        token: &AccessToken,
-        deadline: Instant,
-    ) -> Result<(), UpstreamError>;
-    /// Shops by name.
-    async fn shops(
-        &self,
-        token: &AccessToken,
-        shop_name: &str,
-        limit: u32,
-        deadline: Instant,
-    ) -> Result<Vec<Shop>, UpstreamError>;
-    /// A page of a shop's products.
-    async fn products(
-        &self,
-        token: &AccessToken,
-        shop_id: &TikTokId,
-        page_start: u32,
-        page_size: u32,
-        deadline: Instant,
-    ) -> Result<Page<Product>, UpstreamError>;
-    /// A page of a product's reviews.
-    async fn reviews(
-        &self,
-        token: &AccessToken,
-        product_id: &TikTokId,
-        page_start: u32,
-        page_size: u32,
-        deadline: Instant,
-    ) -> Result<Page<Review>, UpstreamError>;
-}
-
-#[async_trait]
-impl Upstream for TikTokClient {
-    fn authorize_url(&self, client_key: &str, state: &OAuthState, pkce: Option<&Pkce>) -> Url {
-        TikTokClient::authorize_url(self, client_key, state, pkce)
-    }
-    async fn exchange_code(
-        &self,
-        app: &AppCredentials,
-        code: &AuthCode,
-        verifier: Option<&CodeVerifier>,
-        deadline: Instant,
-    ) -> Result<TokenGrant, UpstreamError> {
-        TikTokClient::exchange_code(self, app, code, verifier, deadline).await
-    }
-    async fn refresh(
-        &self,
-        app: &AppCredentials,
-        refresh_token: &RefreshToken,
-        deadline: Instant,
-    ) -> Result<TokenGrant, UpstreamError> {
-        TikTokClient::refresh(self, app, refresh_token, deadline).await
-    }
-    async fn client_token(
-        &self,
-        app: &AppCredentials,
-        deadline: Instant,
-    ) -> Result<TokenGrant, UpstreamError> {
-        TikTokClient::client_token(self, app, deadline).await
-    }
-    async fn revoke(
-        &self,
-        app: &AppCredentials,
-        token: &AccessToken,
-        deadline: Instant,
-    ) -> Result<(), UpstreamError> {
-        TikTokClient::revoke(self, app, token, deadline).await
-    }
-    async fn shops(
-        &self,
-        token: &AccessToken,
-        shop_name: &str,
-        limit: u32,
-        deadline: Instant,
-    ) -> Result<Vec<Shop>, UpstreamError> {
-        TikTokClient::shops(self, token, shop_name, limit, deadline).await
-    }
-    async fn products(
-        &self,
-        token: &AccessToken,
-        shop_id: &TikTokId,
-        page_start: u32,
-        page_size: u32,
-        deadline: Instant,
-    ) -> Result<Page<Product>, UpstreamError> {
-        TikTokClient::products(self, token, shop_id, page_start, page_size, deadline).await
-    }
-    async fn reviews(
-        &self,
-        token: &AccessToken,
-        product_id: &TikTokId,
-        page_start: u32,
-        page_size: u32,
-        deadline: Instant,
-    ) -> Result<Page<Review>, UpstreamError> {
-        TikTokClient::reviews(self, token, product_id, page_start, page_size, deadline).await
-    }
-}
 
 /// Entry points for the fuzz targets in `fuzz/`: TikTok's answers decoded exactly
 /// as the client decodes them, without the network. Not part of the API.
