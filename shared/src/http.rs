@@ -60,6 +60,27 @@ where
     handler(req).instrument(span).await
 }
 
+/// The `main` of an HTTP function: boot once (JSON logs, config, AWS clients),
+/// then serve each invocation of `handler` inside its `request` span
+/// ([`traced`]). The calling crate depends on `tokio` and `lambda_http`.
+///
+/// ```ignore
+/// tiktok_gateway::http_main!("search", search::handler);
+/// ```
+#[macro_export]
+macro_rules! http_main {
+    ($function:literal, $handler:path) => {
+        #[tokio::main]
+        async fn main() -> Result<(), lambda_http::Error> {
+            let state = $crate::boot().await;
+            lambda_http::run(lambda_http::service_fn(|req| {
+                $crate::http::traced($function, req, |req| $handler(&state, req))
+            }))
+            .await
+        }
+    };
+}
+
 /// A query parameter's first value.
 pub fn query(req: &Request, name: &str) -> Option<String> {
     req.query_string_parameters_ref()
