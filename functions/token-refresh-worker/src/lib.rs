@@ -10,6 +10,9 @@
 //! too, and ends in the dead-letter queue for a person to look at. A retried
 //! message costs its already-refreshed connections one read each (they are no
 //! longer due).
+// No unwrap/expect outside tests; a justified start-up `expect` is allowed by name.
+#![deny(clippy::unwrap_used, clippy::expect_used)]
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod event_source;
 
@@ -96,20 +99,18 @@ pub async fn handler(
     state: &AppState,
     event: lambda_runtime::LambdaEvent<SqsEvent>,
 ) -> Result<SqsBatchResponse, lambda_runtime::Diagnostic> {
-    let deadline = deadline_from(event.context.deadline);
-    let (summary, response) = process(state, event.payload, deadline).await;
+    use tracing::Instrument;
+    // Without a deadline in the context (a local call): the template's timeout.
+    let deadline = tiktok_gateway::app::lambda_deadline(event.context.deadline)
+        .unwrap_or_else(|| Instant::now() + std::time::Duration::from_secs(60));
+    let span = tracing::info_span!(
+        "request",
+        request_id = %event.context.request_id,
+        function = "token-refresh-worker"
+    );
+    let (summary, response) = process(state, event.payload, deadline)
+        .instrument(span)
+        .await;
     summary.emit(METRICS_FUNCTION);
     Ok(response)
-}
-
-/// The Lambda deadline (Unix milliseconds) as an `Instant`; 60 s when absent.
-pub fn deadline_from(deadline_ms: u64) -> Instant {
-    let now_ms = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64);
-    let left = match deadline_ms {
-        0 => std::time::Duration::from_secs(60),
-        ms => std::time::Duration::from_millis(ms.saturating_sub(now_ms)),
-    };
-    Instant::now() + left
 }
