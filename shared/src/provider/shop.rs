@@ -446,9 +446,7 @@ impl Provider for ShopProvider {
     ) -> Result<serde_json::Value, Error> {
         let (session, cached) = tokio::join!(
             state.session(user_id),
-            state
-                .store
-                .cached_detail(shop_id, product_id, state.now())
+            state.store.cached_detail(shop_id, product_id, state.now())
         );
         let mut session = session?;
         let session = &mut session;
