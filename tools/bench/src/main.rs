@@ -7,6 +7,7 @@ mod cold_start;
 mod counting;
 mod refresher;
 mod report;
+mod scale;
 mod setup;
 mod size;
 mod throughput;
@@ -23,6 +24,7 @@ const USAGE: &str = "usage: bench <command> [--out FILE]
   warm       --iterations N
   throughput --seconds S --latency-ms L [--clients K] [--bin-dir DIR]
   refresher  --n 1000,10000,100000 --rate R [--race] [--race-n N]
+  scale      [--n 1000000] [--days 30] [--rate 50]   (in-process model, no AWS)
   all        --quick|--full [--bin-dir DIR] [--lambda-dir DIR]
 Needs MOTO_ENDPOINT for the DynamoDB and Secrets Manager cases (scripts/bench starts moto).";
 
@@ -167,6 +169,12 @@ async fn one(command: &str, args: &Args, sink: &Sink) -> Result<Section, String>
                 .then(|| args.number("--race-n", Some(1000)));
             refresher::run(&ns, args.number("--rate", None), race_n, sink).await
         }
+        "scale" => Ok(scale::run(
+            args.number("--n", Some(1_000_000)),
+            args.number("--days", Some(30)),
+            args.number("--rate", Some(50)),
+            sink,
+        )),
         other => usage(&format!("unknown command {other}")),
     }
 }
@@ -251,6 +259,13 @@ async fn all(args: &Args, sink: &Sink) -> bool {
     sections.push((
         format!("bench refresher --n {list} --rate {rate} --race --race-n {race_n}"),
         refresher::run(&ns, rate, Some(race_n), sink).await,
+    ));
+
+    step("scale");
+    let scale_days = if quick { 14 } else { 30 };
+    sections.push((
+        format!("bench scale --n 1000000 --days {scale_days} --rate 50"),
+        Ok(scale::run(1_000_000, scale_days, 50, sink)),
     ));
 
     let mut ok = true;
