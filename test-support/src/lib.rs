@@ -130,57 +130,22 @@ fn event_json(
     let raw_query = url::form_urlencoded::Serializer::new(String::new())
         .extend_pairs(query)
         .finish();
-    let mut params = serde_json::Map::new();
-    for (k, v) in query {
-        params.insert((*k).into(), (*v).into());
+    let mut all_headers: Vec<(&str, &str)> =
+        vec![("host", "api.dshipit.com"), ("user-agent", "test")];
+    all_headers.extend_from_slice(headers);
+    let product: Vec<(&str, &str)> = path
+        .strip_prefix("/api/tiktok/products/")
+        .map(|id| ("productId", id))
+        .into_iter()
+        .collect();
+    apigw_event::HttpEvent {
+        method,
+        path,
+        raw_query: &raw_query,
+        headers: &all_headers,
+        path_parameters: &product,
+        user,
+        ..apigw_event::HttpEvent::default()
     }
-    let mut header_map = serde_json::Map::from_iter([
-        ("host".to_owned(), "api.dshipit.com".into()),
-        ("user-agent".to_owned(), "test".into()),
-    ]);
-    // API Gateway (payload 2.0) hands cookies over in `cookies`, not as a header.
-    let mut cookies = Vec::new();
-    for (k, v) in headers {
-        if k.eq_ignore_ascii_case("cookie") {
-            cookies.extend(v.split(';').map(|c| serde_json::Value::from(c.trim())));
-        } else {
-            header_map.insert(k.to_lowercase(), (*v).into());
-        }
-    }
-    let mut context = serde_json::json!({
-        "accountId": "123456789012",
-        "apiId": "api",
-        "domainName": "api.dshipit.com",
-        "domainPrefix": "api",
-        "http": {"method": method, "path": path, "protocol": "HTTP/1.1", "sourceIp": "203.0.113.9", "userAgent": "test"},
-        "requestId": "req-test-1",
-        "routeKey": "$default",
-        "stage": "$default",
-        "time": "25/Nov/2026:03:00:00 +0000",
-        "timeEpoch": 1795575600000i64,
-    });
-    if let Some(user) = user {
-        context["authorizer"] = serde_json::json!({
-            "jwt": {"claims": {"sub": user, "iss": "https://auth.dshipit.com", "aud": "dshipit"}, "scopes": null}
-        });
-    }
-    let mut event = serde_json::json!({
-        "version": "2.0",
-        "routeKey": "$default",
-        "rawPath": path,
-        "rawQueryString": raw_query,
-        "headers": header_map,
-        "requestContext": context,
-        "isBase64Encoded": false,
-    });
-    if !query.is_empty() {
-        event["queryStringParameters"] = params.into();
-    }
-    if !cookies.is_empty() {
-        event["cookies"] = cookies.into();
-    }
-    if let Some(id) = path.strip_prefix("/api/tiktok/products/") {
-        event["pathParameters"] = serde_json::json!({ "productId": id });
-    }
-    event
+    .to_json()
 }

@@ -197,91 +197,36 @@ pub fn to_event(
     user: Option<&str>,
     request_id: &str,
 ) -> serde_json::Value {
-    let raw_query = req.uri().query().unwrap_or("").to_owned();
-    let mut query: serde_json::Map<String, serde_json::Value> = serde_json::Map::new();
-    for pair in raw_query.split('&').filter(|p| !p.is_empty()) {
-        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-        let (k, v) = (
-            url_decode(k.replace('+', " ").as_bytes()),
-            url_decode(v.replace('+', " ").as_bytes()),
-        );
-        // API Gateway joins repeated parameters with commas.
-        match query.get_mut(&k) {
-            Some(serde_json::Value::String(existing)) => {
-                existing.push(',');
-                existing.push_str(&v);
-            }
-            _ => {
-                query.insert(k, v.into());
-            }
-        }
-    }
-    // Payload 2.0 carries cookies in `cookies`, not in the headers.
-    let mut headers = serde_json::Map::new();
-    let mut cookies = Vec::new();
-    for (name, value) in req.headers() {
-        let Ok(value) = value.to_str() else { continue };
-        if name == "cookie" {
-            cookies.extend(value.split(';').map(|c| serde_json::Value::from(c.trim())));
-        } else {
-            headers.insert(name.as_str().to_lowercase(), value.into());
-        }
-    }
+    let headers: Vec<(&str, &str)> = req
+        .headers()
+        .iter()
+        .filter_map(|(name, value)| Some((name.as_str(), value.to_str().ok()?)))
+        .collect();
+    let path_parameters: Vec<(&str, &str)> = path_params
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    let route_key = format!("{} {}", route.method, route.path);
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as i64);
-    let mut context = serde_json::json!({
-        "accountId": "000000000000",
-        "apiId": "local",
-        "domainName": "localhost",
-        "domainPrefix": "localhost",
-        "http": {
-            "method": route.method,
-            "path": req.uri().path(),
-            "protocol": "HTTP/1.1",
-            "sourceIp": "127.0.0.1",
-            "userAgent": headers.get("user-agent").cloned().unwrap_or_default(),
-        },
-        "requestId": request_id,
-        "routeKey": format!("{} {}", route.method, route.path),
-        "stage": "$default",
-        "timeEpoch": now,
-    });
-    if let (true, Some(user)) = (route.authorizer, user) {
-        context["authorizer"] = serde_json::json!({
-            "jwt": {"claims": {"sub": user, "iss": "local-api", "aud": "local"}, "scopes": null}
-        });
+    apigw_event::HttpEvent {
+        method: route.method,
+        path: req.uri().path(),
+        raw_query: req.uri().query().unwrap_or(""),
+        route_key: &route_key,
+        headers: &headers,
+        path_parameters: &path_parameters,
+        user: user.filter(|_| route.authorizer),
+        issuer: "local-api",
+        audience: "local",
+        request_id,
+        domain: "localhost",
+        source_ip: "127.0.0.1",
+        time_epoch_ms: now,
+        body: Some(body),
     }
-    let mut event = serde_json::json!({
-        "version": "2.0",
-        "routeKey": format!("{} {}", route.method, route.path),
-        "rawPath": req.uri().path(),
-        "rawQueryString": raw_query,
-        "headers": headers,
-        "requestContext": context,
-        "isBase64Encoded": false,
-    });
-    if !query.is_empty() {
-        event["queryStringParameters"] = query.into();
-    }
-    if !cookies.is_empty() {
-        event["cookies"] = cookies.into();
-    }
-    if !path_params.is_empty() {
-        event["pathParameters"] = serde_json::to_value(path_params).unwrap_or_default();
-    }
-    if !body.is_empty() {
-        match std::str::from_utf8(body) {
-            Ok(text) => event["body"] = text.into(),
-            Err(_) => {
-                event["body"] = base64::engine::general_purpose::STANDARD
-                    .encode(body)
-                    .into();
-                event["isBase64Encoded"] = true.into();
-            }
-        }
-    }
-    event
+    .to_json()
 }
 
 /// The running local stack.
