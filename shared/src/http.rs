@@ -8,6 +8,7 @@ use lambda_http::{Body, Request, RequestExt, Response};
 use serde::Serialize;
 
 use crate::error::Error;
+use crate::tiktok::UpstreamError;
 
 /// The dshipit user id: the `sub` claim the API Gateway JWT authorizer verified,
 /// exactly as it is (one with surrounding whitespace or control characters is
@@ -147,7 +148,24 @@ pub fn error_response(error: &Error, request_id: &str) -> Response<Body> {
             Error::Upstream(e) => e.log_id(),
             _ => None,
         };
-        tracing::error!(request_id, status, tiktok_log_id = log_id, error = %error, "request failed");
+        match error {
+            // The same refusal comes back on every call until an operator acts:
+            // its cause once per container, then one short line per request.
+            Error::Upstream(UpstreamError::Misconfigured { code, .. })
+                if !first_report_of(code) =>
+            {
+                tracing::warn!(
+                    request_id,
+                    status,
+                    tiktok_log_id = log_id,
+                    tiktok_code = %code,
+                    "request failed: TikTok Shop refuses the configuration (cause logged earlier)"
+                );
+            }
+            _ => {
+                tracing::error!(request_id, status, tiktok_log_id = log_id, error = %error, "request failed")
+            }
+        }
     } else {
         tracing::info!(request_id, status, error = %error, "request refused");
     }
@@ -166,6 +184,16 @@ pub fn error_response(error: &Error, request_id: &str) -> Response<Body> {
         );
     }
     response
+}
+
+/// Whether this container has not yet logged a configuration refusal with
+/// TikTok Shop code `code` (and records that it now has).
+fn first_report_of(code: &str) -> bool {
+    static LOGGED: std::sync::LazyLock<std::sync::Mutex<std::collections::HashSet<String>>> =
+        std::sync::LazyLock::new(Default::default);
+    LOGGED
+        .lock()
+        .map_or(true, |mut logged| logged.insert(code.to_owned()))
 }
 
 /// Turns a handler's result into the response (errors become JSON error responses).
@@ -247,6 +275,43 @@ mod tests {
         let line: serde_json::Value = serde_json::from_str(line).unwrap();
         assert_eq!(line["span"]["request_id"], "req-span-7", "{line}");
         assert_eq!(line["span"]["function"], "search", "{line}");
+    }
+
+    #[test]
+    fn a_configuration_refusal_is_logged_with_its_cause_once_per_container() {
+        let captured = Captured::default();
+        let writer = captured.clone();
+        let _guard =
+            tracing::subscriber::set_default(crate::app::log_subscriber("info", move || {
+                writer.clone()
+            }));
+        let refusal = || {
+            Error::Upstream(crate::tiktok::UpstreamError::Misconfigured {
+                code: "36009033".into(),
+                message: "IP not in allow-list cause-detail".into(),
+                log_id: Some("tts-req-1".into()),
+            })
+        };
+        let answers: Vec<_> = ["req-a", "req-b", "req-c"]
+            .iter()
+            .map(|id| error_response(&refusal(), id))
+            .collect();
+        // Every caller is answered 502 with an operator-actionable message.
+        for answer in &answers {
+            assert_eq!(answer.status(), 502);
+            assert!(body(answer)["error"]["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("36009033") && m.contains("allow-list")));
+        }
+        let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+        let with_cause = logs.matches("cause-detail").count();
+        assert_eq!(with_cause, 1, "the cause is logged once: {logs}");
+        for id in ["req-a", "req-b", "req-c"] {
+            assert!(
+                logs.contains(id),
+                "every failed request still has its line: {logs}"
+            );
+        }
     }
 
     /// A value whose serialization fails (as a map with non-string keys would).
