@@ -628,10 +628,32 @@ impl<'a> Session<'a> {
                     self.refresh(deadline).await?;
                 }
                 state.spend_upstream_call(&user_id).await?;
-                match call(self.connection.tokens.access_token.clone()).await {
-                    Err(UpstreamError::AccessTokenInvalid { .. }) if !self.refreshed => {
-                        self.refresh(deadline).await?;
-                        Ok(call(self.connection.tokens.access_token.clone()).await?)
+                let mut result = call(self.connection.tokens.access_token.clone()).await;
+                if matches!(result, Err(UpstreamError::AccessTokenInvalid { .. }))
+                    && !self.refreshed
+                {
+                    self.refresh(deadline).await?;
+                    result = call(self.connection.tokens.access_token.clone()).await;
+                }
+                match result {
+                    // A token TikTok minted during this request is refused too: the
+                    // authorization itself is gone (revoked, or the seller removed
+                    // the app). Refresh once, then reconnect.
+                    Err(UpstreamError::AccessTokenInvalid { log_id, .. }) => {
+                        tracing::warn!(
+                            user_id,
+                            tiktok_log_id = log_id.as_deref(),
+                            "a freshly refreshed token was refused; reconnect required"
+                        );
+                        match state
+                            .store
+                            .mark_reconnect_required(&user_id, self.connection.version)
+                            .await
+                        {
+                            // Conflict: a sibling wrote meanwhile; its write stands.
+                            Ok(()) | Err(StoreError::Conflict) => Err(Error::ReconnectRequired),
+                            Err(e) => Err(e.into()),
+                        }
                     }
                     other => Ok(other?),
                 }

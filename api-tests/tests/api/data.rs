@@ -222,6 +222,51 @@ async fn access_token_invalid_refreshes_once_and_retries_once() {
 }
 
 #[tokio::test]
+async fn a_token_refused_again_right_after_a_refresh_asks_the_user_to_reconnect() {
+    // TikTok's rule (TIKTOK_SHOP_API.md §6): an invalid access token is
+    // refreshed once; a freshly minted token refused too means the
+    // authorization itself is gone: reconnect, not a 502.
+    let h = Harness::memory(&[]).await;
+    h.connect("user-1", "old", 3600).await;
+    Mock::given(method("POST"))
+        .and(path("/v2/research/tts/shop/"))
+        .respond_with(ResponseTemplate::new(401).set_body_json(serde_json::json!({
+            "data": {}, "error": {"code": "access_token_invalid", "message": "revoked", "log_id": "l1"}
+        })))
+        .expect(2)
+        .mount(&h.tiktok)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/v2/oauth/token/"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(token_body("new", 7200)))
+        .expect(1)
+        .mount(&h.tiktok)
+        .await;
+    let shops = || {
+        shop_lookup::handler(
+            &h.state,
+            get("/api/tiktok/shops", &[("name", "sunny")], Some("user-1")),
+        )
+    };
+    let response = shops().await.unwrap();
+    assert_eq!(response.status(), 409);
+    assert_eq!(error_code(&response), "reconnect_required");
+    let stored = h
+        .state
+        .store
+        .get_connection("user-1")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        stored.status,
+        tiktok_gateway::ConnectionStatus::ReconnectRequired
+    );
+    // The next request does not call TikTok again (the mocks' counts hold).
+    assert_eq!(shops().await.unwrap().status(), 409);
+}
+
+#[tokio::test]
 async fn a_refused_refresh_token_asks_the_user_to_reconnect() {
     let h = Harness::moto(&[]).await;
     h.connect("user-1", "old", 0).await;
