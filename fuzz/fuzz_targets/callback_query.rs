@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use libfuzzer_sys::fuzz_target;
 use secrecy::SecretString;
-use tiktok_gateway::secrets::StaticSecret;
+use tiktok_gateway::app_secrets::StaticSecret;
 use tiktok_gateway::{AppState, Config, MemoryStore, Secrets, TikTokClient};
 
 fn world() -> &'static (tokio::runtime::Runtime, AppState) {

@@ -10,11 +10,11 @@ use std::time::Duration;
 use lambda_http::{Request, RequestExt};
 use tokio::time::Instant;
 
+use crate::app_secrets::{Secrets, SecretsManagerSource};
 use crate::config::{Config, ConfigError, ProviderKind, TokenMode};
 use crate::error::Error;
 use crate::provider::{Provider, ResearchProvider, ShopProvider};
-use crate::secret::AccessToken;
-use crate::secrets::{Secrets, SecretsManagerSource};
+use crate::redacted::AccessToken;
 use crate::store::{
     Connection, ConnectionStatus, DynamoStore, StoreError, TableLayout, TokenStore, Tokens,
 };
@@ -508,14 +508,14 @@ impl AppState {
 
     /// Starts a data request for `user_id`: reads their connection once (409 when
     /// there is none or it needs a reconnect). Every upstream call of the request
-    /// then goes through [`Session::with_token`].
+    /// then goes through [`RequestConnection::with_token`].
     /// The first request of a (UTC) day also records the use (one conditional
     /// write, best effort), which keeps the connection refreshed ahead of time
     /// (see [`crate::refresh`]) and brings a dormant one back.
-    pub async fn session(&self, user_id: &str) -> Result<Session<'_>, Error> {
+    pub async fn request_connection(&self, user_id: &str) -> Result<RequestConnection<'_>, Error> {
         let mut connection = self.active_connection(user_id).await?;
         self.record_use(&mut connection).await;
-        Ok(Session {
+        Ok(RequestConnection {
             state: self,
             connection,
             refreshed: false,
@@ -579,13 +579,13 @@ impl AppState {
 
 /// One data request's view of a user's connection: read once when the request
 /// starts, refreshed at most once however many upstream calls the request makes.
-pub struct Session<'a> {
+pub struct RequestConnection<'a> {
     state: &'a AppState,
     connection: Connection,
     refreshed: bool,
 }
 
-impl<'a> Session<'a> {
+impl<'a> RequestConnection<'a> {
     /// The state the request runs in.
     pub fn state(&self) -> &'a AppState {
         self.state

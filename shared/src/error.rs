@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use crate::secrets::SecretsError;
+use crate::app_secrets::SecretsError;
 use crate::store::StoreError;
 use crate::tiktok::UpstreamError;
 

@@ -18,6 +18,7 @@
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod app;
+pub mod app_secrets;
 pub mod aws;
 pub mod config;
 pub mod crypto;
@@ -26,20 +27,21 @@ pub mod http;
 pub mod product;
 pub mod provider;
 pub mod queue;
+pub mod redacted;
 pub mod refresh;
-pub mod secret;
-pub mod secrets;
 pub mod status;
 pub mod store;
 pub mod tiktok;
 
-pub use app::{boot, boot_with, init_tracing, AppState, BootError, Clock, Refresh, Session};
+pub use app::{
+    boot, boot_with, init_tracing, AppState, BootError, Clock, Refresh, RequestConnection,
+};
+pub use app_secrets::{AppSecrets, Secrets, SecretsError};
 pub use config::{Config, ConfigError, ProviderKind, TokenMode};
 pub use error::Error;
 pub use product::DshipitProduct;
 pub use provider::{Provider, SearchRequest, SearchResult, ShopView};
-pub use secret::{AccessToken, AuthCode, ClientSecret, CodeVerifier, OAuthState, RefreshToken};
-pub use secrets::{AppSecrets, Secrets, SecretsError};
+pub use redacted::{AccessToken, AuthCode, ClientSecret, CodeVerifier, OAuthState, RefreshToken};
 pub use store::{
     Connection, ConnectionActivity, ConnectionStatus, DynamoStore, MemoryStore, StoreError,
     TokenStore, Tokens,

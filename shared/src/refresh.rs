@@ -278,7 +278,7 @@ pub async fn refresh_one(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::secret::{AccessToken, RefreshToken};
+    use crate::redacted::{AccessToken, RefreshToken};
     use crate::store::Tokens;
     use std::time::Duration;
 

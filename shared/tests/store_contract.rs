@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use secrecy::SecretString;
-use tiktok_gateway::secrets::StaticSecret;
+use tiktok_gateway::app_secrets::StaticSecret;
 use tiktok_gateway::store::{
     DueWindow, PendingGrant, PendingLogin, SellerAccount, SellerShop, TableLayout,
 };
@@ -920,7 +920,7 @@ async fn secrets_manager_source_reads_the_app_secret() {
     )
     .await;
     let secrets = Secrets::new(
-        Arc::new(tiktok_gateway::secrets::SecretsManagerSource::new(
+        Arc::new(tiktok_gateway::app_secrets::SecretsManagerSource::new(
             client.clone(),
             arn,
         )),
@@ -932,7 +932,7 @@ async fn secrets_manager_source_reads_the_app_secret() {
     secrets.get().await.unwrap();
     assert_eq!(secrets.fetch_count(), 1, "cached");
     let missing = Secrets::new(
-        Arc::new(tiktok_gateway::secrets::SecretsManagerSource::new(
+        Arc::new(tiktok_gateway::app_secrets::SecretsManagerSource::new(
             client,
             "no-such-secret",
         )),

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use lambda_http::{Body, Request, Response};
 use secrecy::SecretString;
-use tiktok_gateway::secrets::StaticSecret;
+use tiktok_gateway::app_secrets::StaticSecret;
 use tiktok_gateway::{AccessToken, AppState, Config, MemoryStore, RefreshToken, Secrets, Tokens};
 use wiremock::matchers::{body_string_contains, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};

@@ -62,10 +62,7 @@ async fn handle(state: &AppState, req: &Request) -> Result<Response<Body>, Error
     let user_id = http::user_id(req)?;
     let search = parse(req, state.provider.max_page_size())?;
     let deadline = state.deadline(req);
-    let mut session = state.session(&user_id).await?;
-    let result = state
-        .provider
-        .search(&mut session, &search, deadline)
-        .await?;
+    let mut conn = state.request_connection(&user_id).await?;
+    let result = state.provider.search(&mut conn, &search, deadline).await?;
     http::json(200, &result)
 }

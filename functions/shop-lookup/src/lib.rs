@@ -35,8 +35,8 @@ async fn handle(state: &AppState, req: &Request) -> Result<Response<Body>, Error
         )));
     }
     let deadline = state.deadline(req);
-    let mut session = state.session(&user_id).await?;
-    let shops = state.provider.shops(&mut session, &name, deadline).await?;
+    let mut conn = state.request_connection(&user_id).await?;
+    let shops = state.provider.shops(&mut conn, &name, deadline).await?;
     if shops.is_empty() {
         return Err(Error::NotFound("shop".into()));
     }

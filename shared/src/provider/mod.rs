@@ -12,11 +12,11 @@ use serde::Serialize;
 use tokio::time::Instant;
 use url::Url;
 
-use crate::app::{AppState, Session};
+use crate::app::{AppState, RequestConnection};
+use crate::app_secrets::AppSecrets;
 use crate::error::Error;
 use crate::product::DshipitProduct;
-use crate::secret::{AuthCode, CodeVerifier, OAuthState};
-use crate::secrets::AppSecrets;
+use crate::redacted::{AuthCode, CodeVerifier, OAuthState};
 use crate::store::{Connection, Tokens};
 use crate::tiktok::{Pkce, TikTokId};
 
@@ -80,7 +80,7 @@ pub struct SearchResult {
 }
 
 /// What the functions need from an upstream. Data calls go through the
-/// request's [`Session`], which refreshes the user's token at most once.
+/// request's [`RequestConnection`], which refreshes the user's token at most once.
 #[async_trait]
 pub trait Provider: Send + Sync {
     /// The largest `pageSize` a search accepts.
@@ -133,7 +133,7 @@ pub trait Provider: Send + Sync {
     /// Shops by name (case-insensitive).
     async fn shops(
         &self,
-        session: &mut Session<'_>,
+        conn: &mut RequestConnection<'_>,
         name: &str,
         deadline: Instant,
     ) -> Result<Vec<ShopView>, Error>;
@@ -141,7 +141,7 @@ pub trait Provider: Send + Sync {
     /// A shop's products filtered by keyword.
     async fn search(
         &self,
-        session: &mut Session<'_>,
+        conn: &mut RequestConnection<'_>,
         request: &SearchRequest,
         deadline: Instant,
     ) -> Result<SearchResult, Error>;

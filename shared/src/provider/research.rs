@@ -13,11 +13,11 @@ use tokio::time::Instant;
 use url::Url;
 
 use super::{Provider, SearchRequest, SearchResult, ShopView};
-use crate::app::{AppState, Session};
+use crate::app::{AppState, RequestConnection};
+use crate::app_secrets::AppSecrets;
 use crate::error::Error;
 use crate::product::DshipitProduct;
-use crate::secret::{AuthCode, CodeVerifier, OAuthState};
-use crate::secrets::AppSecrets;
+use crate::redacted::{AuthCode, CodeVerifier, OAuthState};
 use crate::store::{Connection, Tokens};
 use crate::tiktok::{Pkce, Product, Shop, TikTokId, MAX_PAGE_SIZE};
 
@@ -120,12 +120,12 @@ impl Provider for ResearchProvider {
 
     async fn shops(
         &self,
-        session: &mut Session<'_>,
+        conn: &mut RequestConnection<'_>,
         name: &str,
         deadline: Instant,
     ) -> Result<Vec<ShopView>, Error> {
-        let upstream = session.state().upstream.clone();
-        let shops = session
+        let upstream = conn.state().upstream.clone();
+        let shops = conn
             .with_token(deadline, |token| {
                 let upstream = upstream.clone();
                 let name = name.to_owned();
@@ -137,11 +137,11 @@ impl Provider for ResearchProvider {
 
     async fn search(
         &self,
-        session: &mut Session<'_>,
+        conn: &mut RequestConnection<'_>,
         search: &SearchRequest,
         deadline: Instant,
     ) -> Result<SearchResult, Error> {
-        let state = session.state();
+        let state = conn.state();
         let mut page = match &search.cursor {
             Some(cursor) => cursor
                 .parse::<u32>()
@@ -153,7 +153,7 @@ impl Provider for ResearchProvider {
         let mut found: Vec<Product> = Vec::new();
         let mut pages_read = 0;
         let has_more = loop {
-            let listing = session
+            let listing = conn
                 .list_products(&search.shop_id, page, search.page_size, deadline)
                 .await?;
             pages_read += 1;
@@ -192,12 +192,12 @@ impl Provider for ResearchProvider {
         product_id: &TikTokId,
         deadline: Instant,
     ) -> Result<serde_json::Value, Error> {
-        let (session, cached) = tokio::join!(
-            state.session(user_id),
+        let (conn, cached) = tokio::join!(
+            state.request_connection(user_id),
             state.store.cached_product(shop_id, product_id, state.now())
         );
-        let mut session = session?;
-        let session = &mut session;
+        let mut conn = conn?;
+        let conn = &mut conn;
         let cached = match cached {
             Ok(hit) => hit,
             Err(error) => {
@@ -207,12 +207,12 @@ impl Provider for ResearchProvider {
         };
         let product = match cached {
             Some(product) => product,
-            None => find_in_listing(session, shop_id, product_id, deadline)
+            None => find_in_listing(conn, shop_id, product_id, deadline)
                 .await?
                 .ok_or_else(|| Error::NotFound("product".into()))?,
         };
         let upstream = state.upstream.clone();
-        let reviews = session
+        let reviews = conn
             .with_token(deadline, |token| {
                 let upstream = upstream.clone();
                 let product_id = product_id.clone();
@@ -232,16 +232,16 @@ impl Provider for ResearchProvider {
 
 /// Pages the shop's listing for the product; what it reads is cached (one write).
 async fn find_in_listing(
-    session: &mut Session<'_>,
+    conn: &mut RequestConnection<'_>,
     shop_id: &TikTokId,
     product_id: &TikTokId,
     deadline: Instant,
 ) -> Result<Option<Product>, Error> {
-    let state = session.state();
+    let state = conn.state();
     let mut read: Vec<Product> = Vec::new();
     let mut found = None;
     for page in 1..=state.config.page_budget {
-        let listing = session
+        let listing = conn
             .list_products(shop_id, page, MAX_PAGE_SIZE, deadline)
             .await?;
         found = listing

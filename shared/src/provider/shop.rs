@@ -19,11 +19,11 @@ use tokio::time::Instant;
 use url::Url;
 
 use super::{Provider, SearchRequest, SearchResult, ShopView};
-use crate::app::{AppState, Session};
+use crate::app::{AppState, RequestConnection};
+use crate::app_secrets::{AppSecrets, SecretsError};
 use crate::error::Error;
 use crate::product::{parse_decimal, DshipitProduct};
-use crate::secret::{AuthCode, CodeVerifier, OAuthState};
-use crate::secrets::{AppSecrets, SecretsError};
+use crate::redacted::{AuthCode, CodeVerifier, OAuthState};
 use crate::store::{Connection, SellerAccount, SellerShop, Tokens};
 use crate::tiktok::shop::{ListedProduct, ProductDetail, ShopClient, MAX_SEARCH_PAGE_SIZE};
 use crate::tiktok::{AppCredentials, Pkce, TikTokId, UpstreamError};
@@ -54,9 +54,8 @@ fn credentials(secrets: &AppSecrets) -> Result<AppCredentials, Error> {
 }
 
 /// The connected seller's shop `shop_id` (404 when they did not authorize it).
-fn seller_shop(session: &Session<'_>, shop_id: &TikTokId) -> Result<SellerShop, Error> {
-    session
-        .connection()
+fn seller_shop(conn: &RequestConnection<'_>, shop_id: &TikTokId) -> Result<SellerShop, Error> {
+    conn.connection()
         .tokens
         .account
         .as_ref()
@@ -301,12 +300,12 @@ impl Provider for ShopProvider {
 
     async fn shops(
         &self,
-        session: &mut Session<'_>,
+        conn: &mut RequestConnection<'_>,
         name: &str,
         _deadline: Instant,
     ) -> Result<Vec<ShopView>, Error> {
         let wanted = name.to_lowercase();
-        Ok(session
+        Ok(conn
             .connection()
             .tokens
             .account
@@ -328,12 +327,12 @@ impl Provider for ShopProvider {
 
     async fn search(
         &self,
-        session: &mut Session<'_>,
+        conn: &mut RequestConnection<'_>,
         search: &SearchRequest,
         deadline: Instant,
     ) -> Result<SearchResult, Error> {
-        let state = session.state();
-        let shop = seller_shop(session, &search.shop_id)?;
+        let state = conn.state();
+        let shop = seller_shop(conn, &search.shop_id)?;
         let mut at = match &search.cursor {
             Some(raw) => Cursor::decode(raw)
                 .ok_or_else(|| Error::BadRequest("cursor is not one this API gave".into()))?,
@@ -354,7 +353,7 @@ impl Provider for ShopProvider {
         let next: Option<Cursor> = loop {
             let client = self.client.clone();
             let page_token = at.page_token.clone();
-            let page = session
+            let page = conn
                 .with_token(deadline, |token| {
                     let (client, app, cipher, page_token) = (
                         client.clone(),
@@ -444,13 +443,13 @@ impl Provider for ShopProvider {
         product_id: &TikTokId,
         deadline: Instant,
     ) -> Result<serde_json::Value, Error> {
-        let (session, cached) = tokio::join!(
-            state.session(user_id),
+        let (conn, cached) = tokio::join!(
+            state.request_connection(user_id),
             state.store.cached_detail(shop_id, product_id, state.now())
         );
-        let mut session = session?;
-        let session = &mut session;
-        let shop = seller_shop(session, shop_id)?;
+        let mut conn = conn?;
+        let conn = &mut conn;
+        let shop = seller_shop(conn, shop_id)?;
         let cached = match cached {
             Ok(hit) => hit.and_then(|json| serde_json::from_str::<ProductDetail>(&json).ok()),
             Err(error) => {
@@ -463,7 +462,7 @@ impl Provider for ShopProvider {
             None => {
                 let app = credentials(&*state.secrets.get().await?)?;
                 let client = self.client.clone();
-                let detail = session
+                let detail = conn
                     .with_token(deadline, |token| {
                         let (client, app, cipher, product_id) = (
                             client.clone(),

@@ -35,10 +35,10 @@ use super::{
     shard_of, AppToken, Connection, ConnectionActivity, ConnectionStatus, Due, DueWindow,
     PendingGrant, PendingLogin, StoreError, TokenStore, Tokens,
 };
+use crate::app_secrets::Secrets;
 use crate::aws::LazyClient;
 use crate::crypto::{CryptoError, Keyring};
-use crate::secret::{AccessToken, CodeVerifier, RefreshToken};
-use crate::secrets::Secrets;
+use crate::redacted::{AccessToken, CodeVerifier, RefreshToken};
 use crate::tiktok::{Product, TikTokId};
 
 /// The index of connections by access-token expiry.

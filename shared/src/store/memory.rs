@@ -10,7 +10,7 @@ use super::{
     shard_of, AppToken, Connection, ConnectionActivity, ConnectionStatus, Due, DueWindow,
     PendingGrant, PendingLogin, StoreError, TokenStore, Tokens,
 };
-use crate::secret::AccessToken;
+use crate::redacted::AccessToken;
 use crate::tiktok::{Product, TikTokId};
 
 #[derive(Default)]

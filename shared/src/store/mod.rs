@@ -15,8 +15,8 @@ pub use memory::MemoryStore;
 
 use async_trait::async_trait;
 
-use crate::secret::{AccessToken, CodeVerifier, RefreshToken};
-use crate::secrets::SecretsError;
+use crate::app_secrets::SecretsError;
+use crate::redacted::{AccessToken, CodeVerifier, RefreshToken};
 use crate::tiktok::{Product, TikTokId};
 
 /// How long an OAuth state is good for.

@@ -77,7 +77,7 @@ impl std::fmt::Debug for TikTokClient {
 }
 
 /// What an attempt brought back before decoding.
-pub(super) struct Answer {
+pub(super) struct RawResponse {
     pub status: u16,
     pub headers: HeaderMap,
     pub body: bytes::Bytes,
@@ -125,7 +125,7 @@ impl TikTokClient {
         &self,
         deadline: Instant,
         make: impl Fn() -> reqwest::RequestBuilder,
-        decode: impl Fn(Answer) -> Result<T, UpstreamError>,
+        decode: impl Fn(RawResponse) -> Result<T, UpstreamError>,
     ) -> Result<T, UpstreamError> {
         let mut attempt = 1;
         loop {
@@ -157,7 +157,7 @@ impl TikTokClient {
         &self,
         deadline: Instant,
         make: &impl Fn() -> reqwest::RequestBuilder,
-    ) -> Result<Answer, UpstreamError> {
+    ) -> Result<RawResponse, UpstreamError> {
         tokio::time::timeout_at(deadline, self.limiter.until_ready())
             .await
             .map_err(|_| UpstreamError::DeadlineExceeded)?;
@@ -172,7 +172,7 @@ impl TikTokClient {
             let status = response.status().as_u16();
             let headers = response.headers().clone();
             let body = response.bytes().await?;
-            Ok::<_, reqwest::Error>(Answer {
+            Ok::<_, reqwest::Error>(RawResponse {
                 status,
                 headers,
                 body,

@@ -25,12 +25,12 @@ pub use research::MAX_PAGE_SIZE;
 /// as the client decodes them, without the network. Not part of the API.
 #[doc(hidden)]
 pub mod fuzzing {
-    use super::client::Answer;
+    use super::client::RawResponse;
     use super::model::{Product, Review, Shop, TokenGrant};
     use super::UpstreamError;
 
-    fn answer(status: u16, body: &[u8]) -> Answer {
-        Answer {
+    fn answer(status: u16, body: &[u8]) -> RawResponse {
+        RawResponse {
             status,
             headers: reqwest::header::HeaderMap::new(),
             body: bytes::Bytes::copy_from_slice(body),

@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Deserializer};
 
-use crate::secret::{AccessToken, RefreshToken};
+use crate::redacted::{AccessToken, RefreshToken};
 
 /// A TikTok id (shop, product). They are 64-bit integers above 2^53, so they are
 /// kept as their decimal string and never go through `f64`. Accepts a JSON number
@@ -277,7 +277,7 @@ pub struct AppCredentials {
     /// `client_key`, public.
     pub client_key: String,
     /// `client_secret`.
-    pub client_secret: crate::secret::ClientSecret,
+    pub client_secret: crate::redacted::ClientSecret,
 }
 
 /// Fields asked for on the shop endpoint.

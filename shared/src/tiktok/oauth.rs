@@ -8,10 +8,10 @@ use sha2::{Digest, Sha256};
 use tokio::time::Instant;
 use url::Url;
 
-use super::client::{body_for_error, retry_after, Answer, TikTokClient};
+use super::client::{body_for_error, retry_after, RawResponse, TikTokClient};
 use super::error::UpstreamError;
 use super::model::{AppCredentials, TokenGrant};
-use crate::secret::{AccessToken, AuthCode, CodeVerifier, OAuthState, RefreshToken};
+use crate::redacted::{AccessToken, AuthCode, CodeVerifier, OAuthState, RefreshToken};
 
 /// A PKCE pair: the verifier stays with us (sealed in the state record), the
 /// challenge goes to TikTok in the authorization URL.
@@ -81,7 +81,7 @@ pub fn split_scopes(raw: &str) -> Vec<String> {
 
 /// Decodes a token endpoint answer. An `error` field is a failure whatever the
 /// HTTP status (TikTok's status for these is unverified).
-pub(super) fn decode_token(answer: Answer) -> Result<TokenGrant, UpstreamError> {
+pub(super) fn decode_token(answer: RawResponse) -> Result<TokenGrant, UpstreamError> {
     let status = answer.status;
     let raw: RawToken = match serde_json::from_slice(&answer.body) {
         Ok(raw) => raw,

@@ -7,12 +7,12 @@ use serde::de::DeserializeOwned;
 use tokio::time::Instant;
 use url::Url;
 
-use super::client::{body_for_error, retry_after, Answer, TikTokClient};
+use super::client::{body_for_error, retry_after, RawResponse, TikTokClient};
 use super::error::UpstreamError;
 use super::model::{
     Page, Product, Review, Shop, TikTokId, PRODUCT_FIELDS, REVIEW_FIELDS, SHOP_FIELDS,
 };
-use crate::secret::AccessToken;
+use crate::redacted::AccessToken;
 
 /// The scope every Research API call needs.
 pub const RESEARCH_SCOPE: &str = "research.data.basic";
@@ -58,7 +58,7 @@ pub(super) fn classify(
 /// Checks the envelope and finds the list: under `data.<key>`, or `data` itself
 /// when it is an array (the list key is unverified upstream).
 pub(super) fn decode_list<T: DeserializeOwned>(
-    answer: Answer,
+    answer: RawResponse,
     key: &str,
 ) -> Result<(Vec<T>, Option<bool>), UpstreamError> {
     let status = answer.status;

@@ -9,7 +9,7 @@ use std::time::Duration;
 use futures::StreamExt;
 use secrecy::SecretString;
 use tiktok_emulator::{Emulator, Knobs, RunningEmulator};
-use tiktok_gateway::secrets::StaticSecret;
+use tiktok_gateway::app_secrets::StaticSecret;
 use tiktok_gateway::{
     AppState, AuthCode, ConnectionStatus, MemoryStore, Secrets, TikTokClient, TokenStore,
 };

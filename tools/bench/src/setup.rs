@@ -8,7 +8,7 @@ use std::sync::Arc;
 use lambda_http::Body;
 use secrecy::SecretString;
 use tiktok_emulator::{Emulator, EmulatorConfig, Knobs, RunningEmulator};
-use tiktok_gateway::secrets::StaticSecret;
+use tiktok_gateway::app_secrets::StaticSecret;
 use tiktok_gateway::{AppState, Config, MemoryStore, Secrets, TikTokClient};
 
 /// A result whose error is a message for the report.

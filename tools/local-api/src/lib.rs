@@ -28,7 +28,7 @@ use axum::response::{Html, IntoResponse, Response as AxumResponse};
 use base64::Engine;
 use lambda_http::Body;
 use secrecy::SecretString;
-use tiktok_gateway::secrets::StaticSecret;
+use tiktok_gateway::app_secrets::StaticSecret;
 use tiktok_gateway::store::TableLayout;
 use tiktok_gateway::{
     AppState, Config, DynamoStore, MemoryStore, Secrets, TikTokClient, TokenStore,

@@ -447,7 +447,7 @@ impl Emulator {
 
     /// Latency, rate limit and faults, shared by every API endpoint. `Some` is
     /// the answer instead of the real one.
-    async fn shape(&self, oauth: bool) -> Option<Response> {
+    async fn inject_latency_and_faults(&self, oauth: bool) -> Option<Response> {
         let (latency, retry_after) = {
             let knobs = lock(&self.0.knobs);
             (knobs.latency_ms, knobs.retry_after_secs)
@@ -690,8 +690,8 @@ fn is_form(headers: &HeaderMap) -> bool {
 /// `POST /v2/oauth/token/`: the three grants.
 async fn token(State(e): State<Emulator>, headers: HeaderMap, body: Bytes) -> Response {
     e.count("token");
-    if let Some(shaped) = e.shape(true).await {
-        return shaped;
+    if let Some(injected) = e.inject_latency_and_faults(true).await {
+        return injected;
     }
     if !is_form(&headers) {
         return oauth_error(
@@ -831,8 +831,8 @@ async fn token(State(e): State<Emulator>, headers: HeaderMap, body: Bytes) -> Re
 /// `POST /v2/oauth/revoke/`: the access token and its grant's refresh token stop working.
 async fn revoke(State(e): State<Emulator>, headers: HeaderMap, body: Bytes) -> Response {
     e.count("revoke");
-    if let Some(shaped) = e.shape(true).await {
-        return shaped;
+    if let Some(injected) = e.inject_latency_and_faults(true).await {
+        return injected;
     }
     if !is_form(&headers) {
         return oauth_error(
@@ -929,8 +929,8 @@ async fn research(
         Endpoint::Review => "review",
     };
     e.count(name);
-    if let Some(shaped) = e.shape(false).await {
-        return shaped;
+    if let Some(injected) = e.inject_latency_and_faults(false).await {
+        return injected;
     }
     let token = headers
         .get(header::AUTHORIZATION)

@@ -19,8 +19,8 @@ use super::model::{
 use super::sign::sign_request;
 use crate::app::Clock;
 use crate::config::ShopConfig;
-use crate::secret::{AccessToken, AuthCode, OAuthState, RefreshToken};
-use crate::tiktok::client::{body_for_error, retry_after, Answer};
+use crate::redacted::{AccessToken, AuthCode, OAuthState, RefreshToken};
+use crate::tiktok::client::{body_for_error, retry_after, RawResponse};
 use crate::tiktok::{AppCredentials, TikTokClient, TikTokId, UpstreamError};
 
 /// The most products Search Products returns per page.
@@ -251,7 +251,7 @@ impl ShopClient {
 /// Checks the `{code, message, request_id, data}` envelope (`code` 0 is
 /// success whatever the HTTP status) and decodes `data`.
 pub(crate) fn decode_envelope<T: DeserializeOwned>(
-    answer: Answer,
+    answer: RawResponse,
     may_hold_secrets: bool,
 ) -> Result<T, UpstreamError> {
     let status = answer.status;

@@ -4,7 +4,7 @@
 
 use serde::{Deserialize, Deserializer};
 
-use crate::secret::{AccessToken, RefreshToken};
+use crate::redacted::{AccessToken, RefreshToken};
 use crate::tiktok::TikTokId;
 
 /// What the token endpoints grant (get and refresh answer the same shape).

@@ -1,4 +1,4 @@
-//! Secret values: newtypes over [`secrecy::SecretString`] for every credential the
+//! Redacted credentials: newtypes over [`secrecy::SecretString`] for every credential the
 //! gateway handles, so none of them can reach a log line or an error body by accident.
 //!
 //! `Debug` prints `[redacted]`; there is no `Display`. Reading the value takes an

@@ -20,7 +20,7 @@ use tokio::sync::Mutex;
 use tokio::time::Instant;
 
 use crate::crypto::Keyring;
-use crate::secret::ClientSecret;
+use crate::redacted::ClientSecret;
 use crate::tiktok::AppCredentials;
 
 /// The secret could not be had or used. Never carries the secret's value.
