@@ -3,7 +3,9 @@
 //! - [`tiktok`]: [`TikTokClient`], which speaks TikTok's v2
 //!   wire protocol (Login Kit OAuth, Research API shop data) with retries, a
 //!   deadline and a rate limiter.
-//! - [`store`]: the [`TokenStore`] port with DynamoDB and in-memory adapters.
+//! - [`store`]: the store's per-capability ports ([`Connections`], [`PendingAuth`],
+//!   [`ProductCache`], [`AppTokens`], ...; [`TokenStore`] is all of them) with
+//!   DynamoDB and in-memory adapters.
 //! - [`secrets`], [`config`], [`error`], [`http`]: credentials, settings, the one
 //!   error type, and API Gateway request/response helpers.
 //! - [`app`]: the state each function builds once, and the shared token logic.
@@ -43,7 +45,8 @@ pub use product::DshipitProduct;
 pub use provider::{Provider, SearchRequest, SearchResult, ShopView};
 pub use redacted::{AccessToken, AuthCode, ClientSecret, CodeVerifier, OAuthState, RefreshToken};
 pub use store::{
-    Connection, ConnectionActivity, ConnectionStatus, DynamoStore, MemoryStore, StoreError,
-    TokenStore, Tokens,
+    AppTokens, Connection, ConnectionActivity, ConnectionStatus, Connections, DueIndex,
+    DynamoStore, MemoryStore, PendingAuth, ProductCache, StoreError, TokenStore, Tokens,
+    UpstreamBudget, WebhookDeliveries,
 };
 pub use tiktok::{TikTokClient, TikTokId, UpstreamError};

@@ -6,7 +6,8 @@ use std::sync::Arc;
 use secrecy::SecretString;
 use tiktok_gateway::app_secrets::StaticSecret;
 use tiktok_gateway::store::{
-    DueWindow, PendingGrant, PendingLogin, SellerAccount, SellerShop, TableLayout,
+    AppTokens, Connections, DueWindow, PendingAuth, PendingGrant, PendingLogin, SellerAccount,
+    SellerShop, TableLayout,
 };
 use tiktok_gateway::tiktok::Product;
 use tiktok_gateway::{

@@ -22,7 +22,7 @@
 
 use lambda_http::{Body, Request, Response};
 use serde::Deserialize;
-use tiktok_gateway::store::StoreError;
+use tiktok_gateway::store::{Connections, StoreError};
 use tiktok_gateway::tiktok::shop::verify_webhook;
 use tiktok_gateway::{http, AccessToken, AppState, Error, RefreshToken};
 
@@ -118,9 +118,9 @@ async fn handle(state: &AppState, req: &Request) -> Result<Response<Body>, Error
         return http::json(200, &serde_json::json!({ "received": true }));
     }
     match note.kind {
-        SELLER_DEAUTHORIZATION => deauthorize(state, &note.shop_id).await?,
+        SELLER_DEAUTHORIZATION => deauthorize(state.store.as_ref(), &note.shop_id).await?,
         UPCOMING_AUTHORIZATION_EXPIRATION => match expiration(&note.data) {
-            Some(at) => record_expiry(state, &note.shop_id, at).await?,
+            Some(at) => record_expiry(state.store.as_ref(), &note.shop_id, at).await?,
             None => {
                 return Err(Error::BadRequest(
                     "data.expiration_time is not a Unix time".into(),
@@ -148,14 +148,14 @@ fn expiration(data: &serde_json::Value) -> Option<i64> {
 
 /// The connection of the user owning `shop_id`, if it still covers that shop.
 async fn owner(
-    state: &AppState,
+    connections: &dyn Connections,
     shop_id: &str,
 ) -> Result<Option<tiktok_gateway::Connection>, Error> {
-    let Some(user) = state.store.user_of_shop(shop_id).await? else {
+    let Some(user) = connections.user_of_shop(shop_id).await? else {
         tracing::info!(shop_id, "webhook for a shop no user connected");
         return Ok(None);
     };
-    Ok(state.store.get_connection(&user).await?.filter(|c| {
+    Ok(connections.get_connection(&user).await?.filter(|c| {
         c.tokens
             .account
             .as_ref()
@@ -164,9 +164,9 @@ async fn owner(
 }
 
 /// Ends the connection: tokens wiped, then marked "reconnect required".
-async fn deauthorize(state: &AppState, shop_id: &str) -> Result<(), Error> {
+async fn deauthorize(connections: &dyn Connections, shop_id: &str) -> Result<(), Error> {
     for _ in 0..ATTEMPTS {
-        let Some(connection) = owner(state, shop_id).await? else {
+        let Some(connection) = owner(connections, shop_id).await? else {
             return Ok(());
         };
         let user = &connection.user_id;
@@ -174,8 +174,7 @@ async fn deauthorize(state: &AppState, shop_id: &str) -> Result<(), Error> {
         wiped.access_token = AccessToken::new("");
         wiped.refresh_token = RefreshToken::new("");
         wiped.access_expires_at = 0;
-        let stored = match state
-            .store
+        let stored = match connections
             .update_tokens(user, connection.version, &wiped)
             .await
         {
@@ -183,8 +182,7 @@ async fn deauthorize(state: &AppState, shop_id: &str) -> Result<(), Error> {
             Err(StoreError::Conflict) => continue,
             Err(e) => return Err(e.into()),
         };
-        match state
-            .store
+        match connections
             .mark_reconnect_required(user, stored.version)
             .await
         {
@@ -200,9 +198,9 @@ async fn deauthorize(state: &AppState, shop_id: &str) -> Result<(), Error> {
 }
 
 /// Records when the seller's authorization expires.
-async fn record_expiry(state: &AppState, shop_id: &str, at: i64) -> Result<(), Error> {
+async fn record_expiry(connections: &dyn Connections, shop_id: &str, at: i64) -> Result<(), Error> {
     for _ in 0..ATTEMPTS {
-        let Some(connection) = owner(state, shop_id).await? else {
+        let Some(connection) = owner(connections, shop_id).await? else {
             return Ok(());
         };
         let mut tokens = connection.tokens.clone();
@@ -212,8 +210,7 @@ async fn record_expiry(state: &AppState, shop_id: &str, at: i64) -> Result<(), E
             }
             account.authorization_expires_at = Some(at);
         }
-        match state
-            .store
+        match connections
             .update_tokens(&connection.user_id, connection.version, &tokens)
             .await
         {

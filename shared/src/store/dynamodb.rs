@@ -32,8 +32,9 @@ use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, ReturnValue, WriteRequ
 use aws_sdk_dynamodb::Client;
 
 use super::{
-    shard_of, AppToken, Connection, ConnectionActivity, ConnectionStatus, Due, DueWindow,
-    PendingGrant, PendingLogin, StoreError, TokenStore, Tokens,
+    shard_of, AppToken, AppTokens, Connection, ConnectionActivity, ConnectionStatus, Connections,
+    Due, DueIndex, DueWindow, PendingAuth, PendingGrant, PendingLogin, ProductCache, StoreError,
+    Tokens, UpstreamBudget, WebhookDeliveries,
 };
 use crate::app_secrets::Secrets;
 use crate::aws::LazyClient;
@@ -513,7 +514,7 @@ impl ConnectionActivity for DynamoStore {
 }
 
 #[async_trait]
-impl TokenStore for DynamoStore {
+impl Connections for DynamoStore {
     async fn get_connection(&self, user_id: &str) -> Result<Option<Connection>, StoreError> {
         let output = self
             .client
@@ -639,6 +640,25 @@ impl TokenStore for DynamoStore {
         Ok(output.attributes.is_some_and(|a| !a.is_empty()))
     }
 
+    async fn user_of_shop(&self, shop_id: &str) -> Result<Option<String>, StoreError> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.layout.table)
+            .set_key(Some(seller_shop_key(shop_id)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        match output.item {
+            Some(item) => Ok(Some(get_s(&item, "user_id")?.to_owned())),
+            None => Ok(None),
+        }
+    }
+}
+
+#[async_trait]
+impl DueIndex for DynamoStore {
     fn due_shards(&self) -> u32 {
         self.layout.due_shards.max(1)
     }
@@ -675,7 +695,10 @@ impl TokenStore for DynamoStore {
             })
             .collect())
     }
+}
 
+#[async_trait]
+impl PendingAuth for DynamoStore {
     async fn put_login(&self, state_hash: &str, login: &PendingLogin) -> Result<(), StoreError> {
         let mut item = login_key(state_hash);
         item.insert("user_id".into(), s(&login.user_id));
@@ -850,7 +873,43 @@ impl TokenStore for DynamoStore {
             expires_at,
         }))
     }
+}
 
+#[async_trait]
+impl WebhookDeliveries for DynamoStore {
+    async fn delivery_seen(&self, id: &str, now: i64) -> Result<bool, StoreError> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.layout.table)
+            .set_key(Some(delivery_key(id)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        match output.item {
+            Some(item) => Ok(get_n::<i64>(&item, "expires_at")? > now),
+            None => Ok(false),
+        }
+    }
+
+    async fn record_delivery(&self, id: &str, expires_at: i64) -> Result<(), StoreError> {
+        self.client
+            .update_item()
+            .table_name(&self.layout.table)
+            .set_key(Some(delivery_key(id)))
+            .update_expression("SET expires_at = :e, #ttl = :e")
+            .expression_attribute_names("#ttl", "ttl")
+            .expression_attribute_values(":e", n(expires_at))
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl UpstreamBudget for DynamoStore {
     async fn spend_upstream_call(
         &self,
         user_id: &str,
@@ -886,7 +945,10 @@ impl TokenStore for DynamoStore {
             Err(e) => Err(unavailable(e)),
         }
     }
+}
 
+#[async_trait]
+impl AppTokens for DynamoStore {
     async fn get_app_token(&self) -> Result<Option<AppToken>, StoreError> {
         let output = self
             .client
@@ -962,7 +1024,10 @@ impl TokenStore for DynamoStore {
             version,
         })
     }
+}
 
+#[async_trait]
+impl ProductCache for DynamoStore {
     async fn cache_products(
         &self,
         shop_id: &TikTokId,
@@ -1082,51 +1147,5 @@ impl TokenStore for DynamoStore {
             return Ok(None);
         }
         Ok(Some(get_s(&item, "product")?.to_owned()))
-    }
-
-    async fn user_of_shop(&self, shop_id: &str) -> Result<Option<String>, StoreError> {
-        let output = self
-            .client
-            .get_item()
-            .table_name(&self.layout.table)
-            .set_key(Some(seller_shop_key(shop_id)))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(unavailable)?;
-        match output.item {
-            Some(item) => Ok(Some(get_s(&item, "user_id")?.to_owned())),
-            None => Ok(None),
-        }
-    }
-
-    async fn delivery_seen(&self, id: &str, now: i64) -> Result<bool, StoreError> {
-        let output = self
-            .client
-            .get_item()
-            .table_name(&self.layout.table)
-            .set_key(Some(delivery_key(id)))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(unavailable)?;
-        match output.item {
-            Some(item) => Ok(get_n::<i64>(&item, "expires_at")? > now),
-            None => Ok(false),
-        }
-    }
-
-    async fn record_delivery(&self, id: &str, expires_at: i64) -> Result<(), StoreError> {
-        self.client
-            .update_item()
-            .table_name(&self.layout.table)
-            .set_key(Some(delivery_key(id)))
-            .update_expression("SET expires_at = :e, #ttl = :e")
-            .expression_attribute_names("#ttl", "ttl")
-            .expression_attribute_values(":e", n(expires_at))
-            .send()
-            .await
-            .map_err(unavailable)?;
-        Ok(())
     }
 }

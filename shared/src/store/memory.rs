@@ -7,8 +7,9 @@ use async_trait::async_trait;
 use tokio::sync::Mutex;
 
 use super::{
-    shard_of, AppToken, Connection, ConnectionActivity, ConnectionStatus, Due, DueWindow,
-    PendingGrant, PendingLogin, StoreError, TokenStore, Tokens,
+    shard_of, AppToken, AppTokens, Connection, ConnectionActivity, ConnectionStatus, Connections,
+    Due, DueIndex, DueWindow, PendingAuth, PendingGrant, PendingLogin, ProductCache, StoreError,
+    Tokens, UpstreamBudget, WebhookDeliveries,
 };
 use crate::redacted::AccessToken;
 use crate::tiktok::{Product, TikTokId};
@@ -89,7 +90,7 @@ impl ConnectionActivity for MemoryStore {
 }
 
 #[async_trait]
-impl TokenStore for MemoryStore {
+impl Connections for MemoryStore {
     async fn get_connection(&self, user_id: &str) -> Result<Option<Connection>, StoreError> {
         Ok(self.tables.lock().await.connections.get(user_id).cloned())
     }
@@ -163,6 +164,13 @@ impl TokenStore for MemoryStore {
             .is_some())
     }
 
+    async fn user_of_shop(&self, shop_id: &str) -> Result<Option<String>, StoreError> {
+        Ok(self.tables.lock().await.shop_users.get(shop_id).cloned())
+    }
+}
+
+#[async_trait]
+impl DueIndex for MemoryStore {
     fn due_shards(&self) -> u32 {
         self.shards
     }
@@ -189,7 +197,10 @@ impl TokenStore for MemoryStore {
         due.sort_by(|a, b| a.user_id.cmp(&b.user_id));
         Ok(due)
     }
+}
 
+#[async_trait]
+impl PendingAuth for MemoryStore {
     async fn put_login(&self, state_hash: &str, login: &PendingLogin) -> Result<(), StoreError> {
         self.tables
             .lock()
@@ -229,7 +240,32 @@ impl TokenStore for MemoryStore {
         let grant = self.tables.lock().await.grants.remove(completion_hash);
         Ok(grant.filter(|g| g.expires_at > now))
     }
+}
 
+#[async_trait]
+impl WebhookDeliveries for MemoryStore {
+    async fn delivery_seen(&self, id: &str, now: i64) -> Result<bool, StoreError> {
+        Ok(self
+            .tables
+            .lock()
+            .await
+            .deliveries
+            .get(id)
+            .is_some_and(|expires_at| *expires_at > now))
+    }
+
+    async fn record_delivery(&self, id: &str, expires_at: i64) -> Result<(), StoreError> {
+        self.tables
+            .lock()
+            .await
+            .deliveries
+            .insert(id.to_owned(), expires_at);
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl UpstreamBudget for MemoryStore {
     async fn spend_upstream_call(
         &self,
         user_id: &str,
@@ -245,7 +281,10 @@ impl TokenStore for MemoryStore {
         *calls += 1;
         Ok(true)
     }
+}
 
+#[async_trait]
+impl AppTokens for MemoryStore {
     async fn get_app_token(&self) -> Result<Option<AppToken>, StoreError> {
         Ok(self.tables.lock().await.app_token.clone())
     }
@@ -269,7 +308,10 @@ impl TokenStore for MemoryStore {
         tables.app_token = Some(token.clone());
         Ok(token)
     }
+}
 
+#[async_trait]
+impl ProductCache for MemoryStore {
     async fn cache_products(
         &self,
         shop_id: &TikTokId,
@@ -326,28 +368,5 @@ impl TokenStore for MemoryStore {
             .get(&(shop_id.clone(), product_id.clone()))
             .filter(|(_, expires_at)| *expires_at > now)
             .map(|(json, _)| json.clone()))
-    }
-
-    async fn user_of_shop(&self, shop_id: &str) -> Result<Option<String>, StoreError> {
-        Ok(self.tables.lock().await.shop_users.get(shop_id).cloned())
-    }
-
-    async fn delivery_seen(&self, id: &str, now: i64) -> Result<bool, StoreError> {
-        Ok(self
-            .tables
-            .lock()
-            .await
-            .deliveries
-            .get(id)
-            .is_some_and(|expires_at| *expires_at > now))
-    }
-
-    async fn record_delivery(&self, id: &str, expires_at: i64) -> Result<(), StoreError> {
-        self.tables
-            .lock()
-            .await
-            .deliveries
-            .insert(id.to_owned(), expires_at);
-        Ok(())
     }
 }

@@ -1,5 +1,10 @@
-//! The token store: the [`TokenStore`] port and its adapters, [`DynamoStore`]
-//! (production, tokens sealed with AES-256-GCM) and [`MemoryStore`] (tests, local).
+//! The token store: one port per capability and their adapters, [`DynamoStore`]
+//! (production, tokens sealed with AES-256-GCM) and [`MemoryStore`] (tests, local),
+//! each implementing every port. The ports: [`Connections`], [`ConnectionActivity`]
+//! and [`DueIndex`] (the refresh policy's part), [`PendingAuth`] (OAuth states and
+//! pending grants), [`WebhookDeliveries`], [`UpstreamBudget`], [`AppTokens`] and
+//! [`ProductCache`]; [`TokenStore`] is all of them, implemented for anything that
+//! implements each. A function that needs one capability takes that port.
 //!
 //! It owns per-user TikTok connections, single-use OAuth states, pending grants
 //! (a finished authorization waiting for the site to complete it), the app's
@@ -237,9 +242,11 @@ pub trait ConnectionActivity: Send + Sync {
     ) -> Result<(), StoreError>;
 }
 
-/// Persistence for connections, OAuth states, the app token and the product cache.
+/// Per-user TikTok connections: read, store a grant, replace tokens after a
+/// refresh (compare-and-set on the version), mark for reconnect, delete, and
+/// find the user a TikTok Shop belongs to.
 #[async_trait]
-pub trait TokenStore: ConnectionActivity + Send + Sync {
+pub trait Connections: Send + Sync {
     /// The user's connection, if any.
     async fn get_connection(&self, user_id: &str) -> Result<Option<Connection>, StoreError>;
 
@@ -272,6 +279,15 @@ pub trait TokenStore: ConnectionActivity + Send + Sync {
     /// Deletes the connection. Returns whether there was one.
     async fn delete_connection(&self, user_id: &str) -> Result<bool, StoreError>;
 
+    /// The user whose connection covers TikTok Shop `shop_id`, as the last
+    /// connect that covered it recorded ([`Connections::put_connection`] records
+    /// the shops of a seller's account).
+    async fn user_of_shop(&self, shop_id: &str) -> Result<Option<String>, StoreError>;
+}
+
+/// The due indexes the refresher walks: connections whose tokens expire soon.
+#[async_trait]
+pub trait DueIndex: Send + Sync {
     /// How many shards the due index has (the refresher walks them all, or a
     /// fan-out gives each worker some).
     fn due_shards(&self) -> u32;
@@ -280,7 +296,12 @@ pub trait TokenStore: ConnectionActivity + Send + Sync {
     /// within `window.access_from..window.access_before` or whose refresh token
     /// expires before `window.refresh_before`. Uses an index; never scans.
     async fn find_due(&self, shard: u32, window: DueWindow) -> Result<Vec<Due>, StoreError>;
+}
 
+/// What an authorization leaves between its steps: single-use OAuth states
+/// (pending logins) and pending grants waiting for the site to complete them.
+#[async_trait]
+pub trait PendingAuth: Send + Sync {
     /// Saves a pending login under the hash of its state value.
     async fn put_login(&self, state_hash: &str, login: &PendingLogin) -> Result<(), StoreError>;
 
@@ -291,17 +312,6 @@ pub trait TokenStore: ConnectionActivity + Send + Sync {
         state_hash: &str,
         now: i64,
     ) -> Result<Option<PendingLogin>, StoreError>;
-
-    /// The user whose connection covers TikTok Shop `shop_id`, as the last
-    /// connect that covered it recorded ([`TokenStore::put_connection`] records
-    /// the shops of a seller's account).
-    async fn user_of_shop(&self, shop_id: &str) -> Result<Option<String>, StoreError>;
-
-    /// Whether webhook delivery `id` was already handled (and not expired at `now`).
-    async fn delivery_seen(&self, id: &str, now: i64) -> Result<bool, StoreError>;
-
-    /// Records webhook delivery `id` as handled, until `expires_at`.
-    async fn record_delivery(&self, id: &str, expires_at: i64) -> Result<(), StoreError>;
 
     /// Saves a pending grant under the hash of its completion id.
     async fn put_grant(
@@ -317,7 +327,21 @@ pub trait TokenStore: ConnectionActivity + Send + Sync {
         completion_hash: &str,
         now: i64,
     ) -> Result<Option<PendingGrant>, StoreError>;
+}
 
+/// Webhook deliveries already handled, so a replay changes nothing.
+#[async_trait]
+pub trait WebhookDeliveries: Send + Sync {
+    /// Whether webhook delivery `id` was already handled (and not expired at `now`).
+    async fn delivery_seen(&self, id: &str, now: i64) -> Result<bool, StoreError>;
+
+    /// Records webhook delivery `id` as handled, until `expires_at`.
+    async fn record_delivery(&self, id: &str, expires_at: i64) -> Result<(), StoreError>;
+}
+
+/// Each user's daily budget of upstream calls.
+#[async_trait]
+pub trait UpstreamBudget: Send + Sync {
     /// Counts one upstream call against `user_id`'s budget for `day` (days since
     /// the Unix epoch, UTC), atomically and without a read: `false` (nothing
     /// counted) when `limit` calls were already counted that day. The counter
@@ -329,7 +353,11 @@ pub trait TokenStore: ConnectionActivity + Send + Sync {
         limit: u32,
         expires_at: i64,
     ) -> Result<bool, StoreError>;
+}
 
+/// The app's client-credentials token, shared by all containers.
+#[async_trait]
+pub trait AppTokens: Send + Sync {
     /// The app's client-credentials token, if one is stored.
     async fn get_app_token(&self) -> Result<Option<AppToken>, StoreError>;
 
@@ -341,7 +369,11 @@ pub trait TokenStore: ConnectionActivity + Send + Sync {
         expires_at: i64,
         expected_version: Option<u64>,
     ) -> Result<AppToken, StoreError>;
+}
 
+/// Products and product details cached per shop, to spare TikTok calls.
+#[async_trait]
+pub trait ProductCache: Send + Sync {
     /// Caches products of a shop until `expires_at` (best effort for the caller).
     async fn cache_products(
         &self,
@@ -374,6 +406,36 @@ pub trait TokenStore: ConnectionActivity + Send + Sync {
         product_id: &TikTokId,
         now: i64,
     ) -> Result<Option<String>, StoreError>;
+}
+
+/// Every capability of the store, for the one adapter per technology
+/// ([`DynamoStore`], [`MemoryStore`]) and for state that is built once and hands
+/// out narrower views. A function that needs one capability takes that trait
+/// (`&dyn Connections`, `&dyn ProductCache`, ...), so its signature shows what
+/// it touches; which AWS actions each function makes is proven by the IAM test.
+pub trait TokenStore:
+    Connections
+    + ConnectionActivity
+    + DueIndex
+    + PendingAuth
+    + WebhookDeliveries
+    + UpstreamBudget
+    + AppTokens
+    + ProductCache
+{
+}
+
+impl<T> TokenStore for T where
+    T: Connections
+        + ConnectionActivity
+        + DueIndex
+        + PendingAuth
+        + WebhookDeliveries
+        + UpstreamBudget
+        + AppTokens
+        + ProductCache
+        + ?Sized
+{
 }
 
 /// The due-index shard a user's connection lives in (stable across processes).

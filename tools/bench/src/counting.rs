@@ -9,6 +9,9 @@ use async_trait::async_trait;
 use tiktok_gateway::store::{
     AppToken, ConnectionActivity, Due, DueWindow, PendingGrant, PendingLogin,
 };
+use tiktok_gateway::store::{
+    AppTokens, Connections, DueIndex, PendingAuth, ProductCache, UpstreamBudget, WebhookDeliveries,
+};
 use tiktok_gateway::tiktok::{Product, TikTokId};
 use tiktok_gateway::{AccessToken, Connection, StoreError, TokenStore, Tokens};
 
@@ -105,7 +108,7 @@ impl ConnectionActivity for CountingStore {
 }
 
 #[async_trait]
-impl TokenStore for CountingStore {
+impl Connections for CountingStore {
     async fn get_connection(&self, user_id: &str) -> Result<Option<Connection>, StoreError> {
         self.read("get_connection");
         self.inner.get_connection(user_id).await
@@ -148,6 +151,14 @@ impl TokenStore for CountingStore {
         self.inner.delete_connection(user_id).await
     }
 
+    async fn user_of_shop(&self, shop_id: &str) -> Result<Option<String>, StoreError> {
+        self.read("user_of_shop");
+        self.inner.user_of_shop(shop_id).await
+    }
+}
+
+#[async_trait]
+impl DueIndex for CountingStore {
     fn due_shards(&self) -> u32 {
         self.inner.due_shards()
     }
@@ -156,7 +167,10 @@ impl TokenStore for CountingStore {
         self.read("find_due");
         self.inner.find_due(shard, window).await
     }
+}
 
+#[async_trait]
+impl PendingAuth for CountingStore {
     async fn put_login(&self, state_hash: &str, login: &PendingLogin) -> Result<(), StoreError> {
         self.write("put_login");
         self.inner.put_login(state_hash, login).await
@@ -188,7 +202,23 @@ impl TokenStore for CountingStore {
         self.write("take_grant");
         self.inner.take_grant(completion_hash, now).await
     }
+}
 
+#[async_trait]
+impl WebhookDeliveries for CountingStore {
+    async fn delivery_seen(&self, id: &str, now: i64) -> Result<bool, StoreError> {
+        self.read("delivery_seen");
+        self.inner.delivery_seen(id, now).await
+    }
+
+    async fn record_delivery(&self, id: &str, expires_at: i64) -> Result<(), StoreError> {
+        self.write("record_delivery");
+        self.inner.record_delivery(id, expires_at).await
+    }
+}
+
+#[async_trait]
+impl UpstreamBudget for CountingStore {
     async fn spend_upstream_call(
         &self,
         user_id: &str,
@@ -201,7 +231,10 @@ impl TokenStore for CountingStore {
             .spend_upstream_call(user_id, day, limit, expires_at)
             .await
     }
+}
 
+#[async_trait]
+impl AppTokens for CountingStore {
     async fn get_app_token(&self) -> Result<Option<AppToken>, StoreError> {
         self.read("get_app_token");
         self.inner.get_app_token().await
@@ -218,7 +251,10 @@ impl TokenStore for CountingStore {
             .put_app_token(access_token, expires_at, expected_version)
             .await
     }
+}
 
+#[async_trait]
+impl ProductCache for CountingStore {
     async fn cache_products(
         &self,
         shop_id: &TikTokId,
@@ -262,20 +298,5 @@ impl TokenStore for CountingStore {
     ) -> Result<Option<String>, StoreError> {
         self.read("cached_detail");
         self.inner.cached_detail(shop_id, product_id, now).await
-    }
-
-    async fn user_of_shop(&self, shop_id: &str) -> Result<Option<String>, StoreError> {
-        self.read("user_of_shop");
-        self.inner.user_of_shop(shop_id).await
-    }
-
-    async fn delivery_seen(&self, id: &str, now: i64) -> Result<bool, StoreError> {
-        self.read("delivery_seen");
-        self.inner.delivery_seen(id, now).await
-    }
-
-    async fn record_delivery(&self, id: &str, expires_at: i64) -> Result<(), StoreError> {
-        self.write("record_delivery");
-        self.inner.record_delivery(id, expires_at).await
     }
 }
