@@ -83,7 +83,10 @@ pub enum BootError {
 pub struct AppState {
     /// Settings.
     pub config: Arc<Config>,
-    /// Connections, states, app token, product cache.
+    /// Every store port at once, for wiring. A function hands its core only the
+    /// ports it touches (`&C where C: Connections`, ...), so its signature says
+    /// what it reads and writes, as the IAM test proves for its grants; the data
+    /// routes reach theirs through [`AppState::request_connection`].
     pub store: Arc<dyn TokenStore>,
     /// TikTok's Login Kit and Research API client (what the research provider calls).
     pub upstream: Arc<TikTokClient>,

@@ -13,14 +13,11 @@
 //!   its own JWT (`POST /auth/tiktok/complete`), which stores the connection only
 //!   for the user who started the login. A failure after the state was accepted
 //!   goes back to the site with `tiktokError=<code>` too, since a browser is waiting.
-// No unwrap/expect outside tests; a justified start-up `expect` is allowed by name.
-#![deny(clippy::unwrap_used, clippy::expect_used)]
-#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
 use lambda_http::{Body, Request, Response};
 use tiktok_gateway::crypto::{random_token, sha256_hex};
 use tiktok_gateway::http;
-use tiktok_gateway::store::{PendingGrant, PendingLogin, GRANT_TTL_SECS};
+use tiktok_gateway::store::{PendingAuth, PendingGrant, PendingLogin, GRANT_TTL_SECS};
 use tiktok_gateway::{AppState, AuthCode, Error};
 use url::Url;
 
@@ -29,8 +26,8 @@ const MAX_PARAM_LEN: usize = 2048;
 
 /// The Lambda handler.
 pub async fn handler(state: &AppState, req: Request) -> Result<Response<Body>, lambda_http::Error> {
-    let request_id = http::request_id(&req);
-    Ok(http::respond(handle(state, &req).await, &request_id))
+    let answer = handle(state, state.store.as_ref(), &req).await;
+    Ok(http::respond(answer, &http::request_id(&req)))
 }
 
 fn param(req: &Request, name: &str) -> Result<Option<String>, Error> {
@@ -41,7 +38,13 @@ fn param(req: &Request, name: &str) -> Result<Option<String>, Error> {
     }
 }
 
-async fn handle(state: &AppState, req: &Request) -> Result<Response<Body>, Error> {
+/// Consumes the login's state and keeps the grant; the only store it touches
+/// is `pending` (the connection is stored by the completion step).
+async fn handle<P: PendingAuth + ?Sized>(
+    state: &AppState,
+    pending: &P,
+    req: &Request,
+) -> Result<Response<Body>, Error> {
     let oauth_state = param(req, "state")?;
     let tiktok_error = param(req, "error")?;
     let code = param(req, "code")?;
@@ -50,7 +53,7 @@ async fn handle(state: &AppState, req: &Request) -> Result<Response<Body>, Error
     if let Some(error) = tiktok_error {
         // Consume the state so it cannot be used again, and learn where to go back.
         let login = match &oauth_state {
-            Some(s) => state.store.take_login(&sha256_hex(s), now).await?,
+            Some(s) => pending.take_login(&sha256_hex(s), now).await?,
             None => None,
         };
         tracing::info!(tiktok_error = %sanitize(&error), "TikTok authorization failed");
@@ -63,12 +66,11 @@ async fn handle(state: &AppState, req: &Request) -> Result<Response<Body>, Error
 
     let oauth_state = oauth_state.ok_or_else(|| Error::BadRequest("state is missing".into()))?;
     let code = code.ok_or_else(|| Error::BadRequest("code is missing".into()))?;
-    let login = state
-        .store
+    let login = pending
         .take_login(&sha256_hex(&oauth_state), now)
         .await?
         .ok_or_else(|| Error::BadRequest("unknown, expired or already used state".into()))?;
-    match connect(state, req, &login, AuthCode::new(code)).await {
+    match connect(state, pending, req, &login, AuthCode::new(code)).await {
         Ok(completion) => Ok(back_to_site(
             state,
             Some(&login),
@@ -97,8 +99,9 @@ async fn handle(state: &AppState, req: &Request) -> Result<Response<Body>, Error
 
 /// Exchanges the code and keeps the result as a pending grant; returns the
 /// completion id the site completes it with.
-async fn connect(
+async fn connect<P: PendingAuth + ?Sized>(
     state: &AppState,
+    pending: &P,
     req: &Request,
     login: &PendingLogin,
     code: AuthCode,
@@ -113,15 +116,12 @@ async fn connect(
         )
         .await?;
     let completion = random_token(32);
-    let pending = PendingGrant {
+    let grant = PendingGrant {
         user_id: login.user_id.clone(),
         tokens,
         expires_at: state.now() + GRANT_TTL_SECS,
     };
-    state
-        .store
-        .put_grant(&sha256_hex(&completion), &pending)
-        .await?;
+    pending.put_grant(&sha256_hex(&completion), &grant).await?;
     tracing::info!(user_id = %login.user_id, "TikTok authorized; waiting for the site to complete");
     Ok(completion)
 }

@@ -10,15 +10,13 @@
 //! - Unknown, expired or already used: `400`, nothing stored.
 //!
 //! Provider-neutral: it stores whatever tokens the callback's exchange produced.
-// No unwrap/expect outside tests; a justified start-up `expect` is allowed by name.
-#![deny(clippy::unwrap_used, clippy::expect_used)]
-#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
 use lambda_http::{Body, Request, Response};
 use serde::Deserialize;
 use tiktok_gateway::crypto::sha256_hex;
 use tiktok_gateway::http;
 use tiktok_gateway::status::Status;
+use tiktok_gateway::store::{Connections, PendingAuth};
 use tiktok_gateway::{AppState, Error};
 
 /// The longest completion id accepted (ours are 43 characters).
@@ -32,8 +30,8 @@ struct Completion {
 
 /// The Lambda handler.
 pub async fn handler(state: &AppState, req: Request) -> Result<Response<Body>, lambda_http::Error> {
-    let request_id = http::request_id(&req);
-    Ok(http::respond(handle(state, &req).await, &request_id))
+    let answer = complete(state.store.as_ref(), state.now(), &req).await;
+    Ok(http::respond(answer, &http::request_id(&req)))
 }
 
 fn completion_id(req: &Request) -> Result<String, Error> {
@@ -58,12 +56,17 @@ fn completion_id(req: &Request) -> Result<String, Error> {
     }
 }
 
-async fn handle(state: &AppState, req: &Request) -> Result<Response<Body>, Error> {
+/// Takes the pending grant and, when it is the caller's, stores it as their
+/// connection: the two stores it touches are in its signature.
+async fn complete<S: PendingAuth + Connections + ?Sized>(
+    store: &S,
+    now: i64,
+    req: &Request,
+) -> Result<Response<Body>, Error> {
     let user_id = http::user_id(req)?;
     let completion = completion_id(req)?;
-    let grant = state
-        .store
-        .take_grant(&sha256_hex(&completion), state.now())
+    let grant = store
+        .take_grant(&sha256_hex(&completion), now)
         .await?
         .ok_or_else(|| Error::BadRequest("unknown, expired or already used completion".into()))?;
     if grant.user_id != user_id {
@@ -78,7 +81,7 @@ async fn handle(state: &AppState, req: &Request) -> Result<Response<Body>, Error
                 .into(),
         ));
     }
-    let connection = state.store.put_connection(&user_id, &grant.tokens).await?;
+    let connection = store.put_connection(&user_id, &grant.tokens).await?;
     tracing::info!(user_id, "TikTok connected");
-    http::json(200, &Status::of(Some(&connection), state.now()))
+    http::json(200, &Status::of(Some(&connection), now))
 }

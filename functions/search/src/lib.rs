@@ -5,9 +5,6 @@
 //! listing within the page budget and keeps the products that match (see
 //! `tiktok_gateway::provider`). `nextCursor` continues where an answer stopped,
 //! with either provider; `nextPageStart` is the Research API's page number.
-// No unwrap/expect outside tests; a justified start-up `expect` is allowed by name.
-#![deny(clippy::unwrap_used, clippy::expect_used)]
-#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
 use lambda_http::{Body, Request, Response};
 use tiktok_gateway::http;
@@ -54,8 +51,10 @@ pub fn parse(req: &Request, max_page_size: u32) -> Result<SearchQuery, Error> {
 
 /// The Lambda handler.
 pub async fn handler(state: &AppState, req: Request) -> Result<Response<Body>, lambda_http::Error> {
-    let request_id = http::request_id(&req);
-    Ok(http::respond(handle(state, &req).await, &request_id))
+    Ok(http::respond(
+        handle(state, &req).await,
+        &http::request_id(&req),
+    ))
 }
 
 async fn handle(state: &AppState, req: &Request) -> Result<Response<Body>, Error> {

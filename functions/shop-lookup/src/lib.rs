@@ -2,9 +2,6 @@
 //! `404` when there are none. The Research API searches TikTok's shops and
 //! needs a name; the Partner API answers the connected seller's authorized
 //! shops, all of them for an empty name.
-// No unwrap/expect outside tests; a justified start-up `expect` is allowed by name.
-#![deny(clippy::unwrap_used, clippy::expect_used)]
-#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
 use lambda_http::{Body, Request, Response};
 use tiktok_gateway::http;
@@ -17,8 +14,10 @@ pub const MAX_NAME_CHARS: usize = 200;
 
 /// The Lambda handler.
 pub async fn handler(state: &AppState, req: Request) -> Result<Response<Body>, lambda_http::Error> {
-    let request_id = http::request_id(&req);
-    Ok(http::respond(handle(state, &req).await, &request_id))
+    Ok(http::respond(
+        handle(state, &req).await,
+        &http::request_id(&req),
+    ))
 }
 
 async fn handle(state: &AppState, req: &Request) -> Result<Response<Body>, Error> {

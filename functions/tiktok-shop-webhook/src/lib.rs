@@ -16,13 +16,10 @@
 //!
 //! Webhooks are not guaranteed: the polling side (refresh, reconnect on a
 //! refused refresh token) stays correct without them.
-// No unwrap/expect outside tests; a justified start-up `expect` is allowed by name.
-#![deny(clippy::unwrap_used, clippy::expect_used)]
-#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
 use lambda_http::{Body, Request, Response};
 use serde::Deserialize;
-use tiktok_gateway::store::{Connections, StoreError};
+use tiktok_gateway::store::{Connections, StoreError, WebhookDeliveries};
 use tiktok_gateway::tiktok::shop::verify_webhook;
 use tiktok_gateway::{http, AccessToken, AppState, Error, RefreshToken};
 
@@ -67,11 +64,17 @@ fn text<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
 
 /// The Lambda handler.
 pub async fn handler(state: &AppState, req: Request) -> Result<Response<Body>, lambda_http::Error> {
-    let request_id = http::request_id(&req);
-    Ok(http::respond(handle(state, &req).await, &request_id))
+    let answer = handle(state, state.store.as_ref(), &req).await;
+    Ok(http::respond(answer, &http::request_id(&req)))
 }
 
-async fn handle(state: &AppState, req: &Request) -> Result<Response<Body>, Error> {
+/// Verifies and applies one delivery: `store` is touched as the delivery log
+/// and the connections, nothing else.
+async fn handle<S: WebhookDeliveries + Connections + ?Sized>(
+    state: &AppState,
+    store: &S,
+    req: &Request,
+) -> Result<Response<Body>, Error> {
     let body: &[u8] = match req.body() {
         Body::Text(text) => text.as_bytes(),
         Body::Binary(bytes) => bytes,
@@ -109,18 +112,14 @@ async fn handle(state: &AppState, req: &Request) -> Result<Response<Body>, Error
         return Err(Error::BadRequest("tts_notification_id is missing".into()));
     }
     let now = state.now();
-    if state
-        .store
-        .delivery_seen(&note.tts_notification_id, now)
-        .await?
-    {
+    if store.delivery_seen(&note.tts_notification_id, now).await? {
         tracing::info!(id = %note.tts_notification_id, "webhook already handled");
         return http::json(200, &serde_json::json!({ "received": true }));
     }
     match note.kind {
-        SELLER_DEAUTHORIZATION => deauthorize(state.store.as_ref(), &note.shop_id).await?,
+        SELLER_DEAUTHORIZATION => deauthorize(store, &note.shop_id).await?,
         UPCOMING_AUTHORIZATION_EXPIRATION => match expiration(&note.data) {
-            Some(at) => record_expiry(state.store.as_ref(), &note.shop_id, at).await?,
+            Some(at) => record_expiry(store, &note.shop_id, at).await?,
             None => {
                 return Err(Error::BadRequest(
                     "data.expiration_time is not a Unix time".into(),
@@ -129,8 +128,7 @@ async fn handle(state: &AppState, req: &Request) -> Result<Response<Body>, Error
         },
         kind => tracing::info!(kind, "TikTok Shop webhook type not handled; acknowledged"),
     }
-    state
-        .store
+    store
         .record_delivery(&note.tts_notification_id, now + DEDUPE_SECS)
         .await?;
     tracing::info!(kind = note.kind, id = %note.tts_notification_id, "webhook handled");
@@ -147,8 +145,8 @@ fn expiration(data: &serde_json::Value) -> Option<i64> {
 }
 
 /// The connection of the user owning `shop_id`, if it still covers that shop.
-async fn owner(
-    connections: &dyn Connections,
+async fn owner<C: Connections + ?Sized>(
+    connections: &C,
     shop_id: &str,
 ) -> Result<Option<tiktok_gateway::Connection>, Error> {
     let Some(user) = connections.user_of_shop(shop_id).await? else {
@@ -164,7 +162,7 @@ async fn owner(
 }
 
 /// Ends the connection: tokens wiped, then marked "reconnect required".
-async fn deauthorize(connections: &dyn Connections, shop_id: &str) -> Result<(), Error> {
+async fn deauthorize<C: Connections + ?Sized>(connections: &C, shop_id: &str) -> Result<(), Error> {
     for _ in 0..ATTEMPTS {
         let Some(connection) = owner(connections, shop_id).await? else {
             return Ok(());
@@ -198,7 +196,11 @@ async fn deauthorize(connections: &dyn Connections, shop_id: &str) -> Result<(),
 }
 
 /// Records when the seller's authorization expires.
-async fn record_expiry(connections: &dyn Connections, shop_id: &str, at: i64) -> Result<(), Error> {
+async fn record_expiry<C: Connections + ?Sized>(
+    connections: &C,
+    shop_id: &str,
+    at: i64,
+) -> Result<(), Error> {
     for _ in 0..ATTEMPTS {
         let Some(connection) = owner(connections, shop_id).await? else {
             return Ok(());

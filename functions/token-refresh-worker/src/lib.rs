@@ -10,9 +10,6 @@
 //! too, and ends in the dead-letter queue for a person to look at. A retried
 //! message costs its already-refreshed connections one read each (they are no
 //! longer due).
-// No unwrap/expect outside tests; a justified start-up `expect` is allowed by name.
-#![deny(clippy::unwrap_used, clippy::expect_used)]
-#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod event_source;
 

@@ -13,9 +13,6 @@
 //! compare-and-set, stops taking work before its deadline and leaves the rest
 //! for the next run: nothing is lost, since a connection stays due until it is
 //! refreshed. Each run writes one Embedded Metric Format line.
-// No unwrap/expect outside tests; a justified start-up `expect` is allowed by name.
-#![deny(clippy::unwrap_used, clippy::expect_used)]
-#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -23,6 +20,7 @@ use std::time::Duration;
 use futures::StreamExt;
 use tiktok_gateway::queue::{self, RefreshQueue};
 use tiktok_gateway::refresh::{self, Outcome};
+use tiktok_gateway::store::{AppTokens, Due, DueIndex, DueWindow};
 use tiktok_gateway::{AppState, TokenMode};
 use tokio::time::Instant;
 
@@ -60,32 +58,10 @@ pub async fn run_with(
     let mut summary = Summary::default();
     if state.config.token_mode == TokenMode::App {
         summary.app_token_refreshed =
-            refresh_app_token(state, window.access_before, deadline).await;
+            refresh_app_token(state, state.store.as_ref(), window.access_before, deadline).await;
     }
 
-    // Every shard at once (each is one or two index queries). A shard whose
-    // query fails is reported and left for the next run; the others go on.
-    let shards = state.store.due_shards();
-    let found = futures::future::join_all(
-        (0..shards).map(|shard| async move { (shard, state.store.find_due(shard, window).await) }),
-    )
-    .await;
-    let mut due = Vec::new();
-    let mut last_error = None;
-    for (shard, found) in found {
-        match found {
-            Ok(users) => due.extend(users),
-            Err(error) => {
-                tracing::error!(shard, error = %error, "could not query a due-index shard; it waits for the next run");
-                summary.failed_shards += 1;
-                last_error = Some(error);
-            }
-        }
-    }
-    // Nothing could be looked at: the run failed (and the invocation says so).
-    if let (true, Some(error)) = (summary.failed_shards == shards as usize, last_error) {
-        return Err(error.into());
-    }
+    let due = find_due(state.store.as_ref(), window, &mut summary).await?;
     summary.due = due.len();
     for d in &due {
         summary.note_due(d.expires_at, now);
@@ -131,8 +107,46 @@ pub async fn run_with(
     Ok(summary)
 }
 
-async fn refresh_app_token(state: &AppState, expires_before: i64, deadline: Instant) -> bool {
-    let stored = match state.store.get_app_token().await {
+/// What is due in every shard at once (each is one or two index queries). A
+/// shard whose query fails is reported in `summary` and left for the next run;
+/// the others go on. Only when every shard failed is the run an error.
+async fn find_due<D: DueIndex + ?Sized>(
+    index: &D,
+    window: DueWindow,
+    summary: &mut Summary,
+) -> Result<Vec<Due>, tiktok_gateway::Error> {
+    let shards = index.due_shards();
+    let found = futures::future::join_all(
+        (0..shards).map(|shard| async move { (shard, index.find_due(shard, window).await) }),
+    )
+    .await;
+    let mut due = Vec::new();
+    let mut last_error = None;
+    for (shard, found) in found {
+        match found {
+            Ok(users) => due.extend(users),
+            Err(error) => {
+                tracing::error!(shard, error = %error, "could not query a due-index shard; it waits for the next run");
+                summary.failed_shards += 1;
+                last_error = Some(error);
+            }
+        }
+    }
+    match last_error {
+        Some(error) if summary.failed_shards == shards as usize => Err(error.into()),
+        _ => Ok(due),
+    }
+}
+
+/// Renews the app's token when the stored one expires before `expires_before`;
+/// reads it from `tokens`, renews through `state`.
+async fn refresh_app_token<T: AppTokens + ?Sized>(
+    state: &AppState,
+    tokens: &T,
+    expires_before: i64,
+    deadline: Instant,
+) -> bool {
+    let stored = match tokens.get_app_token().await {
         Ok(stored) => stored,
         Err(error) => {
             tracing::warn!(error = %error, "could not read the app token");

@@ -1,7 +1,3 @@
-// No unwrap/expect outside tests; a justified start-up `expect` is allowed by name.
-#![deny(clippy::unwrap_used, clippy::expect_used)]
-#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
-
 use std::sync::Arc;
 
 use lambda_runtime::{run, service_fn};
