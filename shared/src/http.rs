@@ -201,6 +201,17 @@ pub fn respond(result: Result<Response<Body>, Error>, request_id: &str) -> Respo
     result.unwrap_or_else(|error| error_response(&error, request_id))
 }
 
+/// A function's Lambda handler around its `handle`: runs it on `req` and turns
+/// an error into the standard JSON error body carrying the request id.
+pub async fn serve<S: ?Sized>(
+    state: &S,
+    req: Request,
+    handle: impl AsyncFnOnce(&S, &Request) -> Result<Response<Body>, Error>,
+) -> Result<Response<Body>, lambda_http::Error> {
+    let result = handle(state, &req).await;
+    Ok(respond(result, &request_id(&req)))
+}
+
 /// A required TikTok id (digits only) from `value`, named `name` in the error.
 pub fn id_param(value: Option<String>, name: &str) -> Result<crate::tiktok::TikTokId, Error> {
     let value = value.ok_or_else(|| Error::BadRequest(format!("{name} is required")))?;

@@ -11,8 +11,10 @@ pub use tiktok_gateway::status::Status;
 
 /// The Lambda handler.
 pub async fn handler(state: &AppState, req: Request) -> Result<Response<Body>, lambda_http::Error> {
-    let answer = status(state.store.as_ref(), state.now(), &req).await;
-    Ok(http::respond(answer, &http::request_id(&req)))
+    http::serve(state, req, async |state, req| {
+        status(state.store.as_ref(), state.now(), req).await
+    })
+    .await
 }
 
 /// Reads the caller's connection; touches nothing else.

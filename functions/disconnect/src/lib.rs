@@ -10,8 +10,10 @@ use tiktok_gateway::{AppState, Error};
 
 /// The Lambda handler.
 pub async fn handler(state: &AppState, req: Request) -> Result<Response<Body>, lambda_http::Error> {
-    let answer = handle(state, state.store.as_ref(), &req).await;
-    Ok(http::respond(answer, &http::request_id(&req)))
+    http::serve(state, req, async |state, req| {
+        handle(state, state.store.as_ref(), req).await
+    })
+    .await
 }
 
 /// Revokes through the provider and deletes from `connections`, the only store

@@ -15,8 +15,10 @@ use url::Url;
 
 /// The Lambda handler.
 pub async fn handler(state: &AppState, req: Request) -> Result<Response<Body>, lambda_http::Error> {
-    let answer = handle(state, state.store.as_ref(), &req).await;
-    Ok(http::respond(answer, &http::request_id(&req)))
+    http::serve(state, req, async |state, req| {
+        handle(state, state.store.as_ref(), req).await
+    })
+    .await
 }
 
 /// Stores the login's state in `pending`, the only store it touches.

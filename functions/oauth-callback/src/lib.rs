@@ -26,8 +26,10 @@ const MAX_PARAM_LEN: usize = 2048;
 
 /// The Lambda handler.
 pub async fn handler(state: &AppState, req: Request) -> Result<Response<Body>, lambda_http::Error> {
-    let answer = handle(state, state.store.as_ref(), &req).await;
-    Ok(http::respond(answer, &http::request_id(&req)))
+    http::serve(state, req, async |state, req| {
+        handle(state, state.store.as_ref(), req).await
+    })
+    .await
 }
 
 fn param(req: &Request, name: &str) -> Result<Option<String>, Error> {

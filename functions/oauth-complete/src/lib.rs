@@ -30,8 +30,10 @@ struct Completion {
 
 /// The Lambda handler.
 pub async fn handler(state: &AppState, req: Request) -> Result<Response<Body>, lambda_http::Error> {
-    let answer = complete(state.store.as_ref(), state.now(), &req).await;
-    Ok(http::respond(answer, &http::request_id(&req)))
+    http::serve(state, req, async |state, req| {
+        complete(state.store.as_ref(), state.now(), req).await
+    })
+    .await
 }
 
 fn completion_id(req: &Request) -> Result<String, Error> {

@@ -51,10 +51,7 @@ pub fn parse(req: &Request, max_page_size: u32) -> Result<SearchQuery, Error> {
 
 /// The Lambda handler.
 pub async fn handler(state: &AppState, req: Request) -> Result<Response<Body>, lambda_http::Error> {
-    Ok(http::respond(
-        handle(state, &req).await,
-        &http::request_id(&req),
-    ))
+    http::serve(state, req, handle).await
 }
 
 async fn handle(state: &AppState, req: &Request) -> Result<Response<Body>, Error> {

@@ -14,10 +14,7 @@ pub const MAX_NAME_CHARS: usize = 200;
 
 /// The Lambda handler.
 pub async fn handler(state: &AppState, req: Request) -> Result<Response<Body>, lambda_http::Error> {
-    Ok(http::respond(
-        handle(state, &req).await,
-        &http::request_id(&req),
-    ))
+    http::serve(state, req, handle).await
 }
 
 async fn handle(state: &AppState, req: &Request) -> Result<Response<Body>, Error> {

@@ -64,8 +64,10 @@ fn text<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
 
 /// The Lambda handler.
 pub async fn handler(state: &AppState, req: Request) -> Result<Response<Body>, lambda_http::Error> {
-    let answer = handle(state, state.store.as_ref(), &req).await;
-    Ok(http::respond(answer, &http::request_id(&req)))
+    http::serve(state, req, async |state, req| {
+        handle(state, state.store.as_ref(), req).await
+    })
+    .await
 }
 
 /// Verifies and applies one delivery: `store` is touched as the delivery log
