@@ -7,42 +7,63 @@ mod common;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use sha2::{Digest, Sha256};
-use tiktok_gateway::tiktok::Pkce;
+use tiktok_gateway::tiktok::{Pkce, TokenGrant};
 use tiktok_gateway::{
     AccessToken, AuthCode, CodeVerifier, OAuthState, RefreshToken, UpstreamError,
 };
 use wiremock::matchers::{header, method, path};
-use wiremock::{Mock, MockServer, ResponseTemplate};
+use wiremock::{Mock, MockBuilder, MockServer};
 
 use common::*;
 
 const FORM: &str = "application/x-www-form-urlencoded";
 
-/// A token endpoint that answers `status` with `body`, once, and only to a
-/// form-encoded POST holding exactly `form`.
-async fn token_endpoint(server: &MockServer, form: &[(&str, &str)], status: u16, body: String) {
+/// A form-encoded POST to `route` holding exactly `form`.
+fn form_post(route: &str, form: &[(&str, &str)]) -> MockBuilder {
     Mock::given(method("POST"))
-        .and(path(TOKEN_PATH))
+        .and(path(route))
         .and(header("content-type", FORM))
         .and(form_is(form))
-        .respond_with(ResponseTemplate::new(status).set_body_raw(body, "application/json"))
-        .expect(1)
-        .mount(server)
-        .await;
 }
 
-fn code_form(code: &str) -> [(&'static str, String); 5] {
-    [
-        ("client_key", CLIENT_KEY.to_owned()),
-        ("client_secret", CLIENT_SECRET.to_owned()),
-        ("code", code.to_owned()),
-        ("grant_type", "authorization_code".to_owned()),
-        ("redirect_uri", REDIRECT_URI.to_owned()),
+/// The token endpoint, for a form-encoded POST holding exactly `form`.
+fn token_call(form: &[(&str, &str)]) -> MockBuilder {
+    form_post(TOKEN_PATH, form)
+}
+
+/// The code exchange's form for `code` (no PKCE).
+fn code_form(code: &str) -> Vec<(&'static str, &str)> {
+    vec![
+        ("client_key", CLIENT_KEY),
+        ("client_secret", CLIENT_SECRET),
+        ("code", code),
+        ("grant_type", "authorization_code"),
+        ("redirect_uri", REDIRECT_URI),
     ]
 }
 
-fn borrowed<'a>(form: &'a [(&'static str, String)]) -> Vec<(&'static str, &'a str)> {
-    form.iter().map(|(k, v)| (*k, v.as_str())).collect()
+const CLIENT_CREDENTIALS_FORM: [(&str, &str); 3] = [
+    ("client_key", CLIENT_KEY),
+    ("client_secret", CLIENT_SECRET),
+    ("grant_type", "client_credentials"),
+];
+
+/// The token endpoint answers `status` with `body`, once, to the code exchange
+/// of `code`; the client exchanges `code`.
+async fn exchange_answered(
+    code: &str,
+    status: u16,
+    body: String,
+) -> Result<TokenGrant, UpstreamError> {
+    let server = serve_once(token_call(&code_form(code)), json(status, body)).await;
+    exchange_code(&server, code).await
+}
+
+/// The token endpoint answers `status` with `body`, once, to a client
+/// credentials grant; the client asks for the app's token.
+async fn client_token_answered(status: u16, body: String) -> Result<TokenGrant, UpstreamError> {
+    let server = serve_once(token_call(&CLIENT_CREDENTIALS_FORM), json(status, body)).await;
+    client(&server).client_token(&app(), far_deadline()).await
 }
 
 // ---- authorize_url ----------------------------------------------------------
@@ -116,23 +137,9 @@ fn generated_pkce_challenge_is_base64url_sha256_of_its_verifier() {
 
 #[tokio::test]
 async fn exchange_code_posts_the_documented_form_and_decodes_the_grant() {
-    let server = MockServer::start().await;
-    let form = code_form("auth-code-123");
-    token_endpoint(
-        &server,
-        &borrowed(&form),
-        200,
-        fixture("token_success.json"),
-    )
-    .await;
+    let success = fixture("token_success.json");
 
-    let grant = client(&server)
-        .exchange_code(
-            &app(),
-            &AuthCode::new("auth-code-123"),
-            None,
-            far_deadline(),
-        )
+    let grant = exchange_answered("auth-code-123", 200, success)
         .await
         .unwrap();
 
@@ -157,12 +164,10 @@ async fn exchange_code_posts_the_documented_form_and_decodes_the_grant() {
 
 #[tokio::test]
 async fn exchange_code_with_pkce_adds_the_code_verifier() {
-    let server = MockServer::start().await;
     let verifier = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
-    let owned = code_form("auth-code-pkce");
-    let mut form = borrowed(&owned);
+    let mut form = code_form("auth-code-pkce");
     form.push(("code_verifier", verifier));
-    token_endpoint(&server, &form, 200, fixture("token_success.json")).await;
+    let server = serve_once(token_call(&form), json(200, fixture("token_success.json"))).await;
 
     let grant = client(&server)
         .exchange_code(
@@ -179,15 +184,10 @@ async fn exchange_code_with_pkce_adds_the_code_verifier() {
 
 #[tokio::test]
 async fn lifetimes_given_as_strings_are_still_read() {
-    let server = MockServer::start().await;
     let body = r#"{"access_token":"act.s","expires_in":"7200","refresh_token":"rft.s",
         "refresh_expires_in":"15552000","open_id":"o","scope":" a , b ,","token_type":"Bearer"}"#;
-    token_endpoint(&server, &borrowed(&code_form("c")), 200, body.into()).await;
 
-    let grant = client(&server)
-        .exchange_code(&app(), &AuthCode::new("c"), None, far_deadline())
-        .await
-        .unwrap();
+    let grant = exchange_answered("c", 200, body.into()).await.unwrap();
 
     assert_eq!(grant.expires_in, 7_200);
     assert_eq!(grant.refresh_expires_in, Some(15_552_000));
@@ -198,20 +198,14 @@ async fn lifetimes_given_as_strings_are_still_read() {
 
 #[tokio::test]
 async fn refresh_posts_the_refresh_form_and_returns_the_new_rotated_refresh_token() {
-    let server = MockServer::start().await;
     let old = "rft.OLD-713bfb0aa3b4e8c4e1fd8a1d5a5de4cb0lrDPvkf!2424";
-    token_endpoint(
-        &server,
-        &[
-            ("client_key", CLIENT_KEY),
-            ("client_secret", CLIENT_SECRET),
-            ("grant_type", "refresh_token"),
-            ("refresh_token", old),
-        ],
-        200,
-        fixture("token_refresh_success.json"),
-    )
-    .await;
+    let refresh = token_call(&[
+        ("client_key", CLIENT_KEY),
+        ("client_secret", CLIENT_SECRET),
+        ("grant_type", "refresh_token"),
+        ("refresh_token", old),
+    ]);
+    let server = serve_once(refresh, json(200, fixture("token_refresh_success.json"))).await;
 
     let grant = client(&server)
         .refresh(&app(), &RefreshToken::new(old), far_deadline())
@@ -236,23 +230,9 @@ async fn refresh_posts_the_refresh_form_and_returns_the_new_rotated_refresh_toke
 
 #[tokio::test]
 async fn client_token_posts_client_credentials_and_grants_no_refresh_token() {
-    let server = MockServer::start().await;
-    token_endpoint(
-        &server,
-        &[
-            ("client_key", CLIENT_KEY),
-            ("client_secret", CLIENT_SECRET),
-            ("grant_type", "client_credentials"),
-        ],
-        200,
-        fixture("token_client_credentials.json"),
-    )
-    .await;
+    let app_token = fixture("token_client_credentials.json");
 
-    let grant = client(&server)
-        .client_token(&app(), far_deadline())
-        .await
-        .unwrap();
+    let grant = client_token_answered(200, app_token).await.unwrap();
 
     assert_eq!(
         grant.access_token.expose(),
@@ -267,42 +247,29 @@ async fn client_token_posts_client_credentials_and_grants_no_refresh_token() {
 
 #[tokio::test]
 async fn revoke_posts_the_token_form_and_accepts_an_empty_object() {
-    let server = MockServer::start().await;
     let token = "act.to-be-revoked!2403";
-    Mock::given(method("POST"))
-        .and(path(REVOKE_PATH))
-        .and(header("content-type", FORM))
-        .and(form_is(&[
+    let revoke = form_post(
+        REVOKE_PATH,
+        &[
             ("client_key", CLIENT_KEY),
             ("client_secret", CLIENT_SECRET),
             ("token", token),
-        ]))
-        .respond_with(
-            ResponseTemplate::new(200)
-                .set_body_raw(fixture("revoke_success.json"), "application/json"),
-        )
-        .expect(1)
-        .mount(&server)
+        ],
+    );
+    let server = serve_once(revoke, json(200, fixture("revoke_success.json"))).await;
+
+    let revoked = client(&server)
+        .revoke(&app(), &AccessToken::new(token), far_deadline())
         .await;
 
-    client(&server)
-        .revoke(&app(), &AccessToken::new(token), far_deadline())
-        .await
-        .unwrap();
+    assert!(revoked.is_ok(), "{revoked:?}");
 }
 
 #[tokio::test]
 async fn revoke_error_body_is_an_oauth_error() {
-    let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path(REVOKE_PATH))
-        .respond_with(ResponseTemplate::new(401).set_body_raw(
-            fixture("token_error_invalid_client.json"),
-            "application/json",
-        ))
-        .expect(1)
-        .mount(&server)
-        .await;
+    let revoke = Mock::given(method("POST")).and(path(REVOKE_PATH));
+    let invalid_client = json(401, fixture("token_error_invalid_client.json"));
+    let server = serve_once(revoke, invalid_client).await;
 
     let error = client(&server)
         .revoke(&app(), &AccessToken::new("act.x"), far_deadline())
@@ -321,17 +288,10 @@ async fn revoke_error_body_is_an_oauth_error() {
 // ---- token errors -------------------------------------------------------------
 
 async fn invalid_grant_with_status(status: u16) {
-    let server = MockServer::start().await;
-    token_endpoint(
-        &server,
-        &borrowed(&code_form("used-code")),
-        status,
-        fixture("token_error_invalid_grant.json"),
-    )
-    .await;
+    let invalid_grant = fixture("token_error_invalid_grant.json");
 
-    let error = client(&server)
-        .exchange_code(&app(), &AuthCode::new("used-code"), None, far_deadline())
+    // Once: exchange_answered() serves one answer and checks that only one was asked for.
+    let error = exchange_answered("used-code", status, invalid_grant)
         .await
         .unwrap_err();
 
@@ -350,7 +310,6 @@ async fn invalid_grant_with_status(status: u16) {
     }
     assert!(!error.is_retryable());
     assert_eq!(error.log_id(), Some("20230525120534E5C7F13A2F6AB4F8A0C1"));
-    // expect(1) on drop: not retried.
 }
 
 #[tokio::test]
@@ -365,16 +324,9 @@ async fn invalid_grant_on_http_200_is_invalid_grant() {
 
 #[tokio::test]
 async fn refresh_with_a_rotated_token_is_invalid_grant() {
-    let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path(TOKEN_PATH))
-        .respond_with(ResponseTemplate::new(400).set_body_raw(
-            fixture("token_error_invalid_grant.json"),
-            "application/json",
-        ))
-        .expect(1)
-        .mount(&server)
-        .await;
+    let token_endpoint = Mock::given(method("POST")).and(path(TOKEN_PATH));
+    let invalid_grant = json(400, fixture("token_error_invalid_grant.json"));
+    let server = serve_once(token_endpoint, invalid_grant).await;
 
     let error = client(&server)
         .refresh(&app(), &RefreshToken::new("rft.rotated"), far_deadline())
@@ -389,21 +341,9 @@ async fn refresh_with_a_rotated_token_is_invalid_grant() {
 
 #[tokio::test]
 async fn other_oauth_error_keeps_error_description_status_and_log_id() {
-    let server = MockServer::start().await;
-    token_endpoint(
-        &server,
-        &[
-            ("client_key", CLIENT_KEY),
-            ("client_secret", CLIENT_SECRET),
-            ("grant_type", "client_credentials"),
-        ],
-        401,
-        fixture("token_error_invalid_client.json"),
-    )
-    .await;
+    let invalid_client = fixture("token_error_invalid_client.json");
 
-    let error = client(&server)
-        .client_token(&app(), far_deadline())
+    let error = client_token_answered(401, invalid_client)
         .await
         .unwrap_err();
 
@@ -430,17 +370,9 @@ async fn other_oauth_error_keeps_error_description_status_and_log_id() {
 
 #[tokio::test]
 async fn oauth_error_on_http_200_is_still_an_error() {
-    let server = MockServer::start().await;
-    token_endpoint(
-        &server,
-        &borrowed(&code_form("c")),
-        200,
-        fixture("token_error_invalid_client.json"),
-    )
-    .await;
+    let invalid_client = fixture("token_error_invalid_client.json");
 
-    let error = client(&server)
-        .exchange_code(&app(), &AuthCode::new("c"), None, far_deadline())
+    let error = exchange_answered("c", 200, invalid_client)
         .await
         .unwrap_err();
 
@@ -463,15 +395,10 @@ fn assert_hides_tokens(error: &UpstreamError, secrets: &[&str]) {
 
 #[tokio::test]
 async fn malformed_token_success_is_a_decode_error_that_hides_the_tokens() {
-    let server = MockServer::start().await;
     // An access token and a refresh token but no expires_in.
     let body = fixture("token_malformed_success.json");
-    token_endpoint(&server, &borrowed(&code_form("c")), 200, body.clone()).await;
 
-    let error = client(&server)
-        .exchange_code(&app(), &AuthCode::new("c"), None, far_deadline())
-        .await
-        .unwrap_err();
+    let error = exchange_answered("c", 200, body.clone()).await.unwrap_err();
 
     match &error {
         UpstreamError::Decode {
@@ -496,19 +423,9 @@ async fn malformed_token_success_is_a_decode_error_that_hides_the_tokens() {
 
 #[tokio::test]
 async fn truncated_token_body_is_a_decode_error_that_hides_the_token() {
-    let server = MockServer::start().await;
-    token_endpoint(
-        &server,
-        &borrowed(&code_form("c")),
-        200,
-        fixture("token_truncated.txt"),
-    )
-    .await;
+    let truncated = fixture("token_truncated.txt");
 
-    let error = client(&server)
-        .exchange_code(&app(), &AuthCode::new("c"), None, far_deadline())
-        .await
-        .unwrap_err();
+    let error = exchange_answered("c", 200, truncated).await.unwrap_err();
 
     assert!(
         matches!(error, UpstreamError::Decode { status: 200, .. }),
@@ -519,14 +436,9 @@ async fn truncated_token_body_is_a_decode_error_that_hides_the_token() {
 
 #[tokio::test]
 async fn token_endpoint_error_status_without_oauth_body_hides_the_body() {
-    let server = MockServer::start().await;
     let body = r#"{"message":"bad gateway config","access_token":"act.LEAKCHECKstatus!2403"}"#;
-    token_endpoint(&server, &borrowed(&code_form("c")), 403, body.into()).await;
 
-    let error = client(&server)
-        .exchange_code(&app(), &AuthCode::new("c"), None, far_deadline())
-        .await
-        .unwrap_err();
+    let error = exchange_answered("c", 403, body.into()).await.unwrap_err();
 
     assert!(
         matches!(error, UpstreamError::Status { status: 403, .. }),

@@ -5,14 +5,18 @@
 
 mod common;
 
-use tiktok_gateway::tiktok::{PRODUCT_FIELDS, REVIEW_FIELDS, SHOP_FIELDS};
+use tiktok_gateway::tiktok::{
+    Page, Product, Review, Shop, PRODUCT_FIELDS, REVIEW_FIELDS, SHOP_FIELDS,
+};
 use tiktok_gateway::{AccessToken, TikTokId, UpstreamError};
 use wiremock::matchers::{body_json, body_string_contains, header, method, path, query_param};
-use wiremock::{Mock, MockServer, Request, ResponseTemplate};
+use wiremock::{Mock, MockBuilder, MockServer, Request, ResponseTemplate};
 
 use common::*;
 
 const TOKEN: &str = "clt.research-app-token!6143";
+/// A product id above 2^53.
+const LAMP_ID: &str = "1729382256910270462";
 
 fn token() -> AccessToken {
     AccessToken::new(TOKEN)
@@ -22,13 +26,14 @@ fn id(raw: &str) -> TikTokId {
     TikTokId::parse(raw).unwrap()
 }
 
-fn json(status: u16, body: String) -> ResponseTemplate {
-    ResponseTemplate::new(status).set_body_raw(body, "application/json")
+/// A 200 carrying the fixture `name`.
+fn ok(name: &str) -> ResponseTemplate {
+    json(200, fixture(name))
 }
 
 /// A research endpoint at `route` that only answers a POST carrying the bearer
-/// token and `fields`, once.
-fn research(route: &str, fields: &[&str]) -> wiremock::MockBuilder {
+/// token and `fields`.
+fn research(route: &str, fields: &[&str]) -> MockBuilder {
     Mock::given(method("POST"))
         .and(path(route))
         .and(header("authorization", format!("Bearer {TOKEN}").as_str()))
@@ -36,29 +41,95 @@ fn research(route: &str, fields: &[&str]) -> wiremock::MockBuilder {
         .and(query_param("fields", fields.join(",")))
 }
 
+fn shop_search() -> MockBuilder {
+    research(SHOP_PATH, SHOP_FIELDS)
+}
+
+fn product_list() -> MockBuilder {
+    research(PRODUCT_PATH, PRODUCT_FIELDS)
+}
+
+fn review_list() -> MockBuilder {
+    research(REVIEW_PATH, REVIEW_FIELDS)
+}
+
+/// The product list of [`SHOP_ID`], asked for with exactly this page.
+fn product_page(page_start: u32, page_size: u32) -> MockBuilder {
+    product_list().and(body_json(serde_json::json!({
+        "shop_id": 7_494_754_040_961_993_092u64,
+        "page_start": page_start,
+        "page_size": page_size,
+    })))
+}
+
+/// TikTok answers `answer` to `expected`, once; the client searches shops.
+async fn shops(
+    expected: MockBuilder,
+    answer: ResponseTemplate,
+    name: &str,
+    limit: u32,
+) -> Result<Vec<Shop>, UpstreamError> {
+    let server = serve_once(expected, answer).await;
+    client(&server)
+        .shops(&token(), name, limit, far_deadline())
+        .await
+}
+
+/// TikTok answers `answer` to `expected`, once; the client asks for a page of
+/// [`SHOP_ID`]'s products.
+async fn products(
+    expected: MockBuilder,
+    answer: ResponseTemplate,
+    page_start: u32,
+    page_size: u32,
+) -> Result<Page<Product>, UpstreamError> {
+    let server = serve_once(expected, answer).await;
+    client(&server)
+        .products(
+            &token(),
+            &id(SHOP_ID),
+            page_start,
+            page_size,
+            far_deadline(),
+        )
+        .await
+}
+
+/// TikTok answers `answer` to `expected`, once; the client asks for a page of
+/// [`LAMP_ID`]'s reviews.
+async fn reviews(
+    expected: MockBuilder,
+    answer: ResponseTemplate,
+    page_start: u32,
+    page_size: u32,
+) -> Result<Page<Review>, UpstreamError> {
+    let server = serve_once(expected, answer).await;
+    client(&server)
+        .reviews(
+            &token(),
+            &id(LAMP_ID),
+            page_start,
+            page_size,
+            far_deadline(),
+        )
+        .await
+}
+
 // ---- shops ----------------------------------------------------------------------
 
 #[tokio::test]
 async fn shops_posts_name_and_limit_and_decodes_ids_above_2_pow_53_exactly() {
-    let server = MockServer::start().await;
-    research(SHOP_PATH, SHOP_FIELDS)
-        .and(body_json(
-            serde_json::json!({"shop_name": "Acme Home", "limit": 5}),
-        ))
-        .respond_with(json(200, fixture("shop_success.json")))
-        .expect(1)
-        .mount(&server)
-        .await;
+    let expected = shop_search().and(body_json(
+        serde_json::json!({"shop_name": "Acme Home", "limit": 5}),
+    ));
 
-    let shops = client(&server)
-        .shops(&token(), "Acme Home", 5, far_deadline())
+    let shops = shops(expected, ok("shop_success.json"), "Acme Home", 5)
         .await
         .unwrap();
 
-    assert_eq!(shops.len(), 2);
     // A raw JSON number and a string: both exact, neither through f64.
-    assert_eq!(shops[0].shop_id.as_str(), "7494754040961993092");
-    assert_eq!(shops[1].shop_id.as_str(), "7494754040961993093");
+    let ids: Vec<&str> = shops.iter().map(|s| s.shop_id.as_str()).collect();
+    assert_eq!(ids, ["7494754040961993092", "7494754040961993093"]);
     assert_eq!(shops[0].shop_name, "Acme Home Goods");
     assert_eq!(shops[0].shop_rating, Some(4.8));
     assert_eq!(shops[0].shop_review_count, Some(15_230));
@@ -74,22 +145,13 @@ async fn shops_posts_name_and_limit_and_decodes_ids_above_2_pow_53_exactly() {
 
 #[tokio::test]
 async fn shops_limit_is_capped_at_ten() {
-    let server = MockServer::start().await;
-    research(SHOP_PATH, SHOP_FIELDS)
-        .and(body_json(
-            serde_json::json!({"shop_name": "Acme", "limit": 10}),
-        ))
-        .respond_with(json(200, fixture("shop_success.json")))
-        .expect(1)
-        .mount(&server)
-        .await;
+    let capped = shop_search().and(body_json(
+        serde_json::json!({"shop_name": "Acme", "limit": 10}),
+    ));
 
-    let shops = client(&server)
-        .shops(&token(), "Acme", 50, far_deadline())
-        .await
-        .unwrap();
+    let found = shops(capped, ok("shop_success.json"), "Acme", 50).await;
 
-    assert_eq!(shops.len(), 2);
+    assert_eq!(found.unwrap().len(), 2);
 }
 
 #[test]
@@ -112,22 +174,11 @@ fn shop_id_is_exact_integer(request: &Request) -> bool {
 
 #[tokio::test]
 async fn products_sends_shop_id_as_an_exact_json_integer_and_decodes_the_page() {
-    let server = MockServer::start().await;
-    research(PRODUCT_PATH, PRODUCT_FIELDS)
+    let exact = product_page(2, 10)
         .and(body_string_contains("\"shop_id\":7494754040961993092"))
-        .and(shop_id_is_exact_integer)
-        .and(body_json(serde_json::json!({
-            "shop_id": 7_494_754_040_961_993_092u64,
-            "page_start": 2,
-            "page_size": 10,
-        })))
-        .respond_with(json(200, fixture("products_page.json")))
-        .expect(1)
-        .mount(&server)
-        .await;
+        .and(shop_id_is_exact_integer);
 
-    let page = client(&server)
-        .products(&token(), &id(SHOP_ID), 2, 10, far_deadline())
+    let page = products(exact, ok("products_page.json"), 2, 10)
         .await
         .unwrap();
 
@@ -135,7 +186,7 @@ async fn products_sends_shop_id_as_an_exact_json_integer_and_decodes_the_page() 
     assert!(page.has_more);
     assert_eq!(page.items.len(), 2);
     let lamp = &page.items[0];
-    assert_eq!(lamp.product_id.as_str(), "1729382256910270462");
+    assert_eq!(lamp.product_id.as_str(), LAMP_ID);
     assert_eq!(lamp.product_name, "Ceramic Table Lamp");
     assert_eq!(lamp.product_description, "Warm light, linen shade.");
     assert_eq!(lamp.product_price, ["29.99USD", "39.99USD"]);
@@ -160,66 +211,30 @@ async fn products_sends_shop_id_as_an_exact_json_integer_and_decodes_the_page() 
 
 #[tokio::test]
 async fn products_page_arguments_are_clamped() {
-    let server = MockServer::start().await;
-    research(PRODUCT_PATH, PRODUCT_FIELDS)
-        .and(body_json(serde_json::json!({
-            "shop_id": 7_494_754_040_961_993_092u64,
-            "page_start": 1,
-            "page_size": 10,
-        })))
-        .respond_with(json(200, fixture("products_page.json")))
-        .expect(1)
-        .mount(&server)
-        .await;
+    let clamped = product_page(1, 10);
 
-    client(&server)
-        .products(&token(), &id(SHOP_ID), 0, 500, far_deadline())
-        .await
-        .unwrap();
+    let page = products(clamped, ok("products_page.json"), 0, 500).await;
+
+    assert!(page.is_ok(), "{page:?}");
 }
 
 #[tokio::test]
 async fn products_listed_directly_under_data_are_accepted_and_a_full_page_means_more() {
-    let server = MockServer::start().await;
-    research(PRODUCT_PATH, PRODUCT_FIELDS)
-        .and(body_json(serde_json::json!({
-            "shop_id": 7_494_754_040_961_993_092u64,
-            "page_start": 1,
-            "page_size": 3,
-        })))
-        .respond_with(json(200, fixture("products_under_data.json")))
-        .expect(1)
-        .mount(&server)
-        .await;
-
-    let page = client(&server)
-        .products(&token(), &id(SHOP_ID), 1, 3, far_deadline())
+    let page = products(product_page(1, 3), ok("products_under_data.json"), 1, 3)
         .await
         .unwrap();
 
     let ids: Vec<&str> = page.items.iter().map(|p| p.product_id.as_str()).collect();
     assert_eq!(
         ids,
-        [
-            "1729382256910270462",
-            "1729559178237105201",
-            "18446744073709551615"
-        ]
+        [LAMP_ID, "1729559178237105201", "18446744073709551615"]
     );
     assert!(page.has_more, "no flag and a full page: there may be more");
 }
 
 #[tokio::test]
 async fn a_short_page_without_has_more_means_no_more() {
-    let server = MockServer::start().await;
-    research(PRODUCT_PATH, PRODUCT_FIELDS)
-        .respond_with(json(200, fixture("products_under_data.json")))
-        .expect(1)
-        .mount(&server)
-        .await;
-
-    let page = client(&server)
-        .products(&token(), &id(SHOP_ID), 1, 10, far_deadline())
+    let page = products(product_list(), ok("products_under_data.json"), 1, 10)
         .await
         .unwrap();
 
@@ -229,16 +244,9 @@ async fn a_short_page_without_has_more_means_no_more() {
 
 #[tokio::test]
 async fn an_id_that_went_through_a_float_is_refused_with_the_body_kept() {
-    let server = MockServer::start().await;
     let body = fixture("product_float_id.json");
-    research(PRODUCT_PATH, PRODUCT_FIELDS)
-        .respond_with(json(200, body.clone()))
-        .expect(1)
-        .mount(&server)
-        .await;
 
-    let error = client(&server)
-        .products(&token(), &id(SHOP_ID), 1, 10, far_deadline())
+    let error = products(product_list(), json(200, body.clone()), 1, 10)
         .await
         .unwrap_err();
 
@@ -257,23 +265,15 @@ async fn an_id_that_went_through_a_float_is_refused_with_the_body_kept() {
 
 #[tokio::test]
 async fn reviews_posts_product_id_and_honours_has_more_false_on_a_full_page() {
-    let server = MockServer::start().await;
-    research(REVIEW_PATH, REVIEW_FIELDS)
+    let exact = review_list()
         .and(body_string_contains("\"product_id\":1729382256910270462"))
         .and(body_json(serde_json::json!({
             "product_id": 1_729_382_256_910_270_462u64,
             "page_start": 3,
             "page_size": 2,
-        })))
-        .respond_with(json(200, fixture("reviews_page.json")))
-        .expect(1)
-        .mount(&server)
-        .await;
+        })));
 
-    let page = client(&server)
-        .reviews(&token(), &id("1729382256910270462"), 3, 2, far_deadline())
-        .await
-        .unwrap();
+    let page = reviews(exact, ok("reviews_page.json"), 3, 2).await.unwrap();
 
     assert!(
         !page.has_more,
@@ -297,15 +297,9 @@ async fn reviews_posts_product_id_and_honours_has_more_false_on_a_full_page() {
 
 #[tokio::test]
 async fn envelope_error_on_http_200_is_an_api_error_with_code_message_and_log_id() {
-    let server = MockServer::start().await;
-    research(REVIEW_PATH, REVIEW_FIELDS)
-        .respond_with(json(200, fixture("envelope_error_invalid_params.json")))
-        .expect(1)
-        .mount(&server)
-        .await;
+    let invalid_params = ok("envelope_error_invalid_params.json");
 
-    let error = client(&server)
-        .reviews(&token(), &id("1729382256910270462"), 1, 10, far_deadline())
+    let error = reviews(review_list(), invalid_params, 1, 10)
         .await
         .unwrap_err();
 
@@ -332,20 +326,10 @@ async fn envelope_error_on_http_200_is_an_api_error_with_code_message_and_log_id
 
 #[tokio::test]
 async fn access_token_invalid_401_is_its_own_variant_and_not_retried() {
-    let server = MockServer::start().await;
-    research(SHOP_PATH, SHOP_FIELDS)
-        .respond_with(json(
-            401,
-            fixture("envelope_error_access_token_invalid.json"),
-        ))
-        .expect(1)
-        .mount(&server)
-        .await;
+    let invalid = json(401, fixture("envelope_error_access_token_invalid.json"));
 
-    let error = client(&server)
-        .shops(&token(), "Acme", 10, far_deadline())
-        .await
-        .unwrap_err();
+    // Once: shops() serves one answer and checks that only one was asked for.
+    let error = shops(shop_search(), invalid, "Acme", 10).await.unwrap_err();
 
     match &error {
         UpstreamError::AccessTokenInvalid { message, log_id } => {
@@ -366,20 +350,9 @@ async fn access_token_invalid_401_is_its_own_variant_and_not_retried() {
 
 #[tokio::test]
 async fn scope_not_authorized_401_is_a_missing_scope_naming_it_and_not_retried() {
-    let server = MockServer::start().await;
-    research(PRODUCT_PATH, PRODUCT_FIELDS)
-        .respond_with(json(
-            401,
-            fixture("envelope_error_scope_not_authorized.json"),
-        ))
-        .expect(1)
-        .mount(&server)
-        .await;
+    let refused = json(401, fixture("envelope_error_scope_not_authorized.json"));
 
-    let error = client(&server)
-        .products(&token(), &id(SHOP_ID), 1, 10, far_deadline())
-        .await
-        .unwrap_err();
+    let error = products(product_list(), refused, 1, 10).await.unwrap_err();
 
     assert!(
         matches!(&error, UpstreamError::ScopeMissing { message, .. }
@@ -391,16 +364,9 @@ async fn scope_not_authorized_401_is_a_missing_scope_naming_it_and_not_retried()
 
 #[tokio::test]
 async fn an_envelope_without_error_code_is_a_decode_error() {
-    let server = MockServer::start().await;
     let body = r#"{"data":{"product_data":[]}}"#;
-    research(PRODUCT_PATH, PRODUCT_FIELDS)
-        .respond_with(json(200, body.into()))
-        .expect(1)
-        .mount(&server)
-        .await;
 
-    let error = client(&server)
-        .products(&token(), &id(SHOP_ID), 1, 10, far_deadline())
+    let error = products(product_list(), json(200, body), 1, 10)
         .await
         .unwrap_err();
 
@@ -412,40 +378,31 @@ async fn an_envelope_without_error_code_is_a_decode_error() {
 
 // ---- configuration ----------------------------------------------------------
 
-#[tokio::test]
-async fn an_api_base_url_with_a_path_prefix_keeps_it() {
+/// A shop search through a client whose API base URL is the server's `prefix`:
+/// it must reach `/tiktok{SHOP_PATH}`.
+async fn shops_under(prefix: &str) -> Result<Vec<Shop>, UpstreamError> {
     let server = MockServer::start().await;
     let prefixed = Mock::given(method("POST"))
         .and(path(format!("/tiktok{SHOP_PATH}")))
-        .respond_with(json(200, fixture("shop_success.json")))
+        .respond_with(ok("shop_success.json"))
         .expect(1)
         .named("prefixed shop endpoint");
     prefixed.mount(&server).await;
     let mut config = config(&server.uri());
-    config.api_base_url = url::Url::parse(&format!("{}/tiktok/", server.uri())).unwrap();
-
-    let shops = client_with(config, fast_retry(1))
+    config.api_base_url = url::Url::parse(&format!("{}{prefix}", server.uri())).unwrap();
+    client_with(config, fast_retry(1))
         .shops(&token(), "Acme", 10, far_deadline())
-        .await;
+        .await
+}
 
+#[tokio::test]
+async fn an_api_base_url_with_a_path_prefix_keeps_it() {
+    let shops = shops_under("/tiktok/").await;
     assert!(shops.is_ok(), "{shops:?}");
 }
 
 #[tokio::test]
 async fn a_path_prefix_without_a_trailing_slash_is_kept_too() {
-    let server = MockServer::start().await;
-    let prefixed = Mock::given(method("POST"))
-        .and(path(format!("/tiktok{SHOP_PATH}")))
-        .respond_with(json(200, fixture("shop_success.json")))
-        .expect(1)
-        .named("prefixed shop endpoint");
-    prefixed.mount(&server).await;
-    let mut config = config(&server.uri());
-    config.api_base_url = url::Url::parse(&format!("{}/tiktok", server.uri())).unwrap();
-
-    let shops = client_with(config, fast_retry(1))
-        .shops(&token(), "Acme", 10, far_deadline())
-        .await;
-
+    let shops = shops_under("/tiktok").await;
     assert!(shops.is_ok(), "{shops:?}");
 }

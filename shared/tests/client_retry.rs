@@ -10,10 +10,11 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use tiktok_gateway::{AccessToken, AuthCode, TikTokClient, TikTokId, UpstreamError};
+use tiktok_gateway::tiktok::TokenGrant;
+use tiktok_gateway::{AccessToken, TikTokClient, TikTokId, UpstreamError};
 use tokio::time::Instant;
 use wiremock::matchers::{method, path};
-use wiremock::{Mock, MockServer, ResponseTemplate};
+use wiremock::{Mock, MockBuilder, MockServer, ResponseTemplate};
 
 use common::*;
 
@@ -21,38 +22,20 @@ fn token() -> AccessToken {
     AccessToken::new("clt.retry-test-token!6143")
 }
 
-fn json(status: u16, body: String) -> ResponseTemplate {
-    ResponseTemplate::new(status).set_body_raw(body, "application/json")
-}
-
 fn shop_ok() -> ResponseTemplate {
     json(200, fixture("shop_success.json"))
 }
 
-/// The shop endpoint answers `first` `times` times, then (if given) `then` once.
-async fn shop_endpoint(
-    server: &MockServer,
-    first: ResponseTemplate,
-    times: u64,
-    then: Option<ResponseTemplate>,
-) {
-    Mock::given(method("POST"))
-        .and(path(SHOP_PATH))
-        .respond_with(first)
-        .up_to_n_times(times)
-        .expect(times)
-        .named("failing answers")
-        .mount(server)
-        .await;
-    if let Some(then) = then {
-        Mock::given(method("POST"))
-            .and(path(SHOP_PATH))
-            .respond_with(then)
-            .expect(1)
-            .named("final answer")
-            .mount(server)
-            .await;
-    }
+fn rate_limited(retry_after: &str) -> ResponseTemplate {
+    json(429, fixture("envelope_error_rate_limit.json")).insert_header("retry-after", retry_after)
+}
+
+fn shop_endpoint() -> MockBuilder {
+    Mock::given(method("POST")).and(path(SHOP_PATH))
+}
+
+fn token_endpoint() -> MockBuilder {
+    Mock::given(method("POST")).and(path(TOKEN_PATH))
 }
 
 async fn shops(client: &TikTokClient, deadline: Instant) -> Result<usize, UpstreamError> {
@@ -62,35 +45,40 @@ async fn shops(client: &TikTokClient, deadline: Instant) -> Result<usize, Upstre
         .map(|shops| shops.len())
 }
 
+/// The shop endpoint gives `answers` in turn, one a request, and no more
+/// requests than that; the usual client (3 attempts) asks once.
+async fn shops_answered(answers: Vec<ResponseTemplate>) -> Result<usize, UpstreamError> {
+    let server = serve_in_turn(shop_endpoint(), answers).await;
+    shops(&client(&server), far_deadline()).await
+}
+
+/// The token endpoint gives `answers` in turn, one a request, and no more
+/// requests than that; the usual client exchanges a code once.
+async fn exchange_answered(answers: Vec<ResponseTemplate>) -> Result<TokenGrant, UpstreamError> {
+    let server = serve_in_turn(token_endpoint(), answers).await;
+    exchange_code(&server, "c").await
+}
+
 // ---- 429 -------------------------------------------------------------------------
 
 #[tokio::test]
 async fn rate_limited_with_retry_after_zero_is_retried_then_succeeds() {
-    let server = MockServer::start().await;
-    let limited =
-        json(429, fixture("envelope_error_rate_limit.json")).insert_header("retry-after", "0");
-    shop_endpoint(&server, limited, 1, Some(shop_ok())).await;
-
-    assert_eq!(shops(&client(&server), far_deadline()).await.unwrap(), 2);
-    // Two calls in all: expect(1) + expect(1), checked on drop.
+    let found = shops_answered(vec![rate_limited("0"), shop_ok()]).await;
+    // Two calls in all, checked when the server is dropped.
+    assert_eq!(found.unwrap(), 2);
 }
 
 #[tokio::test]
 async fn rate_limited_without_retry_after_is_retried_with_backoff_then_succeeds() {
-    let server = MockServer::start().await;
-    shop_endpoint(&server, ResponseTemplate::new(429), 1, Some(shop_ok())).await;
-
-    assert_eq!(shops(&client(&server), far_deadline()).await.unwrap(), 2);
+    let found = shops_answered(vec![ResponseTemplate::new(429), shop_ok()]).await;
+    assert_eq!(found.unwrap(), 2);
 }
 
 #[tokio::test]
 async fn rate_limited_forever_gives_up_after_max_attempts() {
-    let server = MockServer::start().await;
-    let limited =
-        json(429, fixture("envelope_error_rate_limit.json")).insert_header("retry-after", "0");
-    shop_endpoint(&server, limited, 3, None).await;
-
-    let error = shops(&client(&server), far_deadline()).await.unwrap_err();
+    let error = shops_answered(vec![rate_limited("0"); 3])
+        .await
+        .unwrap_err();
 
     match error {
         UpstreamError::RateLimited {
@@ -109,10 +97,7 @@ async fn rate_limited_forever_gives_up_after_max_attempts() {
 
 #[tokio::test]
 async fn retry_after_beyond_the_deadline_returns_rate_limited_at_once() {
-    let server = MockServer::start().await;
-    let limited =
-        json(429, fixture("envelope_error_rate_limit.json")).insert_header("retry-after", "30");
-    shop_endpoint(&server, limited, 1, None).await;
+    let server = serve_once(shop_endpoint(), rate_limited("30")).await;
     let started = Instant::now();
 
     let error = shops(&client(&server), deadline_in(3_000))
@@ -131,46 +116,30 @@ async fn retry_after_beyond_the_deadline_returns_rate_limited_at_once() {
         ),
         "{error:?}"
     );
-    // expect(1): one call, no retry.
+    // One call, no retry: checked when the server is dropped.
 }
 
 // ---- 5xx ---------------------------------------------------------------------------
 
 #[tokio::test]
 async fn server_error_then_success_is_retried_once() {
-    let server = MockServer::start().await;
-    shop_endpoint(
-        &server,
-        ResponseTemplate::new(500).set_body_string("upstream hiccup"),
-        1,
-        Some(shop_ok()),
-    )
-    .await;
-
-    assert_eq!(shops(&client(&server), far_deadline()).await.unwrap(), 2);
+    let hiccup = ResponseTemplate::new(500).set_body_string("upstream hiccup");
+    let found = shops_answered(vec![hiccup, shop_ok()]).await;
+    assert_eq!(found.unwrap(), 2);
 }
 
 #[tokio::test]
 async fn internal_error_envelope_is_retried() {
-    let server = MockServer::start().await;
     let internal = r#"{"data":{},"error":{"code":"internal_error","message":"","log_id":"L1"}}"#;
-    shop_endpoint(&server, json(500, internal.into()), 1, Some(shop_ok())).await;
-
-    assert_eq!(shops(&client(&server), far_deadline()).await.unwrap(), 2);
+    let found = shops_answered(vec![json(500, internal), shop_ok()]).await;
+    assert_eq!(found.unwrap(), 2);
 }
 
 #[tokio::test]
 async fn server_error_forever_gives_up_after_max_attempts_with_the_status() {
-    let server = MockServer::start().await;
-    shop_endpoint(
-        &server,
-        ResponseTemplate::new(503).set_body_string("Service Unavailable"),
-        3,
-        None,
-    )
-    .await;
+    let unavailable = ResponseTemplate::new(503).set_body_string("Service Unavailable");
 
-    let error = shops(&client(&server), far_deadline()).await.unwrap_err();
+    let error = shops_answered(vec![unavailable; 3]).await.unwrap_err();
 
     match error {
         UpstreamError::Status { status, body } => {
@@ -183,70 +152,31 @@ async fn server_error_forever_gives_up_after_max_attempts_with_the_status() {
 
 #[tokio::test]
 async fn token_endpoint_server_error_is_retried_too() {
-    let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path(TOKEN_PATH))
-        .respond_with(ResponseTemplate::new(502))
-        .up_to_n_times(1)
-        .expect(1)
-        .mount(&server)
-        .await;
-    Mock::given(method("POST"))
-        .and(path(TOKEN_PATH))
-        .respond_with(json(200, fixture("token_success.json")))
-        .expect(1)
-        .mount(&server)
-        .await;
+    let answers = vec![
+        ResponseTemplate::new(502),
+        json(200, fixture("token_success.json")),
+    ];
 
-    let grant = client(&server)
-        .exchange_code(&app(), &AuthCode::new("c"), None, far_deadline())
-        .await
-        .unwrap();
+    let grant = exchange_answered(answers).await.unwrap();
 
     assert_eq!(grant.expires_in, 86_400);
 }
 
 #[tokio::test]
 async fn token_endpoint_oauth_server_error_body_is_retried() {
-    let server = MockServer::start().await;
     let body = r#"{"error":"server_error","error_description":"try again","log_id":"L5"}"#;
-    Mock::given(method("POST"))
-        .and(path(TOKEN_PATH))
-        .respond_with(json(500, body.into()))
-        .up_to_n_times(1)
-        .expect(1)
-        .mount(&server)
-        .await;
-    Mock::given(method("POST"))
-        .and(path(TOKEN_PATH))
-        .respond_with(json(200, fixture("token_success.json")))
-        .expect(1)
-        .mount(&server)
-        .await;
+    let answers = vec![json(500, body), json(200, fixture("token_success.json"))];
 
-    let grant = client(&server)
-        .exchange_code(&app(), &AuthCode::new("c"), None, far_deadline())
-        .await
-        .unwrap();
+    let retried = exchange_answered(answers).await;
 
-    assert_eq!(grant.expires_in, 86_400);
+    assert_eq!(retried.unwrap().expires_in, 86_400);
 }
 
 #[tokio::test]
 async fn token_endpoint_invalid_client_is_not_retried() {
-    let server = MockServer::start().await;
     let body = r#"{"error":"invalid_client","error_description":"bad key","log_id":"L6"}"#;
-    Mock::given(method("POST"))
-        .and(path(TOKEN_PATH))
-        .respond_with(json(401, body.into()))
-        .expect(1)
-        .mount(&server)
-        .await;
 
-    let error = client(&server)
-        .exchange_code(&app(), &AuthCode::new("c"), None, far_deadline())
-        .await
-        .unwrap_err();
+    let error = exchange_answered(vec![json(401, body)]).await.unwrap_err();
 
     assert!(
         matches!(&error, UpstreamError::OAuth { error, .. } if error == "invalid_client"),
@@ -258,11 +188,9 @@ async fn token_endpoint_invalid_client_is_not_retried() {
 
 #[tokio::test]
 async fn malformed_json_on_200_is_a_decode_error_with_the_raw_body_and_not_retried() {
-    let server = MockServer::start().await;
     let raw = r#"{"data": {"shop_data": [{"shop_id": 7494754040961993092,"#;
-    shop_endpoint(&server, json(200, raw.into()), 1, None).await;
 
-    let error = shops(&client(&server), far_deadline()).await.unwrap_err();
+    let error = shops_answered(vec![json(200, raw)]).await.unwrap_err();
 
     match &error {
         UpstreamError::Decode { status, body, .. } => {
@@ -276,16 +204,9 @@ async fn malformed_json_on_200_is_a_decode_error_with_the_raw_body_and_not_retri
 
 #[tokio::test]
 async fn bad_request_is_not_retried() {
-    let server = MockServer::start().await;
-    shop_endpoint(
-        &server,
-        json(400, fixture("envelope_error_invalid_params.json")),
-        1,
-        None,
-    )
-    .await;
+    let invalid = json(400, fixture("envelope_error_invalid_params.json"));
 
-    let error = shops(&client(&server), far_deadline()).await.unwrap_err();
+    let error = shops_answered(vec![invalid]).await.unwrap_err();
 
     assert!(
         matches!(&error, UpstreamError::Api { status: 400, code, .. } if code == "invalid_params"),
@@ -295,62 +216,11 @@ async fn bad_request_is_not_retried() {
 
 // ---- timeouts and the deadline --------------------------------------------------------
 
-#[tokio::test]
-async fn an_answer_slower_than_the_request_timeout_is_a_timeout_and_is_retried() {
-    let server = MockServer::start().await;
-    shop_endpoint(
-        &server,
-        shop_ok().set_delay(Duration::from_secs(2)),
-        3,
-        None,
-    )
-    .await;
-    let mut config = config(&server.uri());
-    config.request_timeout = Duration::from_millis(200);
-
-    let error = shops(&client_with(config, fast_retry(3)), far_deadline())
-        .await
-        .unwrap_err();
-
-    assert!(matches!(error, UpstreamError::Timeout), "{error:?}");
-    // expect(3): every attempt reached the server.
-}
-
-#[tokio::test]
-async fn a_slow_answer_then_a_fast_one_succeeds() {
-    let server = MockServer::start().await;
-    shop_endpoint(
-        &server,
-        shop_ok().set_delay(Duration::from_secs(2)),
-        1,
-        Some(shop_ok()),
-    )
-    .await;
-    let mut config = config(&server.uri());
-    config.request_timeout = Duration::from_millis(200);
-
-    let found = shops(&client_with(config, fast_retry(3)), far_deadline()).await;
-
-    assert_eq!(found.unwrap(), 2);
-}
-
-#[tokio::test]
-async fn a_deadline_shorter_than_the_server_delay_is_deadline_exceeded_on_time() {
-    let server = MockServer::start().await;
-    shop_endpoint(
-        &server,
-        shop_ok().set_delay(Duration::from_secs(3)),
-        1,
-        None,
-    )
-    .await;
-    let deadline = Duration::from_millis(300);
+/// Asks for shops with a deadline `deadline` from now, asserts the call ends in
+/// `DeadlineExceeded` at most 500 ms past the deadline, and returns how long it took.
+async fn deadline_exceeded_in_time(client: &TikTokClient, deadline: Duration) -> Duration {
     let started = Instant::now();
-
-    let error = shops(&client(&server), started + deadline)
-        .await
-        .unwrap_err();
-
+    let error = shops(client, started + deadline).await.unwrap_err();
     let elapsed = started.elapsed();
     assert!(
         matches!(error, UpstreamError::DeadlineExceeded),
@@ -360,6 +230,47 @@ async fn a_deadline_shorter_than_the_server_delay_is_deadline_exceeded_on_time()
         elapsed < deadline + Duration::from_millis(500),
         "{elapsed:?}"
     );
+    elapsed
+}
+
+/// The usual client on `server`, but giving up on an answer after 200 ms.
+fn impatient_client(server: &MockServer, max_attempts: u32) -> TikTokClient {
+    let mut config = config(&server.uri());
+    config.request_timeout = Duration::from_millis(200);
+    client_with(config, fast_retry(max_attempts))
+}
+
+#[tokio::test]
+async fn an_answer_slower_than_the_request_timeout_is_a_timeout_and_is_retried() {
+    let slow = shop_ok().set_delay(Duration::from_secs(2));
+    // Three answers expected: every attempt reached the server.
+    let server = serve_in_turn(shop_endpoint(), vec![slow; 3]).await;
+
+    let error = shops(&impatient_client(&server, 3), far_deadline())
+        .await
+        .unwrap_err();
+
+    assert!(matches!(error, UpstreamError::Timeout), "{error:?}");
+}
+
+#[tokio::test]
+async fn a_slow_answer_then_a_fast_one_succeeds() {
+    let slow = shop_ok().set_delay(Duration::from_secs(2));
+    let server = serve_in_turn(shop_endpoint(), vec![slow, shop_ok()]).await;
+
+    let found = shops(&impatient_client(&server, 3), far_deadline()).await;
+
+    assert_eq!(found.unwrap(), 2);
+}
+
+#[tokio::test]
+async fn a_deadline_shorter_than_the_server_delay_is_deadline_exceeded_on_time() {
+    let slow = shop_ok().set_delay(Duration::from_secs(3));
+    let server = serve_once(shop_endpoint(), slow).await;
+    let deadline = Duration::from_millis(300);
+
+    let elapsed = deadline_exceeded_in_time(&client(&server), deadline).await;
+
     assert!(
         elapsed >= deadline - Duration::from_millis(50),
         "{elapsed:?}"
@@ -369,29 +280,14 @@ async fn a_deadline_shorter_than_the_server_delay_is_deadline_exceeded_on_time()
 #[tokio::test]
 async fn retries_after_timeouts_stop_at_the_deadline() {
     let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path(SHOP_PATH))
+    shop_endpoint()
         .respond_with(shop_ok().set_delay(Duration::from_secs(3)))
         .mount(&server)
         .await;
-    let mut config = config(&server.uri());
-    config.request_timeout = Duration::from_millis(200);
     let deadline = Duration::from_millis(700);
-    let started = Instant::now();
 
-    let error = shops(&client_with(config, fast_retry(50)), started + deadline)
-        .await
-        .unwrap_err();
+    let elapsed = deadline_exceeded_in_time(&impatient_client(&server, 50), deadline).await;
 
-    let elapsed = started.elapsed();
-    assert!(
-        matches!(error, UpstreamError::DeadlineExceeded),
-        "{error:?}"
-    );
-    assert!(
-        elapsed < deadline + Duration::from_millis(500),
-        "{elapsed:?}"
-    );
     let calls = server.received_requests().await.unwrap().len();
     assert!((2..=5).contains(&calls), "{calls} calls in {elapsed:?}");
 }
@@ -450,23 +346,24 @@ async fn a_dropped_connection_is_transport_and_retried_until_attempts_run_out() 
 
 // ---- redirects ---------------------------------------------------------------------
 
-#[tokio::test]
-async fn a_redirect_from_a_research_endpoint_is_not_followed() {
-    let server = MockServer::start().await;
-    let elsewhere = format!("{}/v2/elsewhere/", server.uri());
-    shop_endpoint(
-        &server,
-        ResponseTemplate::new(302).insert_header("location", elsewhere.as_str()),
-        1,
-        None,
-    )
-    .await;
-    Mock::given(path("/v2/elsewhere/"))
+/// A `status` redirect to `target` on `server`, where a mock that must never be
+/// called waits.
+async fn redirect_unfollowed(server: &MockServer, target: &str, status: u16) -> ResponseTemplate {
+    Mock::given(path(target))
         .respond_with(shop_ok())
         .expect(0)
         .named("redirect target")
-        .mount(&server)
+        .mount(server)
         .await;
+    let location = format!("{}{target}", server.uri());
+    ResponseTemplate::new(status).insert_header("location", location.as_str())
+}
+
+#[tokio::test]
+async fn a_redirect_from_a_research_endpoint_is_not_followed() {
+    let server = MockServer::start().await;
+    let elsewhere = redirect_unfollowed(&server, "/v2/elsewhere/", 302).await;
+    mount_in_turn(&server, shop_endpoint(), vec![elsewhere]).await;
 
     let error = shops(&client(&server), far_deadline()).await.unwrap_err();
 
@@ -480,24 +377,10 @@ async fn a_redirect_from_a_research_endpoint_is_not_followed() {
 async fn a_redirect_from_the_token_endpoint_is_not_followed() {
     let server = MockServer::start().await;
     // 307 would resend the POST body, client_secret included.
-    let elsewhere = format!("{}/collect/", server.uri());
-    Mock::given(method("POST"))
-        .and(path(TOKEN_PATH))
-        .respond_with(ResponseTemplate::new(307).insert_header("location", elsewhere.as_str()))
-        .expect(1)
-        .mount(&server)
-        .await;
-    Mock::given(path("/collect/"))
-        .respond_with(json(200, fixture("token_success.json")))
-        .expect(0)
-        .named("redirect target")
-        .mount(&server)
-        .await;
+    let elsewhere = redirect_unfollowed(&server, "/collect/", 307).await;
+    mount_in_turn(&server, token_endpoint(), vec![elsewhere]).await;
 
-    let error = client(&server)
-        .exchange_code(&app(), &AuthCode::new("c"), None, far_deadline())
-        .await
-        .unwrap_err();
+    let error = exchange_code(&server, "c").await.unwrap_err();
 
     assert!(
         matches!(error, UpstreamError::Decode { status: 307, .. }),
@@ -515,13 +398,7 @@ fn limited_client(server: &MockServer, per_sec: u32) -> TikTokClient {
 
 #[tokio::test]
 async fn every_call_waits_for_the_rate_limiter() {
-    let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path(SHOP_PATH))
-        .respond_with(shop_ok())
-        .expect(10)
-        .mount(&server)
-        .await;
+    let server = serve_in_turn(shop_endpoint(), vec![shop_ok(); 10]).await;
     let client = limited_client(&server, 5);
     let started = Instant::now();
 
@@ -537,8 +414,7 @@ async fn every_call_waits_for_the_rate_limiter() {
 
 #[tokio::test]
 async fn retries_wait_for_the_rate_limiter_too() {
-    let server = MockServer::start().await;
-    shop_endpoint(&server, ResponseTemplate::new(503), 3, None).await;
+    let server = serve_in_turn(shop_endpoint(), vec![ResponseTemplate::new(503); 3]).await;
     let client = limited_client(&server, 5);
     let started = Instant::now();
 
@@ -554,48 +430,25 @@ async fn retries_wait_for_the_rate_limiter_too() {
 
 #[tokio::test]
 async fn a_rate_limiter_wait_past_the_deadline_is_deadline_exceeded_without_a_call() {
-    let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path(SHOP_PATH))
-        .respond_with(shop_ok())
-        .expect(1)
-        .mount(&server)
-        .await;
+    let server = serve_once(shop_endpoint(), shop_ok()).await;
     let client = limited_client(&server, 1);
     shops(&client, far_deadline()).await.unwrap();
-    let started = Instant::now();
 
-    let error = shops(&client, started + Duration::from_millis(300))
-        .await
-        .unwrap_err();
-
-    assert!(
-        matches!(error, UpstreamError::DeadlineExceeded),
-        "{error:?}"
-    );
-    assert!(
-        started.elapsed() < Duration::from_millis(800),
-        "{:?}",
-        started.elapsed()
-    );
-    // expect(1): the second call never reached TikTok.
+    // The limiter's next slot is a second away; the deadline 300 ms.
+    deadline_exceeded_in_time(&client, Duration::from_millis(300)).await;
+    // One answer served: the second call never reached TikTok (checked on drop).
 }
 
 #[tokio::test]
 async fn the_limiter_is_shared_by_clones_and_across_endpoints() {
-    let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path(SHOP_PATH))
-        .respond_with(shop_ok())
-        .expect(3)
-        .mount(&server)
-        .await;
-    Mock::given(method("POST"))
-        .and(path(PRODUCT_PATH))
-        .respond_with(json(200, fixture("products_page.json")))
-        .expect(3)
-        .mount(&server)
-        .await;
+    let server = serve_in_turn(shop_endpoint(), vec![shop_ok(); 3]).await;
+    let products = Mock::given(method("POST")).and(path(PRODUCT_PATH));
+    mount_in_turn(
+        &server,
+        products,
+        vec![json(200, fixture("products_page.json")); 3],
+    )
+    .await;
     let client = limited_client(&server, 10);
     let clone = client.clone();
     let shop = TikTokId::parse(SHOP_ID).unwrap();

@@ -10,13 +10,15 @@ mod common;
 use std::sync::Arc;
 
 use tiktok_gateway::config::ShopConfig;
-use tiktok_gateway::tiktok::shop::{sign_request, ShopClient};
+use tiktok_gateway::tiktok::shop::{
+    sign_request, AuthorizedShop, ProductDetail, ShopClient, ShopGrant,
+};
 use tiktok_gateway::tiktok::{AppCredentials, RetryPolicy};
 use tiktok_gateway::{AccessToken, AuthCode, ClientSecret, Error, OAuthState, RefreshToken};
 use tiktok_gateway::{TikTokId, UpstreamError};
 use url::Url;
 use wiremock::matchers::{header, method, path};
-use wiremock::{Mock, MockServer, Request, ResponseTemplate};
+use wiremock::{Mock, MockBuilder, MockServer, Request, ResponseTemplate};
 
 use common::*;
 
@@ -34,16 +36,21 @@ fn app() -> AppCredentials {
     }
 }
 
-fn shop_client(server: &MockServer, retry: RetryPolicy) -> ShopClient {
-    let base = server.uri();
+const TOKEN_GET_PATH: &str = "/api/v2/token/get";
+const TOKEN_REFRESH_PATH: &str = "/api/v2/token/refresh";
+const SHOPS_PATH: &str = "/authorization/202309/shops";
+
+/// A Partner API client whose token and API URLs are on `base` (the authorize
+/// page is TikTok's), with `retry` and a clock stopped at [`NOW`].
+fn shop_client_at(base: &str, retry: RetryPolicy) -> ShopClient {
     let url = |p: &str| Url::parse(&format!("{base}{p}")).unwrap();
-    let exec = client_with(config(&base), retry);
+    let exec = client_with(config(base), retry);
     ShopClient::new(
         exec,
         ShopConfig {
             authorize_url: Url::parse("https://services.tiktokshop.com/open/authorize").unwrap(),
-            token_url: url("/api/v2/token/get"),
-            refresh_url: url("/api/v2/token/refresh"),
+            token_url: url(TOKEN_GET_PATH),
+            refresh_url: url(TOKEN_REFRESH_PATH),
             api_base_url: url("/"),
             service_id: "7123456789".into(),
         },
@@ -51,8 +58,51 @@ fn shop_client(server: &MockServer, retry: RetryPolicy) -> ShopClient {
     .with_clock(Arc::new(|| NOW))
 }
 
+fn shop_client(server: &MockServer, retry: RetryPolicy) -> ShopClient {
+    shop_client_at(&server.uri(), retry)
+}
+
+/// One attempt a call.
 fn client(server: &MockServer) -> ShopClient {
     shop_client(server, fast_retry(1))
+}
+
+fn access() -> AccessToken {
+    AccessToken::new(ACCESS)
+}
+
+/// Any request to `route`.
+fn any_to(route: &str) -> MockBuilder {
+    Mock::given(path(route))
+}
+
+/// Token get for `code` with `client`.
+async fn get_token(client: &ShopClient, code: &str) -> Result<ShopGrant, UpstreamError> {
+    client
+        .get_token(&app(), &AuthCode::new(code), far_deadline())
+        .await
+}
+
+/// Token refresh of `refresh_token` with the one-attempt client on `server`.
+async fn refresh(server: &MockServer, refresh_token: &str) -> Result<ShopGrant, UpstreamError> {
+    client(server)
+        .refresh_token(&app(), &RefreshToken::new(refresh_token), far_deadline())
+        .await
+}
+
+/// The seller's authorized shops, with `client`.
+async fn authorized_shops(client: &ShopClient) -> Result<Vec<AuthorizedShop>, UpstreamError> {
+    client
+        .authorized_shops(&app(), &access(), far_deadline())
+        .await
+}
+
+/// Product `id` of the [`CIPHER`] shop, with the one-attempt client on `server`.
+async fn get_product(server: &MockServer, id: &str) -> Result<ProductDetail, UpstreamError> {
+    let id = TikTokId::parse(id).unwrap();
+    client(server)
+        .get_product(&app(), &access(), CIPHER, &id, far_deadline())
+        .await
 }
 
 fn envelope(code: i64, message: &str, data: serde_json::Value) -> ResponseTemplate {
@@ -93,17 +143,9 @@ fn query_value(request: &Request, key: &str) -> Option<String> {
 /// Whether the request's `sign` is the signature of what arrived: its path,
 /// its decoded query (less `sign`), its body bytes.
 fn signed_as_received(request: &Request) -> bool {
-    let pairs = query_pairs(request);
-    let Some(sign) = pairs.iter().find(|(k, _)| k == "sign").map(|(_, v)| v) else {
-        return false;
-    };
-    let params: Vec<(&str, &str)> = pairs
-        .iter()
-        .filter(|(k, _)| k != "sign")
-        .map(|(k, v)| (k.as_str(), v.as_str()))
-        .collect();
-    let body = (!request.body.is_empty()).then_some(request.body.as_slice());
-    *sign == sign_request(APP_SECRET, request.url.path(), &params, body)
+    test_support::signed_as_received(&request.url, &request.body, |path, params, body| {
+        sign_request(APP_SECRET, path, params, body)
+    })
 }
 
 /// A signed call as the contract wants it: token header, JSON content type,
@@ -123,18 +165,7 @@ fn signed_call(verb: &str, route: &str) -> wiremock::MockBuilder {
 
 #[test]
 fn the_authorization_page_gets_service_id_and_state_and_no_redirect_uri() {
-    let server_uri = "http://127.0.0.1:9";
-    let exec = client_with(config(server_uri), fast_retry(1));
-    let shop = ShopClient::new(
-        exec,
-        ShopConfig {
-            authorize_url: Url::parse("https://services.tiktokshop.com/open/authorize").unwrap(),
-            token_url: Url::parse("https://auth.tiktok-shops.com/api/v2/token/get").unwrap(),
-            refresh_url: Url::parse("https://auth.tiktok-shops.com/api/v2/token/refresh").unwrap(),
-            api_base_url: Url::parse("https://open-api.tiktokglobalshop.com").unwrap(),
-            service_id: "7123456789".into(),
-        },
-    );
+    let shop = shop_client_at("http://127.0.0.1:9", fast_retry(1));
     let url = shop.authorize_url(&OAuthState::new("st+ate/="));
     assert_eq!(
         url.as_str(),
@@ -146,28 +177,18 @@ fn the_authorization_page_gets_service_id_and_state_and_no_redirect_uri() {
 
 #[tokio::test]
 async fn token_get_sends_exactly_the_documented_query_and_keeps_absolute_expiries() {
-    let server = MockServer::start().await;
-    Mock::given(method("GET"))
-        .and(path("/api/v2/token/get"))
-        .and(|r: &Request| {
-            let mut q = query_pairs(r);
-            q.sort();
-            q == [
-                ("app_key".to_owned(), APP_KEY.to_owned()),
-                ("app_secret".to_owned(), APP_SECRET.to_owned()),
-                ("auth_code".to_owned(), "ROW_code+/=".to_owned()),
-                ("grant_type".to_owned(), "authorized_code".to_owned()),
-            ] && r.body.is_empty()
-        })
-        .respond_with(envelope(0, "success", grant_data()))
-        .expect(1)
-        .mount(&server)
-        .await;
+    let token_get = Mock::given(method("GET"))
+        .and(path(TOKEN_GET_PATH))
+        .and(query_is(&[
+            ("app_key", APP_KEY),
+            ("app_secret", APP_SECRET),
+            ("auth_code", "ROW_code+/="),
+            ("grant_type", "authorized_code"),
+        ]))
+        .and(|r: &Request| r.body.is_empty());
+    let server = serve_once(token_get, envelope(0, "success", grant_data())).await;
 
-    let grant = client(&server)
-        .get_token(&app(), &AuthCode::new("ROW_code+/="), far_deadline())
-        .await
-        .unwrap();
+    let grant = get_token(&client(&server), "ROW_code+/=").await.unwrap();
 
     assert_eq!(grant.access_token, AccessToken::new("TTP_Fw8r-new-access"));
     assert_eq!(
@@ -188,32 +209,17 @@ async fn token_get_sends_exactly_the_documented_query_and_keeps_absolute_expirie
 
 #[tokio::test]
 async fn token_refresh_sends_the_refresh_token_and_reads_the_rotated_pair() {
-    let server = MockServer::start().await;
-    Mock::given(method("GET"))
-        .and(path("/api/v2/token/refresh"))
-        .and(|r: &Request| {
-            let mut q = query_pairs(r);
-            q.sort();
-            q == [
-                ("app_key".to_owned(), APP_KEY.to_owned()),
-                ("app_secret".to_owned(), APP_SECRET.to_owned()),
-                ("grant_type".to_owned(), "refresh_token".to_owned()),
-                ("refresh_token".to_owned(), "TTP_old-refresh".to_owned()),
-            ]
-        })
-        .respond_with(envelope(0, "success", grant_data()))
-        .expect(1)
-        .mount(&server)
-        .await;
+    let token_refresh = Mock::given(method("GET"))
+        .and(path(TOKEN_REFRESH_PATH))
+        .and(query_is(&[
+            ("app_key", APP_KEY),
+            ("app_secret", APP_SECRET),
+            ("grant_type", "refresh_token"),
+            ("refresh_token", "TTP_old-refresh"),
+        ]));
+    let server = serve_once(token_refresh, envelope(0, "success", grant_data())).await;
 
-    let grant = client(&server)
-        .refresh_token(
-            &app(),
-            &RefreshToken::new("TTP_old-refresh"),
-            far_deadline(),
-        )
-        .await
-        .unwrap();
+    let grant = refresh(&server, "TTP_old-refresh").await.unwrap();
     assert_eq!(
         grant.refresh_token,
         RefreshToken::new("TTP_NTUx-new-refresh")
@@ -228,16 +234,9 @@ async fn refused_codes_and_refresh_tokens_mean_reconnect_whatever_the_http_statu
         (200, 36004005, "can not find related auth record"),
         (400, 36004005, "can not find related auth record"),
     ] {
-        let server = MockServer::start().await;
-        Mock::given(path("/api/v2/token/refresh"))
-            .respond_with(error_envelope(status, code, message))
-            .expect(1)
-            .mount(&server)
-            .await;
-        let error = client(&server)
-            .refresh_token(&app(), &RefreshToken::new("TTP_old"), far_deadline())
-            .await
-            .unwrap_err();
+        let refused = error_envelope(status, code, message);
+        let server = serve_once(any_to(TOKEN_REFRESH_PATH), refused).await;
+        let error = refresh(&server, "TTP_old").await.unwrap_err();
         assert!(
             matches!(error, UpstreamError::InvalidGrant { .. }),
             "{code}: {error:?}"
@@ -255,38 +254,16 @@ async fn the_app_secret_never_reaches_an_error_whatever_fails() {
         envelope(0, "success", serde_json::json!({"access_token": "x"})),
     ];
     for answer in answers {
-        let server = MockServer::start().await;
-        Mock::given(path("/api/v2/token/get"))
-            .respond_with(answer)
-            .mount(&server)
-            .await;
-        let error = client(&server)
-            .get_token(&app(), &AuthCode::new("code"), far_deadline())
-            .await
-            .unwrap_err();
+        let server = serve_once(any_to(TOKEN_GET_PATH), answer).await;
+        let error = get_token(&client(&server), "code").await.unwrap_err();
         let shown = format!("{error} {error:?}");
         let shown = format!("{shown} {}", Error::from(error).public_message());
         assert!(!shown.contains(APP_SECRET), "{shown}");
         assert!(!shown.contains("app_secret="), "{shown}");
     }
     // Nobody listening: the transport error carries no URL.
-    let dead = {
-        let exec = client_with(config("http://127.0.0.1:9"), fast_retry(1));
-        ShopClient::new(
-            exec,
-            ShopConfig {
-                authorize_url: Url::parse("http://127.0.0.1:9/a").unwrap(),
-                token_url: Url::parse("http://127.0.0.1:9/api/v2/token/get").unwrap(),
-                refresh_url: Url::parse("http://127.0.0.1:9/api/v2/token/refresh").unwrap(),
-                api_base_url: Url::parse("http://127.0.0.1:9").unwrap(),
-                service_id: "1".into(),
-            },
-        )
-    };
-    let error = dead
-        .get_token(&app(), &AuthCode::new("code"), far_deadline())
-        .await
-        .unwrap_err();
+    let dead = shop_client_at("http://127.0.0.1:9", fast_retry(1));
+    let error = get_token(&dead, "code").await.unwrap_err();
     let shown = format!("{error} {error:?}");
     assert!(!shown.contains(APP_SECRET), "{shown}");
 }
@@ -295,25 +272,19 @@ async fn the_app_secret_never_reaches_an_error_whatever_fails() {
 
 #[tokio::test]
 async fn authorized_shops_is_a_signed_get_without_shop_cipher() {
-    let server = MockServer::start().await;
-    signed_call("GET", "/authorization/202309/shops")
-        .and(|r: &Request| query_value(r, "shop_cipher").is_none() && r.body.is_empty())
-        .respond_with(envelope(
-            0,
-            "Success",
-            serde_json::json!({"shops": [{
-                "id": SHOP, "name": "Maomao beauty shop", "region": "GB",
-                "seller_type": "CROSS_BORDER", "cipher": CIPHER, "code": "CNGBCBA4LLU8",
-            }]}),
-        ))
-        .expect(1)
-        .mount(&server)
-        .await;
+    let signed = signed_call("GET", SHOPS_PATH)
+        .and(|r: &Request| query_value(r, "shop_cipher").is_none() && r.body.is_empty());
+    let one_shop = envelope(
+        0,
+        "Success",
+        serde_json::json!({"shops": [{
+            "id": SHOP, "name": "Maomao beauty shop", "region": "GB",
+            "seller_type": "CROSS_BORDER", "cipher": CIPHER, "code": "CNGBCBA4LLU8",
+        }]}),
+    );
+    let server = serve_once(signed, one_shop).await;
 
-    let shops = client(&server)
-        .authorized_shops(&app(), &AccessToken::new(ACCESS), far_deadline())
-        .await
-        .unwrap();
+    let shops = authorized_shops(&client(&server)).await.unwrap();
     assert_eq!(shops.len(), 1);
     assert_eq!(shops[0].id.as_str(), SHOP);
     assert_eq!(shops[0].name, "Maomao beauty shop");
@@ -371,7 +342,7 @@ async fn search_signs_the_exact_body_it_sends_and_pages_by_token() {
         .await;
 
     let shop = client(&server);
-    let token = AccessToken::new(ACCESS);
+    let token = access();
     let first = shop
         .search_products(&app(), &token, CIPHER, 500, None, far_deadline())
         .await
@@ -403,10 +374,14 @@ async fn search_signs_the_exact_body_it_sends_and_pages_by_token() {
 
 #[tokio::test]
 async fn get_product_carries_shop_cipher_and_decodes_images_skus_and_html() {
-    let server = MockServer::start().await;
-    signed_call("GET", "/product/202309/products/1729382476852921560")
-        .and(|r: &Request| query_value(r, "shop_cipher").as_deref() == Some(CIPHER) && r.body.is_empty())
-        .respond_with(envelope(0, "Success", serde_json::json!({
+    let signed =
+        signed_call("GET", "/product/202309/products/1729382476852921560").and(|r: &Request| {
+            query_value(r, "shop_cipher").as_deref() == Some(CIPHER) && r.body.is_empty()
+        });
+    let lamp = envelope(
+        0,
+        "Success",
+        serde_json::json!({
             "id": "1729382476852921560", "title": "Desk Lamp", "status": "ACTIVATE",
             "description": "<p>Warm <b>light</b></p>",
             "main_images": [
@@ -416,21 +391,11 @@ async fn get_product_carries_shop_cipher_and_decodes_images_skus_and_html() {
             "skus": [{"id": "1", "price": {"currency": "JPY", "sale_price": "1980", "unit_price": "1980"},
                 "sales_attributes": [{"id": "100000", "name": "Color", "value_id": "7", "value_name": "Black", "sku_img": {"uri": "x"}}]}],
             "brand": {"id": "7", "name": "Acme"},
-        })))
-        .expect(1)
-        .mount(&server)
-        .await;
+        }),
+    );
+    let server = serve_once(signed, lamp).await;
 
-    let product = client(&server)
-        .get_product(
-            &app(),
-            &AccessToken::new(ACCESS),
-            CIPHER,
-            &TikTokId::parse("1729382476852921560").unwrap(),
-            far_deadline(),
-        )
-        .await
-        .unwrap();
+    let product = get_product(&server, "1729382476852921560").await.unwrap();
     assert_eq!(product.title, "Desk Lamp");
     assert_eq!(product.description, "<p>Warm <b>light</b></p>");
     assert_eq!(product.main_image_url(), "https://p16.example/lamp-1.jpg");
@@ -443,93 +408,108 @@ async fn get_product_carries_shop_cipher_and_decodes_images_skus_and_html() {
 
 #[tokio::test]
 async fn every_error_row_maps_to_its_site_facing_status() {
+    use Becomes::*;
     // (HTTP status, code, message, site status, what the error must be)
-    type Expected = fn(&UpstreamError) -> bool;
-    let rows: Vec<(u16, i64, &str, u16, Expected)> = vec![
-        (200, 105002, "Access token is expired", 502, |e| {
-            matches!(e, UpstreamError::AccessTokenInvalid { .. })
-        }),
+    let rows = [
+        (
+            200,
+            105002,
+            "Access token is expired",
+            502,
+            AccessTokenInvalid,
+        ),
         (
             401,
             36009004,
             "x-tts-access-token header is invalid",
             502,
-            |e| matches!(e, UpstreamError::AccessTokenInvalid { .. }),
+            AccessTokenInvalid,
         ),
-        (200, 36009004, "Invalid timestamp", 502, |e| {
-            matches!(e, UpstreamError::Misconfigured { .. })
-        }),
-        (200, 36009004, "Invalid app_key", 502, |e| {
-            matches!(e, UpstreamError::Misconfigured { .. })
-        }),
+        (200, 36009004, "Invalid timestamp", 502, Misconfigured),
+        (200, 36009004, "Invalid app_key", 502, Misconfigured),
         (
             200,
             36009004,
             "Unexpected identifier: shop_cipher",
             502,
-            |e| matches!(e, UpstreamError::Misconfigured { .. }),
+            Misconfigured,
         ),
-        (401, 106001, "Invalid sign", 502, |e| {
-            matches!(e, UpstreamError::Misconfigured { .. })
-        }),
+        (401, 106001, "Invalid sign", 502, Misconfigured),
         (
             200,
             105005,
             "Scope seller.product.basic is not authorized",
             403,
-            |e| matches!(e, UpstreamError::ScopeMissing { .. }),
+            ScopeMissing,
         ),
-        (200, 106013, "Missing identifier: shop_cipher", 502, |e| {
-            matches!(e, UpstreamError::Misconfigured { .. })
-        }),
-        (429, 36009002, "Too many requests", 429, |e| {
-            matches!(e, UpstreamError::RateLimited { .. })
-        }),
-        (200, 36009003, "Internal error", 502, |e| e.is_retryable()),
-        (200, 36009007, "Timeout", 502, |e| e.is_retryable()),
-        (200, 36009033, "IP is not in the allow-list", 502, |e| {
-            matches!(e, UpstreamError::Misconfigured { .. })
-        }),
-        (200, 12019150, "The product ID does not exist.", 404, |e| {
-            matches!(e, UpstreamError::NotFound { .. })
-        }),
+        (
+            200,
+            106013,
+            "Missing identifier: shop_cipher",
+            502,
+            Misconfigured,
+        ),
+        (429, 36009002, "Too many requests", 429, RateLimited),
+        (200, 36009003, "Internal error", 502, Retryable),
+        (200, 36009007, "Timeout", 502, Retryable),
+        (
+            200,
+            36009033,
+            "IP is not in the allow-list",
+            502,
+            Misconfigured,
+        ),
+        (
+            200,
+            12019150,
+            "The product ID does not exist.",
+            404,
+            NotFound,
+        ),
     ];
     for (status, code, message, site_status, expected) in rows {
-        let server = MockServer::start().await;
-        Mock::given(path("/product/202309/products/1"))
-            .respond_with(error_envelope(status, code, message))
-            .mount(&server)
-            .await;
-        let error = client(&server)
-            .get_product(
-                &app(),
-                &AccessToken::new(ACCESS),
-                CIPHER,
-                &TikTokId::parse("1").unwrap(),
-                far_deadline(),
-            )
-            .await
-            .unwrap_err();
-        assert!(expected(&error), "{code} {message}: {error:?}");
+        let answer = error_envelope(status, code, message);
+        let server = serve_once(any_to("/product/202309/products/1"), answer).await;
+        let error = get_product(&server, "1").await.unwrap_err();
+        assert!(expected.fits(&error), "{code} {message}: {error:?}");
         assert_eq!(error.log_id(), Some("2024REQ"), "{code}: request_id kept");
         let site = Error::from(error);
         assert_eq!(site.status(), site_status, "{code} {message}");
     }
 }
 
+/// What a row of the error table must become.
+#[derive(Debug, Clone, Copy)]
+enum Becomes {
+    AccessTokenInvalid,
+    Misconfigured,
+    ScopeMissing,
+    RateLimited,
+    /// Whatever the variant, worth another attempt.
+    Retryable,
+    NotFound,
+}
+
+impl Becomes {
+    fn fits(self, error: &UpstreamError) -> bool {
+        match self {
+            Self::AccessTokenInvalid => matches!(error, UpstreamError::AccessTokenInvalid { .. }),
+            Self::Misconfigured => matches!(error, UpstreamError::Misconfigured { .. }),
+            Self::ScopeMissing => matches!(error, UpstreamError::ScopeMissing { .. }),
+            Self::RateLimited => matches!(error, UpstreamError::RateLimited { .. }),
+            Self::Retryable => error.is_retryable(),
+            Self::NotFound => matches!(error, UpstreamError::NotFound { .. }),
+        }
+    }
+}
+
 #[tokio::test]
 async fn configuration_errors_are_not_retried_but_internal_errors_are() {
-    let server = MockServer::start().await;
-    Mock::given(path("/authorization/202309/shops"))
-        .respond_with(error_envelope(401, 106001, "Invalid sign"))
-        .expect(1)
-        .mount(&server)
-        .await;
-    let error = shop_client(&server, fast_retry(3))
-        .authorized_shops(&app(), &AccessToken::new(ACCESS), far_deadline())
-        .await
-        .unwrap_err();
-    let site = Error::from(error);
+    // Three attempts allowed, one made.
+    let bad_sign = error_envelope(401, 106001, "Invalid sign");
+    let server = serve_once(any_to(SHOPS_PATH), bad_sign).await;
+    let error = authorized_shops(&shop_client(&server, fast_retry(3))).await;
+    let site = Error::from(error.unwrap_err());
     assert_eq!(site.status(), 502);
     assert!(
         site.public_message().contains("operator"),
@@ -538,57 +518,27 @@ async fn configuration_errors_are_not_retried_but_internal_errors_are() {
     );
     assert!(site.public_message().contains("106001"));
 
-    let server = MockServer::start().await;
-    Mock::given(path("/authorization/202309/shops"))
-        .respond_with(error_envelope(200, 36009003, "Internal error"))
-        .up_to_n_times(1)
-        .expect(1)
-        .mount(&server)
-        .await;
-    Mock::given(path("/authorization/202309/shops"))
-        .respond_with(envelope(0, "Success", serde_json::json!({"shops": []})))
-        .expect(1)
-        .mount(&server)
-        .await;
-    let shops = shop_client(&server, fast_retry(3))
-        .authorized_shops(&app(), &AccessToken::new(ACCESS), far_deadline())
-        .await
-        .unwrap();
-    assert!(shops.is_empty());
+    let answers = vec![
+        error_envelope(200, 36009003, "Internal error"),
+        envelope(0, "Success", serde_json::json!({"shops": []})),
+    ];
+    let server = serve_in_turn(any_to(SHOPS_PATH), answers).await;
+    let shops = authorized_shops(&shop_client(&server, fast_retry(3))).await;
+    assert!(shops.unwrap().is_empty());
 }
 
 #[tokio::test]
 async fn rate_limits_keep_retry_after_and_a_missing_scope_names_it() {
-    let server = MockServer::start().await;
-    Mock::given(path("/authorization/202309/shops"))
-        .respond_with(
-            error_envelope(429, 36009002, "Too many requests").insert_header("retry-after", "7"),
-        )
-        .mount(&server)
-        .await;
-    let error = client(&server)
-        .authorized_shops(&app(), &AccessToken::new(ACCESS), far_deadline())
-        .await
-        .unwrap_err();
-    let site = Error::from(error);
+    let limited =
+        error_envelope(429, 36009002, "Too many requests").insert_header("retry-after", "7");
+    let server = serve_once(any_to(SHOPS_PATH), limited).await;
+    let site = Error::from(authorized_shops(&client(&server)).await.unwrap_err());
     assert_eq!(site.status(), 429);
     assert_eq!(site.retry_after(), Some(std::time::Duration::from_secs(7)));
 
-    let server = MockServer::start().await;
-    Mock::given(path("/authorization/202309/shops"))
-        .respond_with(error_envelope(
-            200,
-            105005,
-            "seller.authorization.info scope is required",
-        ))
-        .mount(&server)
-        .await;
-    let site = Error::from(
-        client(&server)
-            .authorized_shops(&app(), &AccessToken::new(ACCESS), far_deadline())
-            .await
-            .unwrap_err(),
-    );
+    let refused = error_envelope(200, 105005, "seller.authorization.info scope is required");
+    let server = serve_once(any_to(SHOPS_PATH), refused).await;
+    let site = Error::from(authorized_shops(&client(&server)).await.unwrap_err());
     assert_eq!(site.status(), 403);
     assert!(site.public_message().contains("seller.authorization.info"));
 }
@@ -601,15 +551,9 @@ async fn malformed_envelopes_are_decode_errors_and_5xx_without_envelope_is_retry
         (200, r#"{"code":0,"data":{"shops":"not a list"}}"#, false),
         (502, "<html>bad gateway</html>", true),
     ] {
-        let server = MockServer::start().await;
-        Mock::given(path("/authorization/202309/shops"))
-            .respond_with(ResponseTemplate::new(status).set_body_string(body))
-            .mount(&server)
-            .await;
-        let error = client(&server)
-            .authorized_shops(&app(), &AccessToken::new(ACCESS), far_deadline())
-            .await
-            .unwrap_err();
+        let answer = ResponseTemplate::new(status).set_body_string(body);
+        let server = serve_once(any_to(SHOPS_PATH), answer).await;
+        let error = authorized_shops(&client(&server)).await.unwrap_err();
         assert_eq!(error.is_retryable(), retryable, "{body}: {error:?}");
         assert_eq!(Error::from(error).status(), 502, "{body}");
     }

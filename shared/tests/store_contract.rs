@@ -11,8 +11,8 @@ use tiktok_gateway::store::{
 };
 use tiktok_gateway::tiktok::Product;
 use tiktok_gateway::{
-    AccessToken, ConnectionStatus, DynamoStore, MemoryStore, RefreshToken, Secrets, StoreError,
-    TikTokId, TokenStore, Tokens,
+    AccessToken, Connection, ConnectionStatus, DynamoStore, MemoryStore, RefreshToken, Secrets,
+    StoreError, TikTokId, TokenStore, Tokens,
 };
 
 const NOW: i64 = 1_800_000_000;
@@ -62,6 +62,13 @@ fn user() -> String {
     test_support::unique("user")
 }
 
+/// A new user connected with `tokens`: the user's id and the stored connection.
+async fn connect_new_user(store: &dyn TokenStore, tokens: &Tokens) -> (String, Connection) {
+    let user = user();
+    let connection = store.put_connection(&user, tokens).await.unwrap();
+    (user, connection)
+}
+
 fn memory() -> Arc<dyn TokenStore> {
     Arc::new(MemoryStore::new(4))
 }
@@ -79,22 +86,31 @@ async fn dynamo_parts() -> (
     tiktok_gateway::store::create_table(&client, &table)
         .await
         .unwrap();
-    let secrets = Arc::new(Secrets::new(
-        Arc::new(StaticSecret(SecretString::from(test_support::secret_json(
-            "ck",
-            "cs-store-test",
-        )))),
-        std::time::Duration::from_secs(300),
-    ));
-    let store = DynamoStore::new(
-        client.clone(),
-        TableLayout {
-            table: table.clone(),
-            due_shards: 4,
-        },
-        secrets.clone(),
-    );
+    let secrets = secrets_with_key("k1");
+    let store = store_over(&client, &table, secrets.clone());
     (Arc::new(store), client, table, secrets)
+}
+
+/// The app's secret (client `ck`) with one random token key named `key_id`.
+fn secrets_with_key(key_id: &str) -> Arc<Secrets> {
+    let json = test_support::secret_json_with_key("ck", "cs-store-test", key_id);
+    Arc::new(Secrets::new(
+        Arc::new(StaticSecret(SecretString::from(json))),
+        std::time::Duration::from_secs(300),
+    ))
+}
+
+/// A DynamoDB store over `table` (4 due shards) sealing with `secrets`.
+fn store_over(
+    client: &aws_sdk_dynamodb::Client,
+    table: &str,
+    secrets: Arc<Secrets>,
+) -> DynamoStore {
+    let layout = TableLayout {
+        table: table.to_owned(),
+        due_shards: 4,
+    };
+    DynamoStore::new(client.clone(), layout, secrets)
 }
 
 async fn dynamo() -> Arc<dyn TokenStore> {
@@ -123,11 +139,7 @@ async fn a_connection_round_trips(store: Arc<dyn TokenStore>) {
 }
 
 async fn a_stale_writer_loses_and_changes_nothing(store: Arc<dyn TokenStore>) {
-    let user = user();
-    let v1 = store
-        .put_connection(&user, &tokens("a", NOW, NOW + 86_400))
-        .await
-        .unwrap();
+    let (user, v1) = connect_new_user(&*store, &tokens("a", NOW, NOW + 86_400)).await;
     let v2 = store
         .update_tokens(&user, v1.version, &tokens("b", NOW + 7200, NOW + 86_400))
         .await
@@ -149,11 +161,7 @@ async fn a_stale_writer_loses_and_changes_nothing(store: Arc<dyn TokenStore>) {
 }
 
 async fn racing_refreshes_have_one_winner_per_version(store: Arc<dyn TokenStore>) {
-    let user = user();
-    store
-        .put_connection(&user, &tokens("gen0", NOW, NOW + 86_400))
-        .await
-        .unwrap();
+    let (user, _) = connect_new_user(&*store, &tokens("gen0", NOW, NOW + 86_400)).await;
     for round in 0..5 {
         let current = store.get_connection(&user).await.unwrap().unwrap();
         let racers = (0..16).map(|i| {
@@ -189,11 +197,7 @@ async fn racing_refreshes_have_one_winner_per_version(store: Arc<dyn TokenStore>
 }
 
 async fn reconnect_required_is_conditional_and_leaves_the_due_index(store: Arc<dyn TokenStore>) {
-    let user = user();
-    let c = store
-        .put_connection(&user, &tokens("a", NOW - 10, NOW + 86_400))
-        .await
-        .unwrap();
+    let (user, c) = connect_new_user(&*store, &tokens("a", NOW - 10, NOW + 86_400)).await;
     let shard = tiktok_gateway::store::shard_of(&user, store.due_shards());
     assert!(due_users(&*store, shard, window(NOW, NOW))
         .await
@@ -223,11 +227,7 @@ async fn reconnect_required_is_conditional_and_leaves_the_due_index(store: Arc<d
 }
 
 async fn delete_is_idempotent(store: Arc<dyn TokenStore>) {
-    let user = user();
-    store
-        .put_connection(&user, &tokens("a", NOW, NOW + 1))
-        .await
-        .unwrap();
+    let (user, _) = connect_new_user(&*store, &tokens("a", NOW, NOW + 1)).await;
     assert!(store.delete_connection(&user).await.unwrap());
     assert!(!store.delete_connection(&user).await.unwrap());
     assert!(store.get_connection(&user).await.unwrap().is_none());
@@ -298,11 +298,7 @@ async fn a_long_expired_access_token_is_outside_the_window(store: Arc<dyn TokenS
 }
 
 async fn a_use_is_recorded_once_a_day_without_a_new_version(store: Arc<dyn TokenStore>) {
-    let user = user();
-    let c = store
-        .put_connection(&user, &tokens("a", NOW + 600, NOW + 86_400))
-        .await
-        .unwrap();
+    let (user, c) = connect_new_user(&*store, &tokens("a", NOW + 600, NOW + 86_400)).await;
     assert_eq!(c.last_used_at, NOW, "connecting counts as a use");
     let day = NOW + 86_400 - NOW.rem_euclid(86_400);
     assert!(store.record_use(&user, day + 10, day).await.unwrap());
@@ -329,11 +325,7 @@ async fn a_use_is_recorded_once_a_day_without_a_new_version(store: Arc<dyn Token
 async fn dormant_is_conditional_leaves_the_due_index_and_a_use_brings_it_back(
     store: Arc<dyn TokenStore>,
 ) {
-    let user = user();
-    let c = store
-        .put_connection(&user, &tokens("a", NOW - 10, NOW + 86_400))
-        .await
-        .unwrap();
+    let (user, c) = connect_new_user(&*store, &tokens("a", NOW - 10, NOW + 86_400)).await;
     let shard = tiktok_gateway::store::shard_of(&user, store.due_shards());
     assert!(matches!(
         store.mark_dormant(&user, c.version + 1, NOW + 1).await,
@@ -371,43 +363,72 @@ fn login(user: &str, expires_at: i64) -> PendingLogin {
     }
 }
 
-async fn a_login_state_is_single_use_and_expires(store: Arc<dyn TokenStore>) {
-    let state = test_support::unique("state-hash");
-    store
-        .put_login(&state, &login("u1", NOW + 600))
-        .await
-        .unwrap();
-    let taken = store.take_login(&state, NOW).await.unwrap();
-    assert_eq!(taken, Some(login("u1", NOW + 600)));
-    assert_eq!(store.take_login(&state, NOW).await.unwrap(), None, "replay");
+/// What the store keeps for a single use and a short while: a pending login
+/// (under its state's hash) or a pending grant (under its completion id's hash).
+#[derive(Debug, PartialEq)]
+enum Pending {
+    Login(PendingLogin),
+    Grant(PendingGrant),
+}
 
-    let expired = test_support::unique("state-hash");
-    store
-        .put_login(&expired, &login("u1", NOW + 600))
-        .await
+impl Pending {
+    /// Stores it under a fresh id and returns the id.
+    async fn put_new(&self, store: &dyn TokenStore) -> String {
+        let id = test_support::unique("pending-hash");
+        match self {
+            Self::Login(login) => store.put_login(&id, login).await,
+            Self::Grant(grant) => store.put_grant(&id, grant).await,
+        }
         .unwrap();
-    assert_eq!(store.take_login(&expired, NOW + 601).await.unwrap(), None);
-    assert_eq!(
-        store.take_login(&expired, NOW).await.unwrap(),
-        None,
-        "expired ones are removed"
-    );
+        id
+    }
 
-    let contested = test_support::unique("state-hash");
-    store
-        .put_login(&contested, &login("u2", NOW + 600))
-        .await
-        .unwrap();
-    let takers = (0..8).map(|_| store.take_login(&contested, NOW));
+    /// Takes what is stored under `id` as a pending item of this one's kind.
+    async fn take_same_kind(
+        &self,
+        store: &dyn TokenStore,
+        id: &str,
+        now: i64,
+    ) -> Result<Option<Pending>, StoreError> {
+        Ok(match self {
+            Self::Login(_) => store.take_login(id, now).await?.map(Self::Login),
+            Self::Grant(_) => store.take_grant(id, now).await?.map(Self::Grant),
+        })
+    }
+}
+
+/// The single-use contract, with items from `make(tag)` that expire at NOW + 600:
+/// taken once (a replay finds nothing), removed once expired, and taken by one
+/// of eight racing takers. `racers` names who races, for the message.
+async fn single_use_contract(store: &dyn TokenStore, make: impl Fn(&str) -> Pending, racers: &str) {
+    let taken = make("taken");
+    let id = taken.put_new(store).await;
+    let first = taken.take_same_kind(store, &id, NOW).await.unwrap();
+    assert_eq!(first, Some(taken));
+    let replay = make("taken").take_same_kind(store, &id, NOW).await;
+    assert_eq!(replay.unwrap(), None, "replay");
+
+    let late = make("late");
+    let expired = late.put_new(store).await;
+    let after_expiry = late.take_same_kind(store, &expired, NOW + 601).await;
+    assert_eq!(after_expiry.unwrap(), None);
+    let before_expiry = late.take_same_kind(store, &expired, NOW).await;
+    assert_eq!(before_expiry.unwrap(), None, "expired ones are removed");
+
+    let contested = make("contested");
+    let id = contested.put_new(store).await;
+    let takers = (0..8).map(|_| contested.take_same_kind(store, &id, NOW));
     let won = futures::future::join_all(takers)
         .await
         .into_iter()
         .filter(|r| matches!(r, Ok(Some(_))))
         .count();
-    assert_eq!(
-        won, 1,
-        "a state is consumed once, however many callbacks race"
-    );
+    assert_eq!(won, 1, "taken once, however many {racers} race");
+}
+
+async fn a_login_state_is_single_use_and_expires(store: Arc<dyn TokenStore>) {
+    let logins = |user: &str| Pending::Login(login(user, NOW + 600));
+    single_use_contract(&*store, logins, "callbacks").await;
 }
 
 fn grant(user: &str, tag: &str, expires_at: i64) -> PendingGrant {
@@ -431,39 +452,13 @@ async fn a_pending_grant_is_single_use_and_expires(store: Arc<dyn TokenStore>) {
         }],
         authorization_expires_at: None,
     });
-    for pending in [grant("u1", "granted", NOW + 600), seller] {
-        let id = test_support::unique("completion-hash");
-        store.put_grant(&id, &pending).await.unwrap();
-        assert_eq!(store.take_grant(&id, NOW).await.unwrap(), Some(pending));
-    }
-    let id = test_support::unique("completion-hash");
-    store
-        .put_grant(&id, &grant("u1", "granted", NOW + 600))
-        .await
-        .unwrap();
-    assert!(store.take_grant(&id, NOW).await.unwrap().is_some());
-    assert_eq!(store.take_grant(&id, NOW).await.unwrap(), None, "replay");
+    let seller = Pending::Grant(seller);
+    let id = seller.put_new(&*store).await;
+    let taken = seller.take_same_kind(&*store, &id, NOW).await.unwrap();
+    assert_eq!(taken, Some(seller));
 
-    let expired = test_support::unique("completion-hash");
-    store
-        .put_grant(&expired, &grant("u1", "late", NOW + 600))
-        .await
-        .unwrap();
-    assert_eq!(store.take_grant(&expired, NOW + 601).await.unwrap(), None);
-    assert_eq!(store.take_grant(&expired, NOW).await.unwrap(), None);
-
-    let contested = test_support::unique("completion-hash");
-    store
-        .put_grant(&contested, &grant("u2", "contested", NOW + 600))
-        .await
-        .unwrap();
-    let takers = (0..8).map(|_| store.take_grant(&contested, NOW));
-    let won = futures::future::join_all(takers)
-        .await
-        .into_iter()
-        .filter(|r| matches!(r, Ok(Some(_))))
-        .count();
-    assert_eq!(won, 1, "a grant is completed once, however many calls race");
+    let grants = |tag: &str| Pending::Grant(grant("u1", tag, NOW + 600));
+    single_use_contract(&*store, grants, "completions").await;
     assert!(
         store.get_connection("u1").await.unwrap().is_none(),
         "a pending grant is not a connection"
@@ -680,22 +675,11 @@ contract!(
 #[tokio::test]
 async fn dynamodb_racers_on_separate_clients_have_one_winner() {
     let (first, _, table, secret) = dynamo_parts().await;
-    let user = user();
-    first
-        .put_connection(&user, &tokens("gen0", NOW, NOW + 86_400))
-        .await
-        .unwrap();
+    let (user, _) = connect_new_user(&*first, &tokens("gen0", NOW, NOW + 86_400)).await;
     let stores: Vec<Arc<dyn TokenStore>> = (0..8)
         .map(|_| {
             let client = aws_sdk_dynamodb::Client::new(&test_support::moto_config());
-            Arc::new(DynamoStore::new(
-                client,
-                TableLayout {
-                    table: table.clone(),
-                    due_shards: 4,
-                },
-                secret.clone(),
-            )) as Arc<dyn TokenStore>
+            Arc::new(store_over(&client, &table, secret.clone())) as Arc<dyn TokenStore>
         })
         .collect();
     let current = first.get_connection(&user).await.unwrap().unwrap();
@@ -730,11 +714,7 @@ async fn dynamodb_racers_on_separate_clients_have_one_winner() {
 #[tokio::test]
 async fn a_raw_read_of_the_table_shows_no_usable_token() {
     let (store, client, table, _) = dynamo_parts().await;
-    let user = user();
-    store
-        .put_connection(&user, &tokens("raw-read-secret", NOW, NOW + 86_400))
-        .await
-        .unwrap();
+    let (user, _) = connect_new_user(&*store, &tokens("raw-read-secret", NOW, NOW + 86_400)).await;
     let state_hash = tiktok_gateway::crypto::sha256_hex("state-raw-read-secret");
     store
         .put_login(&state_hash, &login(&user, NOW + 600))
@@ -779,20 +759,7 @@ async fn a_raw_read_of_the_table_shows_no_usable_token() {
 
 /// A DynamoDB store over `table` whose secret holds only the key `key_id`.
 fn store_with_key(client: &aws_sdk_dynamodb::Client, table: &str, key_id: &str) -> DynamoStore {
-    let secrets = Arc::new(Secrets::new(
-        Arc::new(StaticSecret(SecretString::from(
-            test_support::secret_json_with_key("ck", "cs-store-test", key_id),
-        ))),
-        std::time::Duration::from_secs(300),
-    ));
-    DynamoStore::new(
-        client.clone(),
-        TableLayout {
-            table: table.to_owned(),
-            due_shards: 4,
-        },
-        secrets,
-    )
+    store_over(client, table, secrets_with_key(key_id))
 }
 
 /// Key rotation done too early: the key a connection was sealed under is no

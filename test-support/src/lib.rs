@@ -1,6 +1,7 @@
 //! Test-only helpers shared by the workspace's tests: AWS clients pointed at the
 //! moto server that `scripts/test` starts, and the app secret. (The table comes
-//! from `tiktok_gateway::store::create_table`.) Never a dependency of deployed code.
+//! from `tiktok_gateway::store::create_table`.) Also the check that a request to
+//! a mock Partner API is signed as received. Never a dependency of deployed code.
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_credential_types::Credentials;
@@ -8,6 +9,8 @@ use base64::Engine;
 
 mod recorder;
 pub use recorder::{Failure, Recorder};
+mod signed;
+pub use signed::signed_as_received;
 
 /// The moto endpoint from `MOTO_ENDPOINT`. Panics, loudly, when it is not set:
 /// a test that needs moto never silently skips.

@@ -1,18 +1,20 @@
 //! Shared by the TikTok client tests: a [`TikTokClient`] whose every URL points at
-//! one wiremock server, with short timeouts and a fast retry policy, plus the
-//! fixtures and a form-body matcher.
+//! one wiremock server, with short timeouts and a fast retry policy; a server
+//! that answers an expected request with given answers, in turn; the fixtures,
+//! and form-body and query matchers.
 #![allow(dead_code)] // each test binary uses its own part of this module
 
 use std::collections::BTreeMap;
 use std::num::NonZeroU32;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use tiktok_gateway::config::TikTokConfig;
-use tiktok_gateway::tiktok::{AppCredentials, RetryPolicy};
-use tiktok_gateway::{ClientSecret, TikTokClient};
+use tiktok_gateway::tiktok::{AppCredentials, RetryPolicy, TokenGrant};
+use tiktok_gateway::{AuthCode, ClientSecret, TikTokClient, UpstreamError};
 use tokio::time::Instant;
 use url::Url;
-use wiremock::{MockServer, Request};
+use wiremock::{MockBuilder, MockServer, Request, Respond, ResponseTemplate};
 
 pub const AUTHORIZE_PATH: &str = "/v2/auth/authorize/";
 pub const TOKEN_PATH: &str = "/v2/oauth/token/";
@@ -82,30 +84,100 @@ pub fn app() -> AppCredentials {
     }
 }
 
+/// Exchanges `code` (no PKCE) with the usual client on `server`.
+pub async fn exchange_code(server: &MockServer, code: &str) -> Result<TokenGrant, UpstreamError> {
+    client(server)
+        .exchange_code(&app(), &AuthCode::new(code), None, far_deadline())
+        .await
+}
+
+/// An answer with `body` as it is, labelled JSON (it need not be valid JSON).
+pub fn json(status: u16, body: impl Into<String>) -> ResponseTemplate {
+    ResponseTemplate::new(status).set_body_raw(body.into(), "application/json")
+}
+
+/// Answers the requests it gets with `answers` in turn, the first with the first.
+/// (How many requests there must be is the mock's `expect`.)
+struct InTurn {
+    answers: Vec<ResponseTemplate>,
+    next: AtomicUsize,
+}
+
+impl Respond for InTurn {
+    fn respond(&self, _: &Request) -> ResponseTemplate {
+        let turn = self.next.fetch_add(1, Ordering::SeqCst);
+        let last = self.answers.len() - 1;
+        self.answers[turn.min(last)].clone()
+    }
+}
+
+/// Mounts `expected` on `server`, answering with `answers` in turn: exactly one
+/// request per answer, checked when the server is dropped.
+pub async fn mount_in_turn(
+    server: &MockServer,
+    expected: MockBuilder,
+    answers: Vec<ResponseTemplate>,
+) {
+    assert!(!answers.is_empty(), "at least one answer");
+    let times = answers.len() as u64;
+    expected
+        .respond_with(InTurn {
+            answers,
+            next: AtomicUsize::new(0),
+        })
+        .expect(times)
+        .mount(server)
+        .await;
+}
+
+/// A new server on which `expected` is answered with `answers` in turn, exactly
+/// one request per answer (checked when the server is dropped).
+pub async fn serve_in_turn(expected: MockBuilder, answers: Vec<ResponseTemplate>) -> MockServer {
+    let server = MockServer::start().await;
+    mount_in_turn(&server, expected, answers).await;
+    server
+}
+
+/// A new server on which `expected` is answered with `answer`, exactly once.
+pub async fn serve_once(expected: MockBuilder, answer: ResponseTemplate) -> MockServer {
+    serve_in_turn(expected, vec![answer]).await
+}
+
 /// A fixture from `tests/fixtures/`.
 pub fn fixture(name: &str) -> String {
     let path = format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("fixture {path}: {e}"))
 }
 
-/// The request body's form fields (duplicates kept, so "exactly" can be checked).
-pub fn form_fields(request: &Request) -> Vec<(String, String)> {
-    let mut fields: Vec<(String, String)> = url::form_urlencoded::parse(&request.body)
-        .into_owned()
+/// Key-value pairs, owned and sorted (duplicates kept, so "exactly" can be checked).
+fn sorted<K: Into<String>, V: Into<String>>(
+    pairs: impl IntoIterator<Item = (K, V)>,
+) -> Vec<(String, String)> {
+    let mut pairs: Vec<(String, String)> = pairs
+        .into_iter()
+        .map(|(k, v)| (k.into(), v.into()))
         .collect();
-    fields.sort();
-    fields
+    pairs.sort();
+    pairs
+}
+
+/// The request body's form fields, sorted.
+pub fn form_fields(request: &Request) -> Vec<(String, String)> {
+    sorted(url::form_urlencoded::parse(&request.body).into_owned())
 }
 
 /// Matches a form-encoded body holding exactly `expected` (no more, no fewer, no
 /// duplicates), in any order.
 pub fn form_is(expected: &[(&str, &str)]) -> impl Fn(&Request) -> bool + Send + Sync + 'static {
-    let mut expected: Vec<(String, String)> = expected
-        .iter()
-        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-        .collect();
-    expected.sort();
+    let expected = sorted(expected.iter().copied());
     move |request: &Request| form_fields(request) == expected
+}
+
+/// Matches a URL query holding exactly `expected` (decoded; no more, no fewer, no
+/// duplicates), in any order.
+pub fn query_is(expected: &[(&str, &str)]) -> impl Fn(&Request) -> bool + Send + Sync + 'static {
+    let expected = sorted(expected.iter().copied());
+    move |request: &Request| sorted(request.url.query_pairs().into_owned()) == expected
 }
 
 /// The URL's query as a map (each key once).
