@@ -5,43 +5,22 @@
 //! every secret value that passed by: the client secret, the token key, every
 //! access and refresh token, the codes, the state values and the PKCE verifier.
 
+#[path = "common/capture.rs"]
+mod capture;
 #[path = "api/harness.rs"]
-#[allow(dead_code)]
+#[allow(dead_code, unused_imports, unused_macros)]
 mod harness;
 
-use std::io::Write;
 use std::sync::{Arc, Mutex};
 
+use capture::{capture_logs_at_trace_level, random};
 use harness::*;
 use wiremock::matchers::{body_string_contains, method, path};
 use wiremock::{Mock, ResponseTemplate};
 
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(bytes);
-        Ok(bytes.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-fn random() -> String {
-    format!("{:032x}", rand::random::<u128>())
-}
-
 #[tokio::test]
 async fn no_secret_appears_in_the_logs_at_trace_level() {
-    let captured = Captured::default();
-    let writer = captured.clone();
-    tracing::subscriber::set_global_default(tiktok_gateway::app::log_subscriber(
-        "trace",
-        move || writer.clone(),
-    ))
-    .expect("the only subscriber in this test binary");
+    let captured = capture_logs_at_trace_level();
 
     let h = Harness::moto(&[("TIKTOK_PKCE", "true")]).await;
     let mut secrets: Vec<String> = vec![CLIENT_SECRET.to_owned()];
@@ -211,7 +190,7 @@ async fn no_secret_appears_in_the_logs_at_trace_level() {
     assert!(query_of(&location(&refused), "tiktokError").is_some());
 
     secrets.extend(issued.lock().unwrap().iter().cloned());
-    let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let logs = captured.text();
     assert!(
         logs.lines().count() > 10,
         "the flow logged something: {logs}"

@@ -6,45 +6,23 @@
 //! `lambda_runtime` logs every raw event at trace level, so it is capped like
 //! the AWS SDK.
 
+#[path = "common/capture.rs"]
+mod capture;
 #[path = "api/harness.rs"]
-#[allow(dead_code)]
+#[allow(dead_code, unused_imports, unused_macros)]
 mod harness;
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use capture::{capture_logs_at_trace_level, random};
 use harness::*;
 use lambda_http::{run, service_fn};
 use wiremock::matchers::{method, path, path_regex};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(bytes);
-        Ok(bytes.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-fn random() -> String {
-    format!("{:032x}", rand::random::<u128>())
-}
-
 #[tokio::test]
 async fn the_runtime_does_not_log_the_raw_event_at_trace_level() {
-    let captured = Captured::default();
-    let writer = captured.clone();
-    tracing::subscriber::set_global_default(tiktok_gateway::app::log_subscriber(
-        "trace",
-        move || writer.clone(),
-    ))
-    .expect("the only subscriber in this test binary");
+    let captured = capture_logs_at_trace_level();
 
     let (jwt, code, state) = (
         format!("eyJhbGciOiJSUzI1NiJ9.{}.sig", random()),
@@ -141,7 +119,7 @@ async fn the_runtime_does_not_log_the_raw_event_at_trace_level() {
         "an unknown state is refused: {answer}"
     );
 
-    let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let logs = captured.text();
     assert!(
         logs.contains("req-runtime-1") || logs.lines().count() > 0,
         "the invocation logged"

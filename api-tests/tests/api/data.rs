@@ -1,7 +1,7 @@
 //! Search, shop lookup and product lookup: validation, the dshipit format, the
 //! refresh-once rule, both token modes, and upstream failures as the site sees them.
 
-use wiremock::matchers::{body_string_contains, header, method, path, query_param};
+use wiremock::matchers::{body_string_contains, query_param};
 use wiremock::{Mock, ResponseTemplate};
 
 use crate::harness::*;
@@ -11,19 +11,38 @@ const P2: u64 = 7494754040961993101;
 const P3: u64 = 7494754040961993102;
 
 fn page_request(start: u32) -> wiremock::MockBuilder {
-    Mock::given(method("POST"))
-        .and(path("/v2/research/tts/product/"))
-        .and(body_string_contains(format!("\"page_start\":{start}")))
+    research_request("product").and(body_string_contains(format!("\"page_start\":{start}")))
 }
 
 fn products_page(start: u32, body: serde_json::Value) -> Mock {
-    page_request(start).respond_with(ResponseTemplate::new(200).set_body_json(body))
+    page_request(start).respond_with(json_200(body))
+}
+
+/// The listing page `start` asked for with `token`.
+fn page_for(start: u32, token: &str, body: serde_json::Value) -> Mock {
+    page_request(start)
+        .and(bearer(token))
+        .respond_with(json_200(body))
 }
 
 async fn search(h: &Harness, query: &[(&str, &str)]) -> lambda_http::Response<lambda_http::Body> {
-    search::handler(&h.state, get("/api/tiktok/search", query, Some("user-1")))
-        .await
-        .unwrap()
+    h.search("user-1", query).await
+}
+
+/// `user-1` connected with `act.old` about to expire; TikTok refreshes
+/// `rft.old` into `new` once.
+async fn connected_with_an_expiring_token(h: &Harness) {
+    h.connect("user-1", "old", 30).await; // inside the expiry skew
+    h.expect(
+        1,
+        refresh_request("old").respond_with(token_response("new", 7200)),
+    )
+    .await;
+}
+
+/// The shop search refusing the access token (TikTok's `access_token_invalid`).
+fn token_refused() -> ResponseTemplate {
+    research_error(401, "access_token_invalid", "expired")
 }
 
 #[tokio::test]
@@ -122,15 +141,9 @@ async fn search_filters_by_keyword_across_pages(h: Harness) {
     assert!(String::from_utf8_lossy(&sent[0].body).contains(&format!("\"shop_id\":{SHOP}")));
 }
 
-#[tokio::test]
-async fn search_filters_by_keyword_across_pages_memory() {
-    search_filters_by_keyword_across_pages(Harness::memory(&[]).await).await;
-}
-
-#[tokio::test]
-async fn search_filters_by_keyword_across_pages_dynamodb() {
-    search_filters_by_keyword_across_pages(Harness::moto(&[]).await).await;
-}
+on_each_store!(search_filters_by_keyword_across_pages() =>
+    search_filters_by_keyword_across_pages_memory,
+    search_filters_by_keyword_across_pages_dynamodb);
 
 #[tokio::test]
 async fn search_without_a_query_returns_one_page_and_where_to_continue() {
@@ -152,29 +165,14 @@ async fn search_without_a_query_returns_one_page_and_where_to_continue() {
 #[tokio::test]
 async fn an_expired_access_token_is_refreshed_once_and_the_rotation_stored() {
     let h = Harness::moto(&[]).await;
-    h.connect("user-1", "old", 30).await; // inside the expiry skew
-    refresh_request("old")
-        .respond_with(ResponseTemplate::new(200).set_body_json(token_body("new", 7200)))
-        .expect(1)
-        .mount(&h.tiktok)
-        .await;
-    Mock::given(method("POST"))
-        .and(path("/v2/research/tts/product/"))
-        .and(header("authorization", "Bearer act.new"))
-        .respond_with(
-            ResponseTemplate::new(200).set_body_json(products_body(&[(P1, "Lamp", "")], false)),
-        )
-        .expect(1)
-        .mount(&h.tiktok)
-        .await;
+    connected_with_an_expiring_token(&h).await;
+    h.expect(
+        1,
+        page_for(1, "act.new", products_body(&[(P1, "Lamp", "")], false)),
+    )
+    .await;
     assert_eq!(search(&h, &[("shopId", SHOP)]).await.status(), 200);
-    let stored = h
-        .state
-        .store
-        .get_connection("user-1")
-        .await
-        .unwrap()
-        .unwrap();
+    let stored = h.stored("user-1").await;
     assert_eq!(stored.tokens.refresh_token.expose(), "rft.new");
     assert_eq!(stored.tokens.access_expires_at, h.now() + 7200);
     assert_eq!(stored.version, 2);
@@ -184,41 +182,39 @@ async fn an_expired_access_token_is_refreshed_once_and_the_rotation_stored() {
 async fn access_token_invalid_refreshes_once_and_retries_once() {
     let h = Harness::memory(&[]).await;
     h.connect("user-1", "old", 3600).await;
-    Mock::given(method("POST"))
-        .and(path("/v2/research/tts/shop/"))
-        .and(header("authorization", "Bearer act.old"))
-        .respond_with(ResponseTemplate::new(401).set_body_json(serde_json::json!({
-            "data": {}, "error": {"code": "access_token_invalid", "message": "expired", "log_id": "l1"}
-        })))
-        .expect(1)
-        .mount(&h.tiktok)
-        .await;
-    Mock::given(method("POST"))
-        .and(path("/v2/oauth/token/"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(token_body("new", 7200)))
-        .expect(1)
-        .mount(&h.tiktok)
-        .await;
-    Mock::given(method("POST"))
-        .and(path("/v2/research/tts/shop/"))
-        .and(header("authorization", "Bearer act.new"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({
-            "data": {"shop_data": [{"shop_id": 7494754040961993092u64, "shop_name": "Sunny Home", "shop_rating": 4.7}]},
-            "error": {"code": "ok", "message": "", "log_id": "l2"}
-        })))
-        .expect(1)
-        .mount(&h.tiktok)
-        .await;
-    let response = shop_lookup::handler(
-        &h.state,
-        get("/api/tiktok/shops", &[("name", "sunny")], Some("user-1")),
+    let shops = || research_request("shop");
+    h.expect(
+        1,
+        shops().and(bearer("act.old")).respond_with(token_refused()),
     )
-    .await
-    .unwrap();
+    .await;
+    h.expect(1, token_request().respond_with(token_response("new", 7200)))
+        .await;
+    h.expect(
+        1,
+        shops()
+            .and(bearer("act.new"))
+            .respond_with(research_ok(sunny_home())),
+    )
+    .await;
+    let response = h.shops("user-1", "sunny").await;
     assert_eq!(response.status(), 200);
     let body = body_json(&response);
     assert_eq!(body["shops"][0]["shopId"], SHOP);
     assert_eq!(body["shops"][0]["shopName"], "Sunny Home");
+}
+
+/// `response` is a 409 asking `user-1` to reconnect, and the connection is marked.
+async fn assert_reconnect_required(
+    h: &Harness,
+    response: &lambda_http::Response<lambda_http::Body>,
+) {
+    assert_eq!(response.status(), 409);
+    assert_eq!(error_code(response), "reconnect_required");
+    assert_eq!(
+        h.stored("user-1").await.status,
+        tiktok_gateway::ConnectionStatus::ReconnectRequired
+    );
 }
 
 #[tokio::test]
@@ -228,70 +224,27 @@ async fn a_token_refused_again_right_after_a_refresh_asks_the_user_to_reconnect(
     // authorization itself is gone: reconnect, not a 502.
     let h = Harness::memory(&[]).await;
     h.connect("user-1", "old", 3600).await;
-    Mock::given(method("POST"))
-        .and(path("/v2/research/tts/shop/"))
-        .respond_with(ResponseTemplate::new(401).set_body_json(serde_json::json!({
-            "data": {}, "error": {"code": "access_token_invalid", "message": "revoked", "log_id": "l1"}
-        })))
-        .expect(2)
-        .mount(&h.tiktok)
+    h.expect(2, research_request("shop").respond_with(token_refused()))
         .await;
-    Mock::given(method("POST"))
-        .and(path("/v2/oauth/token/"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(token_body("new", 7200)))
-        .expect(1)
-        .mount(&h.tiktok)
+    h.expect(1, token_request().respond_with(token_response("new", 7200)))
         .await;
-    let shops = || {
-        shop_lookup::handler(
-            &h.state,
-            get("/api/tiktok/shops", &[("name", "sunny")], Some("user-1")),
-        )
-    };
-    let response = shops().await.unwrap();
-    assert_eq!(response.status(), 409);
-    assert_eq!(error_code(&response), "reconnect_required");
-    let stored = h
-        .state
-        .store
-        .get_connection("user-1")
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(
-        stored.status,
-        tiktok_gateway::ConnectionStatus::ReconnectRequired
-    );
+    let response = h.shops("user-1", "sunny").await;
+    assert_reconnect_required(&h, &response).await;
     // The next request does not call TikTok again (the mocks' counts hold).
-    assert_eq!(shops().await.unwrap().status(), 409);
+    assert_eq!(h.shops("user-1", "sunny").await.status(), 409);
 }
 
 #[tokio::test]
 async fn a_refused_refresh_token_asks_the_user_to_reconnect() {
     let h = Harness::moto(&[]).await;
     h.connect("user-1", "old", 0).await;
-    Mock::given(method("POST"))
-        .and(path("/v2/oauth/token/"))
-        .respond_with(ResponseTemplate::new(400).set_body_json(serde_json::json!({
-            "error": "invalid_grant", "error_description": "Refresh token is invalid", "log_id": "l"
-        })))
-        .expect(1)
-        .mount(&h.tiktok)
-        .await;
+    h.expect(
+        1,
+        token_request().respond_with(invalid_grant("Refresh token is invalid")),
+    )
+    .await;
     let response = search(&h, &[("shopId", SHOP)]).await;
-    assert_eq!(response.status(), 409);
-    assert_eq!(error_code(&response), "reconnect_required");
-    let stored = h
-        .state
-        .store
-        .get_connection("user-1")
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(
-        stored.status,
-        tiktok_gateway::ConnectionStatus::ReconnectRequired
-    );
+    assert_reconnect_required(&h, &response).await;
     // And the next request does not even try TikTok.
     assert_eq!(search(&h, &[("shopId", SHOP)]).await.status(), 409);
 }
@@ -300,27 +253,32 @@ async fn a_refused_refresh_token_asks_the_user_to_reconnect() {
 async fn upstream_failures_get_the_documented_status_and_change_nothing() {
     let cases: Vec<(ResponseTemplate, u16, &str)> = vec![
         (
-            ResponseTemplate::new(429)
-                .insert_header("retry-after", "30")
-                .set_body_json(serde_json::json!({"data": {}, "error": {"code": "rate_limit_exceeded", "message": "", "log_id": "l"}})),
+            research_error(429, "rate_limit_exceeded", "").insert_header("retry-after", "30"),
             429,
             "rate_limited",
         ),
         (ResponseTemplate::new(503), 502, "upstream_error"),
-        (ResponseTemplate::new(200).set_body_string("{\"data\": {\"product_da"), 502, "upstream_error"),
         (
-            ResponseTemplate::new(200).set_body_json(serde_json::json!({"data": {}, "error": {"code": "internal_error", "message": "", "log_id": "l"}})),
+            ResponseTemplate::new(200).set_body_string("{\"data\": {\"product_da"),
             502,
             "upstream_error",
         ),
-        (ResponseTemplate::new(200).set_delay(std::time::Duration::from_secs(5)), 504, "upstream_timeout"),
+        (
+            research_error(200, "internal_error", ""),
+            502,
+            "upstream_error",
+        ),
+        (
+            ResponseTemplate::new(200).set_delay(std::time::Duration::from_secs(5)),
+            504,
+            "upstream_timeout",
+        ),
     ];
     for (template, status, code) in cases {
         let h = Harness::memory(&[("UPSTREAM_BUDGET_MS", "1500")]).await;
         h.connect("user-1", "live", 3600).await;
         let before = h.state.store.get_connection("user-1").await.unwrap();
-        Mock::given(method("POST"))
-            .and(path("/v2/research/tts/product/"))
+        research_request("product")
             .respond_with(template)
             .mount(&h.tiktok)
             .await;
@@ -346,39 +304,27 @@ async fn upstream_failures_get_the_documented_status_and_change_nothing() {
 async fn shop_lookup_is_404_when_tiktok_has_none_and_400_without_a_name() {
     let h = Harness::memory(&[]).await;
     h.connect("user-1", "live", 3600).await;
-    Mock::given(method("POST"))
-        .and(path("/v2/research/tts/shop/"))
-        .and(query_param("fields", "shop_id,shop_name,shop_rating,shop_review_count,item_sold_count,shop_performance_value"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({
-            "data": {"shop_data": []}, "error": {"code": "ok", "message": "", "log_id": "l"}
-        })))
-        .expect(1)
-        .mount(&h.tiktok)
-        .await;
-    let none = shop_lookup::handler(
-        &h.state,
-        get("/api/tiktok/shops", &[("name", "nobody")], Some("user-1")),
+    let fields =
+        "shop_id,shop_name,shop_rating,shop_review_count,item_sold_count,shop_performance_value";
+    h.expect(
+        1,
+        research_request("shop")
+            .and(query_param("fields", fields))
+            .respond_with(research_ok(serde_json::json!({"shop_data": []}))),
     )
-    .await
-    .unwrap();
+    .await;
+    let none = h.shops("user-1", "nobody").await;
     assert_eq!(none.status(), 404);
     assert_eq!(error_code(&none), "not_found");
-    let missing = shop_lookup::handler(
-        &h.state,
-        get("/api/tiktok/shops", &[("name", "  ")], Some("user-1")),
-    )
-    .await
-    .unwrap();
+    let missing = h.shops("user-1", "  ").await;
     assert_eq!(missing.status(), 400);
 }
 
 fn reviews_mock() -> Mock {
-    Mock::given(method("POST"))
-        .and(path("/v2/research/tts/review/"))
+    research_request("review")
         .and(body_string_contains(format!("\"product_id\":{P3}")))
-        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({
-            "data": {"review_data": [{"review_text": "Bright!", "display_name": "ana", "review_rating": 5, "create_time": 1700000000, "review_like_count": 3, "product_name": "Cable"}]},
-            "error": {"code": "ok", "message": "", "log_id": "l"}
+        .respond_with(research_ok(serde_json::json!({
+            "review_data": [{"review_text": "Bright!", "display_name": "ana", "review_rating": 5, "create_time": 1700000000, "review_like_count": 3, "product_name": "Cable"}]
         })))
 }
 
@@ -451,67 +397,39 @@ async fn app_mode_uses_one_stored_client_token_for_every_user() {
     let h = Harness::moto(&[("DATA_TOKEN_MODE", "app")]).await;
     h.connect("user-1", "u1", 3600).await;
     h.connect("user-2", "u2", 3600).await;
-    Mock::given(method("POST"))
-        .and(path("/v2/oauth/token/"))
-        .and(body_string_contains("grant_type=client_credentials"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({
-            "access_token": "clt.app", "expires_in": 7200, "token_type": "Bearer"
-        })))
-        .expect(1)
-        .mount(&h.tiktok)
-        .await;
-    Mock::given(method("POST"))
-        .and(path("/v2/research/tts/product/"))
-        .and(header("authorization", "Bearer clt.app"))
-        .respond_with(
-            ResponseTemplate::new(200).set_body_json(products_body(&[(P1, "Lamp", "")], false)),
-        )
-        .expect(2)
-        .mount(&h.tiktok)
-        .await;
+    h.expect(
+        1,
+        client_token_request().respond_with(client_token("clt.app")),
+    )
+    .await;
+    h.expect(
+        2,
+        page_for(1, "clt.app", products_body(&[(P1, "Lamp", "")], false)),
+    )
+    .await;
     for user in ["user-1", "user-2"] {
-        let response = search::handler(
-            &h.state,
-            get("/api/tiktok/search", &[("shopId", SHOP)], Some(user)),
-        )
-        .await
-        .unwrap();
+        let response = h.search(user, &[("shopId", SHOP)]).await;
         assert_eq!(response.status(), 200);
     }
     // Still requires the user to be connected.
-    let stranger = search::handler(
-        &h.state,
-        get("/api/tiktok/search", &[("shopId", SHOP)], Some("user-3")),
-    )
-    .await
-    .unwrap();
+    let stranger = h.search("user-3", &[("shopId", SHOP)]).await;
     assert_eq!(stranger.status(), 409);
-}
-
-fn page_for(start: u32, token: &str, body: serde_json::Value) -> Mock {
-    page_request(start)
-        .and(header("authorization", format!("Bearer {token}").as_str()))
-        .respond_with(ResponseTemplate::new(200).set_body_json(body))
 }
 
 #[tokio::test]
 async fn a_search_over_several_pages_refreshes_an_expired_token_once() {
     let h = Harness::memory(&[]).await;
-    h.connect("user-1", "old", 30).await; // inside the expiry skew
-    refresh_request("old")
-        .respond_with(ResponseTemplate::new(200).set_body_json(token_body("new", 7200)))
-        .expect(1)
-        .mount(&h.tiktok)
-        .await;
+    connected_with_an_expiring_token(&h).await;
     for (start, products, more) in [
         (1, [(P1, "Mug", "")], true),
         (2, [(P2, "Lamp", "")], true),
         (3, [(P3, "Lamp cable", "")], false),
     ] {
-        page_for(start, "act.new", products_body(&products, more))
-            .expect(1)
-            .mount(&h.tiktok)
-            .await;
+        h.expect(
+            1,
+            page_for(start, "act.new", products_body(&products, more)),
+        )
+        .await;
     }
 
     let response = search(
@@ -523,13 +441,7 @@ async fn a_search_over_several_pages_refreshes_an_expired_token_once() {
     assert_eq!(response.status(), 200);
     let body = body_json(&response);
     assert_eq!(body["totalCount"], 2);
-    let stored = h
-        .state
-        .store
-        .get_connection("user-1")
-        .await
-        .unwrap()
-        .unwrap();
+    let stored = h.stored("user-1").await;
     assert_eq!(stored.version, 2, "one rotation for the whole request");
     assert_eq!(stored.tokens.refresh_token.expose(), "rft.new");
 }
@@ -569,49 +481,27 @@ async fn app_mode_replaces_a_refused_client_token_once_and_keeps_using_the_new_o
         )
         .await
         .unwrap();
-    let shops_answer = |token: &str, status: u16, body: serde_json::Value| {
-        Mock::given(method("POST"))
-            .and(path("/v2/research/tts/shop/"))
-            .and(header("authorization", format!("Bearer {token}").as_str()))
-            .respond_with(ResponseTemplate::new(status).set_body_json(body))
-    };
-    shops_answer(
-        "clt.old",
-        401,
-        serde_json::json!({"data": {}, "error": {"code": "access_token_invalid", "message": "revoked", "log_id": "l1"}}),
+    let shops = || research_request("shop");
+    h.expect(
+        1,
+        shops().and(bearer("clt.old")).respond_with(token_refused()),
     )
-    .expect(1)
-    .mount(&h.tiktok)
     .await;
-    Mock::given(method("POST"))
-        .and(path("/v2/oauth/token/"))
-        .and(body_string_contains("grant_type=client_credentials"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({
-            "access_token": "clt.new", "expires_in": 7200, "token_type": "Bearer"
-        })))
-        .expect(1)
-        .mount(&h.tiktok)
-        .await;
-    shops_answer(
-        "clt.new",
-        200,
-        serde_json::json!({
-            "data": {"shop_data": [{"shop_id": 7494754040961993092u64, "shop_name": "Sunny Home"}]},
-            "error": {"code": "ok", "message": "", "log_id": "l2"}
-        }),
+    h.expect(
+        1,
+        client_token_request().respond_with(client_token("clt.new")),
     )
-    .expect(2)
-    .mount(&h.tiktok)
+    .await;
+    h.expect(
+        2,
+        shops()
+            .and(bearer("clt.new"))
+            .respond_with(research_ok(sunny_home())),
+    )
     .await;
 
     for _ in 0..2 {
-        let response = shop_lookup::handler(
-            &h.state,
-            get("/api/tiktok/shops", &[("name", "sunny")], Some("user-1")),
-        )
-        .await
-        .unwrap();
-        assert_eq!(response.status(), 200);
+        assert_eq!(h.shops("user-1", "sunny").await.status(), 200);
     }
 
     let stored = h.state.store.get_app_token().await.unwrap().unwrap();

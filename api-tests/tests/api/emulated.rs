@@ -33,13 +33,8 @@ async fn world(containers: usize, extra: &[(&str, &str)]) -> World {
     .await
     .unwrap();
     let aws = test_support::moto_config();
-    let table = test_support::unique("emulated");
-    tiktok_gateway::store::create_table(&aws_sdk_dynamodb::Client::new(&aws), &table)
-        .await
-        .unwrap();
-    let secret = test_support::create_secret(
-        &aws_sdk_secretsmanager::Client::new(&aws),
-        &test_support::unique("tiktok-app"),
+    let (table, secret) = fresh_table_and_secret(
+        "emulated",
         &test_support::secret_json(CLIENT_KEY, CLIENT_SECRET),
     )
     .await;

@@ -216,35 +216,17 @@ async fn every_sample_http_event_gets_its_documented_answer() {
             }
             "oauth-complete-ok" => {
                 assert_eq!(body["connected"], true, "{body}");
-                let connection = h
-                    .state
-                    .store
-                    .get_connection(EVENT_USER)
-                    .await
-                    .unwrap()
-                    .unwrap();
+                let connection = h.stored(EVENT_USER).await;
                 assert_eq!(connection.tokens.access_token.expose(), "act.granted");
             }
             "oauth-complete-other-user" => {
-                let connection = h
-                    .state
-                    .store
-                    .get_connection(EVENT_USER)
-                    .await
-                    .unwrap()
-                    .unwrap();
+                let connection = h.stored(EVENT_USER).await;
                 assert_eq!(
                     connection.tokens.access_token.expose(),
                     "act.event",
                     "the user's own connection is untouched"
                 );
-                assert!(h
-                    .state
-                    .store
-                    .get_connection("someone-else")
-                    .await
-                    .unwrap()
-                    .is_none());
+                assert!(!h.has_connection("someone-else").await);
             }
             "oauth-callback-denied" => {
                 assert_eq!(
@@ -254,13 +236,7 @@ async fn every_sample_http_event_gets_its_documented_answer() {
             }
             "connection-status-ok" => assert_eq!(body["connected"], true, "{body}"),
             "disconnect-ok" => {
-                assert!(h
-                    .state
-                    .store
-                    .get_connection(EVENT_USER)
-                    .await
-                    .unwrap()
-                    .is_none());
+                assert!(!h.has_connection(EVENT_USER).await);
             }
             "search-ok" => {
                 let titles: Vec<_> = body["products"]
@@ -291,6 +267,17 @@ async fn every_sample_http_event_gets_its_documented_answer() {
     assert_eq!(seen, EXPECTED.len(), "every expectation has its event file");
 }
 
+/// A Lambda invocation context whose deadline is 30 s away.
+fn context_with_30_seconds_left() -> lambda_runtime::Context {
+    let mut context = lambda_runtime::Context::default();
+    context.deadline = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64
+        + 30_000;
+    context
+}
+
 #[tokio::test]
 async fn the_sample_scheduler_event_runs_the_refresher() {
     let text =
@@ -298,12 +285,7 @@ async fn the_sample_scheduler_event_runs_the_refresher() {
     let payload: serde_json::Value = serde_json::from_str(&text).unwrap();
     let h = world().await;
     h.connect("due-user", "due", 60).await;
-    let mut context = lambda_runtime::Context::default();
-    context.deadline = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as u64
-        + 30_000;
+    let context = context_with_30_seconds_left();
 
     let refresher = token_refresher::Refresher {
         state: h.state.clone(),
@@ -319,13 +301,7 @@ async fn the_sample_scheduler_event_runs_the_refresher() {
     let summary = serde_json::to_value(summary).unwrap();
     assert!(summary["refreshed"].as_u64().unwrap() >= 1, "{summary}");
     assert_eq!(summary["failed"], 0, "{summary}");
-    let connection = h
-        .state
-        .store
-        .get_connection("due-user")
-        .await
-        .unwrap()
-        .unwrap();
+    let connection = h.stored("due-user").await;
     assert_eq!(connection.tokens.refresh_token.expose(), "rft.fresh");
 }
 
@@ -336,12 +312,7 @@ async fn the_sample_sqs_event_runs_the_worker_and_retries_only_the_bad_message()
     let payload: aws_lambda_events::event::sqs::SqsEvent = serde_json::from_str(&text).unwrap();
     let h = world().await;
     h.connect("user-123", "due", 60).await;
-    let mut context = lambda_runtime::Context::default();
-    context.deadline = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as u64
-        + 30_000;
+    let context = context_with_30_seconds_left();
 
     let response =
         token_refresh_worker::handler(&h.state, lambda_runtime::LambdaEvent::new(payload, context))
@@ -357,12 +328,6 @@ async fn the_sample_sqs_event_runs_the_worker_and_retries_only_the_bad_message()
             {"itemIdentifier": "2e1424d4-f796-459a-8184-9c92662be6da"}
         ]})
     );
-    let connection = h
-        .state
-        .store
-        .get_connection("user-123")
-        .await
-        .unwrap()
-        .unwrap();
+    let connection = h.stored("user-123").await;
     assert_eq!(connection.tokens.refresh_token.expose(), "rft.fresh");
 }

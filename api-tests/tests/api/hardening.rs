@@ -3,20 +3,16 @@
 
 use std::collections::BTreeMap;
 
-use wiremock::matchers::{method, path};
-use wiremock::{Mock, ResponseTemplate};
+use wiremock::ResponseTemplate;
 
 use crate::harness::*;
 
 fn scope_refusal(code: &str) -> ResponseTemplate {
-    ResponseTemplate::new(401).set_body_json(serde_json::json!({
-        "data": {},
-        "error": {
-            "code": code,
-            "message": "The user did not authorize the scope required for completing this request.",
-            "log_id": "log-scope"
-        }
-    }))
+    research_error(
+        401,
+        code,
+        "The user did not authorize the scope required for completing this request.",
+    )
 }
 
 /// TikTok refuses research calls made with a Login Kit user token
@@ -27,17 +23,11 @@ async fn a_scope_refusal_is_a_403_naming_the_scope() {
     for code in ["scope_not_authorized", "scope_permission_missed"] {
         let h = Harness::memory(&[("DATA_TOKEN_MODE", "user")]).await;
         h.connect("user-1", "live", 3600).await;
-        Mock::given(method("POST"))
-            .and(path("/v2/research/tts/shop/"))
+        research_request("shop")
             .respond_with(scope_refusal(code))
             .mount(&h.tiktok)
             .await;
-        let response = shop_lookup::handler(
-            &h.state,
-            get("/api/tiktok/shops", &[("name", "x")], Some("user-1")),
-        )
-        .await
-        .unwrap();
+        let response = h.shops("user-1", "x").await;
         assert_eq!(response.status(), 403, "{code}");
         assert_eq!(error_code(&response), "missing_scope", "{code}");
         let message = body_json(&response)["error"]["message"]
@@ -45,13 +35,7 @@ async fn a_scope_refusal_is_a_403_naming_the_scope() {
             .unwrap()
             .to_owned();
         assert!(message.contains("research.data.basic"), "{message}");
-        let stored = h
-            .state
-            .store
-            .get_connection("user-1")
-            .await
-            .unwrap()
-            .unwrap();
+        let stored = h.stored("user-1").await;
         assert_eq!(stored.tokens.access_token.expose(), "act.live");
     }
 }
@@ -69,21 +53,9 @@ async fn a_sub_with_surrounding_whitespace_is_refused() {
                 .unwrap();
         assert_eq!(status.status(), 401, "{sub:?}");
         assert_eq!(error_code(&status), "unauthorized");
-        let gone = disconnect::handler(
-            &h.state,
-            event("POST", "/auth/tiktok/disconnect", &[], Some(sub), &[]),
-        )
-        .await
-        .unwrap();
-        assert_eq!(gone.status(), 401, "{sub:?}");
+        assert_eq!(h.disconnect(sub).await.status(), 401, "{sub:?}");
     }
-    assert!(h
-        .state
-        .store
-        .get_connection("user-1")
-        .await
-        .unwrap()
-        .is_some());
+    assert!(h.has_connection("user-1").await);
 }
 
 /// One user cannot spend the app's daily upstream quota: past the per-user
@@ -132,28 +104,16 @@ async fn the_daily_budget_stops_one_user_not_the_others(h: Harness) {
     assert_eq!(lookup("heavy").await.unwrap().status(), 200);
 }
 
-#[tokio::test]
-async fn the_daily_budget_stops_one_user_not_the_others_memory() {
-    the_daily_budget_stops_one_user_not_the_others(
-        Harness::memory(&[("USER_DAILY_UPSTREAM_CALLS", "3")]).await,
-    )
-    .await;
-}
-
-#[tokio::test]
-async fn the_daily_budget_stops_one_user_not_the_others_dynamodb() {
-    the_daily_budget_stops_one_user_not_the_others(
-        Harness::moto(&[("USER_DAILY_UPSTREAM_CALLS", "3")]).await,
-    )
-    .await;
-}
+on_each_store!(the_daily_budget_stops_one_user_not_the_others(("USER_DAILY_UPSTREAM_CALLS", "3")) =>
+    the_daily_budget_stops_one_user_not_the_others_memory,
+    the_daily_budget_stops_one_user_not_the_others_dynamodb);
 
 /// The token key a connection was sealed under was removed from the secret
 /// (a rotation finished too early): the connection reads as needing a
 /// reconnect; status and disconnect keep working; data routes answer 409.
 #[tokio::test]
 async fn a_connection_sealed_under_a_removed_key_asks_for_a_reconnect() {
-    let h = Harness::moto(&[]).await;
+    let mut h = Harness::moto(&[]).await;
     h.connect("user-1", "old-key", 3600).await;
     // The secret now holds only a new key.
     let aws = test_support::moto_config();
@@ -168,15 +128,12 @@ async fn a_connection_sealed_under_a_removed_key_asks_for_a_reconnect() {
         .send()
         .await
         .unwrap();
+    // A container started after the rotation.
     let mut state = tiktok_gateway::AppState::from_aws((*h.state.config).clone(), &aws).unwrap();
     state.clock = h.state.clock.clone();
+    h.state = state;
 
-    let status =
-        connection_status::handler(&state, get("/auth/tiktok/status", &[], Some("user-1")))
-            .await
-            .unwrap();
-    assert_eq!(status.status(), 200);
-    let body = body_json(&status);
+    let body = h.status("user-1").await;
     assert_eq!(
         (
             body["connected"].as_bool(),
@@ -185,27 +142,11 @@ async fn a_connection_sealed_under_a_removed_key_asks_for_a_reconnect() {
         (Some(false), Some(true)),
         "{body}"
     );
-    let search = search::handler(
-        &state,
-        get("/api/tiktok/search", &[("shopId", SHOP)], Some("user-1")),
-    )
-    .await
-    .unwrap();
+    let search = h.search("user-1", &[("shopId", SHOP)]).await;
     assert_eq!(search.status(), 409);
     assert_eq!(error_code(&search), "reconnect_required");
-    let gone = disconnect::handler(
-        &state,
-        event("POST", "/auth/tiktok/disconnect", &[], Some("user-1"), &[]),
-    )
-    .await
-    .unwrap();
-    assert_eq!(gone.status(), 200);
-    assert!(state
-        .store
-        .get_connection("user-1")
-        .await
-        .unwrap()
-        .is_none());
+    assert_eq!(h.disconnect("user-1").await.status(), 200);
+    assert!(!h.has_connection("user-1").await);
 }
 
 fn template() -> serde_yaml::Value {

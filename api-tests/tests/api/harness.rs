@@ -10,8 +10,11 @@ use std::time::Duration;
 use lambda_http::{Body, Request, Response};
 use secrecy::SecretString;
 use tiktok_gateway::app_secrets::StaticSecret;
-use tiktok_gateway::{AccessToken, AppState, Config, MemoryStore, RefreshToken, Secrets, Tokens};
-use wiremock::matchers::{body_string_contains, method, path};
+use tiktok_gateway::refresh::Summary;
+use tiktok_gateway::{
+    AccessToken, AppState, Config, Connection, MemoryStore, RefreshToken, Secrets, Tokens,
+};
+use wiremock::matchers::{body_string_contains, header, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 pub const SITE: &str = "https://app.dshipit.com";
@@ -113,17 +116,7 @@ impl Harness {
     /// (a [`test_support::Recorder`] in front of moto); set-up goes to moto directly.
     pub async fn moto_through(through: &aws_config::SdkConfig, extra: &[(&str, &str)]) -> Self {
         let tiktok = MockServer::start().await;
-        let aws = test_support::moto_config();
-        let table = test_support::unique("api");
-        tiktok_gateway::store::create_table(&aws_sdk_dynamodb::Client::new(&aws), &table)
-            .await
-            .unwrap();
-        let secret = test_support::create_secret(
-            &aws_sdk_secretsmanager::Client::new(&aws),
-            &test_support::unique("tiktok-app"),
-            &both_pairs_secret_json(),
-        )
-        .await;
+        let (table, secret) = fresh_table_and_secret("api", &both_pairs_secret_json()).await;
         let mut extra: Vec<(&str, &str)> = extra.to_vec();
         extra.push(("TABLE_NAME", &table));
         extra.push(("SECRET_ID", &secret));
@@ -135,35 +128,7 @@ impl Harness {
     /// wiremock, the secret holding `app_key` and `app_secret`.
     pub async fn shop(extra: &[(&str, &str)]) -> Self {
         let tiktok = MockServer::start().await;
-        let aws = test_support::moto_config();
-        let table = test_support::unique("shop");
-        tiktok_gateway::store::create_table(&aws_sdk_dynamodb::Client::new(&aws), &table)
-            .await
-            .unwrap();
-        let secret = test_support::create_secret(
-            &aws_sdk_secretsmanager::Client::new(&aws),
-            &test_support::unique("tiktok-shop-app"),
-            &test_support::shop_secret_json(APP_KEY, APP_SECRET),
-        )
-        .await;
-        let base = tiktok.uri();
-        let urls = [
-            format!("{base}/open/authorize"),
-            format!("{base}/api/v2/token/get"),
-            format!("{base}/api/v2/token/refresh"),
-        ];
-        let mut vars: Vec<(&str, &str)> = vec![
-            ("TIKTOK_PROVIDER", "shop"),
-            ("TIKTOK_SHOP_SERVICE_ID", SERVICE_ID),
-            ("TIKTOK_SHOP_AUTHORIZE_URL", &urls[0]),
-            ("TIKTOK_SHOP_TOKEN_URL", &urls[1]),
-            ("TIKTOK_SHOP_REFRESH_URL", &urls[2]),
-            ("TIKTOK_SHOP_API_BASE_URL", &base),
-            ("TABLE_NAME", &table),
-            ("SECRET_ID", &secret),
-        ];
-        vars.extend_from_slice(extra);
-        let state = AppState::from_aws(config(&base, &vars), &aws).unwrap();
+        let state = shop_state(&tiktok.uri(), extra).await;
         Self::with_clock(state, tiktok)
     }
 
@@ -194,7 +159,136 @@ impl Harness {
             .await
             .unwrap();
     }
+
+    /// Mounts `mock` on the TikTok, to be called exactly `times` times.
+    pub async fn expect(&self, times: u64, mock: Mock) {
+        mock.expect(times).mount(&self.tiktok).await;
+    }
+
+    /// `GET /auth/tiktok/login` as `user`: a redirect that sets no cookie; where to.
+    pub async fn login(&self, user: &str, return_to: Option<&str>) -> url::Url {
+        let query: Vec<(&str, &str)> = return_to.map(|r| ("returnTo", r)).into_iter().collect();
+        let response =
+            login_redirect::handler(&self.state, get("/auth/tiktok/login", &query, Some(user)))
+                .await
+                .unwrap();
+        assert_eq!(response.status(), 302);
+        assert!(
+            response.headers().get("set-cookie").is_none(),
+            "no cookie: the site and the API live on different sites"
+        );
+        location(&response)
+    }
+
+    /// TikTok's redirect back to the callback with `query`.
+    pub async fn callback(&self, query: &[(&str, &str)]) -> Response<Body> {
+        oauth_callback::handler(&self.state, callback_request(query))
+            .await
+            .unwrap()
+    }
+
+    /// `user` logs in and TikTok sends the browser back with `code`.
+    pub async fn login_and_return(&self, user: &str, code: &str) -> Response<Body> {
+        let state = query_of(&self.login(user, None).await, "state").unwrap();
+        self.callback(&[("code", code), ("state", &state)]).await
+    }
+
+    /// The site completing `completion` for `user`.
+    pub async fn complete(&self, user: &str, completion: &str) -> Response<Body> {
+        oauth_complete::handler(&self.state, complete_request(Some(user), completion))
+            .await
+            .unwrap()
+    }
+
+    /// The stored connection of `user`, who must have one.
+    pub async fn stored(&self, user: &str) -> Connection {
+        self.state
+            .store
+            .get_connection(user)
+            .await
+            .unwrap()
+            .unwrap_or_else(|| panic!("{user} has no stored connection"))
+    }
+
+    /// Whether `user` has a stored connection at all.
+    pub async fn has_connection(&self, user: &str) -> bool {
+        self.state
+            .store
+            .get_connection(user)
+            .await
+            .unwrap()
+            .is_some()
+    }
+
+    /// `GET /auth/tiktok/status` as `user`: a 200 and its body.
+    pub async fn status(&self, user: &str) -> serde_json::Value {
+        let response =
+            connection_status::handler(&self.state, get("/auth/tiktok/status", &[], Some(user)))
+                .await
+                .unwrap();
+        assert_eq!(response.status(), 200);
+        body_json(&response)
+    }
+
+    /// `GET /api/tiktok/search` as `user`.
+    pub async fn search(&self, user: &str, query: &[(&str, &str)]) -> Response<Body> {
+        search::handler(&self.state, get("/api/tiktok/search", query, Some(user)))
+            .await
+            .unwrap()
+    }
+
+    /// `GET /api/tiktok/shops?name=<name>` as `user`.
+    pub async fn shops(&self, user: &str, name: &str) -> Response<Body> {
+        shop_lookup::handler(
+            &self.state,
+            get("/api/tiktok/shops", &[("name", name)], Some(user)),
+        )
+        .await
+        .unwrap()
+    }
+
+    /// `POST /auth/tiktok/disconnect` as `user`.
+    pub async fn disconnect(&self, user: &str) -> Response<Body> {
+        disconnect::handler(&self.state, disconnect_request(Some(user)))
+            .await
+            .unwrap()
+    }
+
+    /// One scheduled refresher run with 30 s to go.
+    pub async fn run_refresher(&self) -> Summary {
+        token_refresher::run(&self.state, deadline_in(30))
+            .await
+            .unwrap()
+    }
 }
+
+/// A deadline `secs` from now.
+pub fn deadline_in(secs: u64) -> tokio::time::Instant {
+    tokio::time::Instant::now() + Duration::from_secs(secs)
+}
+
+/// The site disconnecting `user` (`POST /auth/tiktok/disconnect`).
+pub fn disconnect_request(user: Option<&str>) -> Request {
+    event("POST", "/auth/tiktok/disconnect", &[], user, &[])
+}
+
+/// Two `#[tokio::test]`s, named as given, running one scenario (an
+/// `async fn(Harness)`) on the in-memory store and on DynamoDB in moto, each
+/// configured with the variables given.
+macro_rules! on_each_store {
+    ($scenario:ident($($var:expr),*) => $memory:ident, $dynamodb:ident) => {
+        #[tokio::test]
+        async fn $memory() {
+            $scenario($crate::harness::Harness::memory(&[$($var),*]).await).await;
+        }
+
+        #[tokio::test]
+        async fn $dynamodb() {
+            $scenario($crate::harness::Harness::moto(&[$($var),*]).await).await;
+        }
+    };
+}
+pub(crate) use on_each_store;
 
 pub fn tokens(tag: &str, now: i64, access_ttl: i64) -> Tokens {
     Tokens {
@@ -251,11 +345,77 @@ pub fn error_code(response: &Response<Body>) -> String {
         .to_owned()
 }
 
+/// A 200 answering `body` as JSON.
+pub fn json_200(body: serde_json::Value) -> ResponseTemplate {
+    ResponseTemplate::new(200).set_body_json(body)
+}
+
+/// A Research API call, `POST /v2/research/tts/<what>/` (`shop`, `product`, `review`).
+pub fn research_request(what: &str) -> wiremock::MockBuilder {
+    Mock::given(method("POST")).and(path(format!("/v2/research/tts/{what}/")))
+}
+
+/// A Research API success: `data` in TikTok's envelope.
+pub fn research_ok(data: serde_json::Value) -> ResponseTemplate {
+    json_200(serde_json::json!({
+        "data": data,
+        "error": {"code": "ok", "message": "", "log_id": "log-ok"}
+    }))
+}
+
+/// A Research API refusal: HTTP `status` with TikTok's error `code` in the envelope.
+pub fn research_error(status: u16, code: &str, message: &str) -> ResponseTemplate {
+    ResponseTemplate::new(status).set_body_json(serde_json::json!({
+        "data": {},
+        "error": {"code": code, "message": message, "log_id": "log-error"}
+    }))
+}
+
+/// The shop search's answer: one shop, "Sunny Home".
+pub fn sunny_home() -> serde_json::Value {
+    serde_json::json!({"shop_data": [
+        {"shop_id": 7494754040961993092u64, "shop_name": "Sunny Home"}
+    ]})
+}
+
+/// A request carrying `Authorization: Bearer <token>`.
+pub fn bearer(token: &str) -> wiremock::matchers::HeaderExactMatcher {
+    header("authorization", format!("Bearer {token}").as_str())
+}
+
+/// A call to TikTok's revoke endpoint.
+pub fn revoke_request() -> wiremock::MockBuilder {
+    Mock::given(method("POST")).and(path("/v2/oauth/revoke/"))
+}
+
+/// Any call to TikTok's token endpoint.
+pub fn token_request() -> wiremock::MockBuilder {
+    Mock::given(method("POST")).and(path("/v2/oauth/token/"))
+}
+
+/// TikTok's token endpoint asked for an app (client-credentials) token.
+pub fn client_token_request() -> wiremock::MockBuilder {
+    token_request().and(body_string_contains("grant_type=client_credentials"))
+}
+
+/// A client-credentials token `token`, two hours.
+pub fn client_token(token: &str) -> ResponseTemplate {
+    json_200(serde_json::json!({
+        "access_token": token, "expires_in": 7200, "token_type": "Bearer"
+    }))
+}
+
+/// TikTok's OAuth refusal (`invalid_grant`) with `description`.
+pub fn invalid_grant(description: &str) -> ResponseTemplate {
+    ResponseTemplate::new(400).set_body_json(serde_json::json!({
+        "error": "invalid_grant", "error_description": description, "log_id": "log-grant"
+    }))
+}
+
 /// TikTok's token endpoint asked to refresh `rft.<old>` (respond with
 /// [`token_body`] or an OAuth error).
 pub fn refresh_request(old: &str) -> wiremock::MockBuilder {
-    Mock::given(method("POST"))
-        .and(path("/v2/oauth/token/"))
+    token_request()
         .and(body_string_contains("grant_type=refresh_token"))
         .and(body_string_contains(format!("refresh_token=rft.{old}")))
 }
@@ -271,6 +431,11 @@ pub fn token_body(tag: &str, expires_in: i64) -> serde_json::Value {
         "refresh_expires_in": 15_552_000,
         "token_type": "Bearer",
     })
+}
+
+/// A token response from TikTok: [`token_body`] in a 200.
+pub fn token_response(tag: &str, expires_in: i64) -> ResponseTemplate {
+    json_200(token_body(tag, expires_in))
 }
 
 /// A product listing envelope.
@@ -298,22 +463,14 @@ pub fn products_body(products: &[(u64, &str, &str)], has_more: bool) -> serde_js
 /// A TikTok that answers every call: one shop, two products (`product`, a
 /// lipstick, and `product + 1`), no reviews, tokens tagged `fresh`, revoke.
 pub async fn friendly_tiktok(h: &Harness, product: u64) {
-    let ok = |data: serde_json::Value| {
-        ResponseTemplate::new(200).set_body_json(serde_json::json!({
-            "data": data,
-            "error": {"code": "ok", "message": "", "log_id": "log-events"}
-        }))
-    };
-    Mock::given(method("POST"))
-        .and(path("/v2/research/tts/shop/"))
-        .respond_with(ok(serde_json::json!({"shop_data": [
+    research_request("shop")
+        .respond_with(research_ok(serde_json::json!({"shop_data": [
             {"shop_id": 7494754040961993092u64, "shop_name": "dshipit beauty", "shop_rating": 4.8}
         ]})))
         .mount(&h.tiktok)
         .await;
-    Mock::given(method("POST"))
-        .and(path("/v2/research/tts/product/"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(products_body(
+    research_request("product")
+        .respond_with(json_200(products_body(
             &[
                 (product, "Matte Lipstick", "long-lasting"),
                 (product + 1, "Face Serum", "vitamin C"),
@@ -322,21 +479,18 @@ pub async fn friendly_tiktok(h: &Harness, product: u64) {
         )))
         .mount(&h.tiktok)
         .await;
-    Mock::given(method("POST"))
-        .and(path("/v2/research/tts/review/"))
-        .respond_with(ok(
+    research_request("review")
+        .respond_with(research_ok(
             serde_json::json!({"review_data": [], "has_more": false}),
         ))
         .mount(&h.tiktok)
         .await;
-    Mock::given(method("POST"))
-        .and(path("/v2/oauth/token/"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(token_body("fresh", 7200)))
+    token_request()
+        .respond_with(token_response("fresh", 7200))
         .mount(&h.tiktok)
         .await;
-    Mock::given(method("POST"))
-        .and(path("/v2/oauth/revoke/"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({})))
+    revoke_request()
+        .respond_with(json_200(serde_json::json!({})))
         .mount(&h.tiktok)
         .await;
 }
@@ -379,34 +533,46 @@ pub async fn shop_stack(callback: &str) -> (AppState, tiktok_emulator::RunningEm
     })
     .await
     .unwrap();
+    let state = shop_state(&tiktok.base_url, &[("UPSTREAM_PAGE_BUDGET", "5")]).await;
+    (state, tiktok)
+}
+
+/// A fresh table and a new secret holding `secret_json`, in moto: their names.
+pub async fn fresh_table_and_secret(prefix: &str, secret_json: &str) -> (String, String) {
     let aws = test_support::moto_config();
-    let table = test_support::unique("shop-emu");
+    let table = test_support::unique(prefix);
     tiktok_gateway::store::create_table(&aws_sdk_dynamodb::Client::new(&aws), &table)
         .await
         .unwrap();
     let secret = test_support::create_secret(
         &aws_sdk_secretsmanager::Client::new(&aws),
-        &test_support::unique("tiktok-shop-emu"),
-        &test_support::shop_secret_json(APP_KEY, APP_SECRET),
+        &test_support::unique(&format!("{prefix}-secret")),
+        secret_json,
     )
     .await;
-    let base = tiktok.base_url.clone();
+    (table, secret)
+}
+
+/// The production wiring of `TIKTOK_PROVIDER=shop` over moto: every Partner
+/// API URL on `base`, the secret holding `app_key` and `app_secret`, and `extra`.
+async fn shop_state(base: &str, extra: &[(&str, &str)]) -> AppState {
+    let (table, secret) =
+        fresh_table_and_secret("shop", &test_support::shop_secret_json(APP_KEY, APP_SECRET)).await;
     let urls = [
         format!("{base}/open/authorize"),
         format!("{base}/api/v2/token/get"),
         format!("{base}/api/v2/token/refresh"),
     ];
-    let vars: Vec<(&str, &str)> = vec![
+    let mut vars: Vec<(&str, &str)> = vec![
         ("TIKTOK_PROVIDER", "shop"),
         ("TIKTOK_SHOP_SERVICE_ID", SERVICE_ID),
         ("TIKTOK_SHOP_AUTHORIZE_URL", &urls[0]),
         ("TIKTOK_SHOP_TOKEN_URL", &urls[1]),
         ("TIKTOK_SHOP_REFRESH_URL", &urls[2]),
-        ("TIKTOK_SHOP_API_BASE_URL", &base),
+        ("TIKTOK_SHOP_API_BASE_URL", base),
         ("TABLE_NAME", &table),
         ("SECRET_ID", &secret),
-        ("UPSTREAM_PAGE_BUDGET", "5"),
     ];
-    let state = AppState::from_aws(config(&base, &vars), &aws).unwrap();
-    (state, tiktok)
+    vars.extend_from_slice(extra);
+    AppState::from_aws(config(base, &vars), &test_support::moto_config()).unwrap()
 }

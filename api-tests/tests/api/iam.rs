@@ -165,7 +165,7 @@ async fn observed(binary: &str) -> BTreeSet<String> {
                 observe(&[], |h, r| async move {
                     h.connect("u1", "old", 3600).await;
                     let c = cold(&h, &r);
-                    let request = event("POST", "/auth/tiktok/disconnect", &[], Some("u1"), &[]);
+                    let request = disconnect_request(Some("u1"));
                     ok(
                         disconnect::handler(&c, request).await.unwrap(),
                         "disconnect",
@@ -244,9 +244,7 @@ async fn observed(binary: &str) -> BTreeSet<String> {
                             .await
                             .unwrap();
                         let c = cold(&h, &r);
-                        let deadline =
-                            tokio::time::Instant::now() + std::time::Duration::from_secs(20);
-                        let summary = token_refresher::run(&c, deadline).await.unwrap();
+                        let summary = token_refresher::run(&c, deadline_in(20)).await.unwrap();
                         assert_eq!(summary.refreshed, 1, "{summary:?}");
                         if c.config.token_mode == tiktok_gateway::TokenMode::App {
                             assert!(summary.app_token_refreshed, "{summary:?}");
@@ -260,14 +258,7 @@ async fn observed(binary: &str) -> BTreeSet<String> {
             actions.extend(
                 observe(&[], |h, r| async move {
                     h.connect("due", "old", 60).await;
-                    let sqs = aws_sdk_sqs::Client::new(&test_support::moto_config());
-                    let (url, _) = tiktok_gateway::queue::create_queue(
-                        &sqs,
-                        &test_support::unique("iam-fan-out"),
-                        30,
-                    )
-                    .await
-                    .unwrap();
+                    let url = fresh_queue("iam-fan-out").await;
                     let c = cold(&h, &r);
                     let queue = tiktok_gateway::queue::SqsQueue::lazy(
                         &test_support::aws_config_for(&r.endpoint),
@@ -287,14 +278,7 @@ async fn observed(binary: &str) -> BTreeSet<String> {
             actions.extend(
                 observe(&[], |h, r| async move {
                     h.connect("due", "old", 60).await;
-                    let sqs = aws_sdk_sqs::Client::new(&test_support::moto_config());
-                    let (url, _) = tiktok_gateway::queue::create_queue(
-                        &sqs,
-                        &test_support::unique("iam-refresh"),
-                        30,
-                    )
-                    .await
-                    .unwrap();
+                    let url = fresh_queue("iam-refresh").await;
                     tiktok_gateway::queue::SqsQueue::lazy(
                         &test_support::moto_config(),
                         url.clone(),
@@ -310,8 +294,7 @@ async fn observed(binary: &str) -> BTreeSet<String> {
                         url,
                         10,
                     );
-                    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
-                    let polled = polled.poll_once(&c, 0, deadline).await.unwrap();
+                    let polled = polled.poll_once(&c, 0, deadline_in(20)).await.unwrap();
                     assert_eq!((polled.received, polled.retried), (1, 0));
                     let mut made = r.take();
                     // Lambda's SQS event source also reads the queue's attributes
@@ -438,4 +421,13 @@ fn cors_allows_only_the_site_origins_with_credentials() {
         api["Properties"]["CorsConfiguration"].is_null(),
         "CORS is configured in one place"
     );
+}
+
+/// A new SQS queue (and its dead-letter queue) in moto, named after `name`: its URL.
+async fn fresh_queue(name: &str) -> String {
+    let sqs = aws_sdk_sqs::Client::new(&test_support::moto_config());
+    let (url, _) = tiktok_gateway::queue::create_queue(&sqs, &test_support::unique(name), 30)
+        .await
+        .unwrap();
+    url
 }

@@ -5,8 +5,7 @@
 //! the warm path stays one read.
 
 use tiktok_gateway::{ConnectionStatus, RefreshToken, Tokens};
-use wiremock::matchers::{method, path};
-use wiremock::{Mock, ResponseTemplate};
+use wiremock::ResponseTemplate;
 
 use crate::harness::*;
 
@@ -23,33 +22,30 @@ async fn store(h: &Harness, user: &str, t: Tokens) {
     h.state.store.put_connection(user, &t).await.unwrap();
 }
 
-async fn status(h: &Harness, user: &str) -> serde_json::Value {
-    let response =
-        connection_status::handler(&h.state, get("/auth/tiktok/status", &[], Some(user)))
-            .await
-            .unwrap();
-    assert_eq!(response.status(), 200);
-    body_json(&response)
-}
-
 async fn shop_lookup(h: &Harness, user: &str) -> lambda_http::Response<lambda_http::Body> {
-    shop_lookup::handler(
-        &h.state,
-        get("/api/tiktok/shops", &[("name", "sunny")], Some(user)),
-    )
-    .await
-    .unwrap()
+    h.shops(user, "sunny").await
 }
 
 async fn shops_answer(h: &Harness) {
-    Mock::given(method("POST"))
-        .and(path("/v2/research/tts/shop/"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({
-            "data": {"shop_data": [{"shop_id": 7494754040961993092u64, "shop_name": "Sunny Home"}]},
-            "error": {"code": "ok", "message": "", "log_id": "l"}
-        })))
+    research_request("shop")
+        .respond_with(research_ok(sunny_home()))
         .mount(&h.tiktok)
         .await;
+}
+
+/// TikTok refreshes `rft.<old>` into `new` (access token for `expires_in`), once.
+async fn refreshes_once(h: &Harness, old: &str, new: &str, expires_in: i64) {
+    h.expect(
+        1,
+        refresh_request(old).respond_with(token_response(new, expires_in)),
+    )
+    .await;
+}
+
+/// A refresh of `rft.<tag>` would fail, and is not expected at all.
+async fn never_refreshed(h: &Harness, tag: &str) {
+    let refresh = refresh_request(tag).respond_with(ResponseTemplate::new(500));
+    h.expect(0, refresh.named(tag)).await;
 }
 
 #[tokio::test]
@@ -86,41 +82,16 @@ async fn active_idle_kept_alive_and_dormant_connections_are_each_handled_as_stat
 
     // The active user comes back: their expired token is refreshed by the
     // request, and the use is recorded.
-    refresh_request("active")
-        .respond_with(ResponseTemplate::new(200).set_body_json(token_body("bravo", 600)))
-        .expect(1)
-        .mount(&h.tiktok)
-        .await;
+    refreshes_once(&h, "active", "bravo", 600).await;
     assert_eq!(shop_lookup(&h, "active").await.status(), 200);
-    let active = h
-        .state
-        .store
-        .get_connection("active")
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(active.last_used_at, h.now());
+    assert_eq!(h.stored("active").await.last_used_at, h.now());
 
-    refresh_request("bravo")
-        .respond_with(ResponseTemplate::new(200).set_body_json(token_body("charlie", 7200)))
-        .expect(1)
-        .mount(&h.tiktok)
-        .await;
-    refresh_request("kept")
-        .respond_with(ResponseTemplate::new(200).set_body_json(token_body("kept2", 7 * DAY)))
-        .expect(1)
-        .mount(&h.tiktok)
-        .await;
+    refreshes_once(&h, "bravo", "charlie", 7200).await;
+    refreshes_once(&h, "kept", "kept2", 7 * DAY).await;
     for untouched in ["idle", "dormant"] {
-        refresh_request(untouched)
-            .respond_with(ResponseTemplate::new(500))
-            .expect(0)
-            .named(untouched)
-            .mount(&h.tiktok)
-            .await;
+        never_refreshed(&h, untouched).await;
     }
-    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
-    let summary = token_refresher::run(&h.state, deadline).await.unwrap();
+    let summary = h.run_refresher().await;
     assert_eq!(
         (
             summary.due,
@@ -154,10 +125,7 @@ async fn active_idle_kept_alive_and_dormant_connections_are_each_handled_as_stat
         )
     );
 
-    let get = |u: &'static str| {
-        let store = h.state.store.clone();
-        async move { store.get_connection(u).await.unwrap().unwrap() }
-    };
+    let get = |user| h.stored(user);
     assert_eq!(
         get("active").await.tokens.refresh_token.expose(),
         "rft.charlie"
@@ -171,17 +139,17 @@ async fn active_idle_kept_alive_and_dormant_connections_are_each_handled_as_stat
     assert_eq!(get("dormant").await.status, ConnectionStatus::Dormant);
 
     // Status: dormant but still usable for three days, then a reconnect.
-    let s = status(&h, "dormant").await;
+    let s = h.status("dormant").await;
     assert_eq!(
         (&s["dormant"], &s["connected"]),
         (&true.into(), &true.into())
     );
-    assert_eq!(status(&h, "active").await["dormant"], false);
+    assert_eq!(h.status("active").await["dormant"], false);
     // A second run leaves the dormant one alone (it left the due indexes).
-    let again = token_refresher::run(&h.state, deadline).await.unwrap();
+    let again = h.run_refresher().await;
     assert_eq!((again.dormant, again.refreshed), (0, 0), "{again:?}");
     h.advance(4 * DAY);
-    let s = status(&h, "dormant").await;
+    let s = h.status("dormant").await;
     assert_eq!(
         (&s["dormant"], &s["connected"], &s["reconnectRequired"]),
         (&true.into(), &false.into(), &true.into())
@@ -195,7 +163,7 @@ async fn active_idle_kept_alive_and_dormant_connections_are_each_handled_as_stat
     h.tiktok.reset().await;
     shops_answer(&h).await;
     refresh_request("idle")
-        .respond_with(ResponseTemplate::new(200).set_body_json(token_body("idle2", 7200)))
+        .respond_with(token_response("idle2", 7200))
         .mount(&h.tiktok)
         .await;
     assert_eq!(shop_lookup(&h, "idle").await.status(), 200);
@@ -212,23 +180,18 @@ async fn a_dormant_user_who_returns_in_time_is_active_again() {
     shops_answer(&h).await;
     store(&h, "u1", tokens_expiring("u1", h.now(), 40 * DAY, 43 * DAY)).await;
     h.advance(40 * DAY - 600);
-    refresh_request("u1")
-        .respond_with(ResponseTemplate::new(500))
-        .expect(0)
-        .mount(&h.tiktok)
-        .await;
-    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
-    let summary = token_refresher::run(&h.state, deadline).await.unwrap();
+    never_refreshed(&h, "u1").await;
+    let summary = h.run_refresher().await;
     assert_eq!(summary.dormant, 1, "{summary:?}");
-    assert_eq!(status(&h, "u1").await["dormant"], true);
+    assert_eq!(h.status("u1").await["dormant"], true);
 
     assert_eq!(shop_lookup(&h, "u1").await.status(), 200);
-    let s = status(&h, "u1").await;
+    let s = h.status("u1").await;
     assert_eq!(
         (&s["dormant"], &s["connected"]),
         (&false.into(), &true.into())
     );
-    let back = h.state.store.get_connection("u1").await.unwrap().unwrap();
+    let back = h.stored("u1").await;
     assert_eq!(back.status, ConnectionStatus::Active);
     assert_eq!(back.last_used_at, h.now());
 }
@@ -243,7 +206,7 @@ async fn the_use_is_written_once_a_day_and_the_warm_path_stays_one_read() {
     h.advance(DAY);
     assert_eq!(shop_lookup(&h, "u1").await.status(), 200);
     recorder.take();
-    let first = h.state.store.get_connection("u1").await.unwrap().unwrap();
+    let first = h.stored("u1").await;
     assert_eq!(first.last_used_at, h.now());
     recorder.take();
     // Later the same day: the warm path, one read of the connection; the only
@@ -251,7 +214,7 @@ async fn the_use_is_written_once_a_day_and_the_warm_path_stays_one_read() {
     h.advance(3_600);
     assert_eq!(shop_lookup(&h, "u1").await.status(), 200);
     assert_eq!(recorder.take(), ["dynamodb:GetItem", "dynamodb:UpdateItem"]);
-    let later = h.state.store.get_connection("u1").await.unwrap().unwrap();
+    let later = h.stored("u1").await;
     assert_eq!(later.last_used_at, first.last_used_at, "once a day");
     assert_eq!(later.version, first.version, "a use is not a new version");
     // The day after: written again.

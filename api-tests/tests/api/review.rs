@@ -1,8 +1,7 @@
 //! Edge cases an outside review of the code found, each as a user meets them:
 //! odd token lifetimes from TikTok, and ids written with leading zeros.
 
-use wiremock::matchers::{body_string_contains, method, path};
-use wiremock::{Mock, ResponseTemplate};
+use wiremock::matchers::body_string_contains;
 
 use crate::harness::*;
 
@@ -11,52 +10,16 @@ const PRODUCT: u64 = 1_729_000_000_000_000_001;
 /// Login, TikTok's redirect back and the site's completion, TikTok answering
 /// the code exchange with `grant`.
 async fn connect_with_grant(h: &Harness, user: &str, grant: serde_json::Value) {
-    Mock::given(method("POST"))
-        .and(path("/v2/oauth/token/"))
-        .and(body_string_contains("grant_type=authorization_code"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(grant))
-        .expect(1)
-        .mount(&h.tiktok)
-        .await;
-    let login = login_redirect::handler(&h.state, get("/auth/tiktok/login", &[], Some(user)))
-        .await
-        .unwrap();
-    let state = query_of(&location(&login), "state").unwrap();
-    let back = oauth_callback::handler(
-        &h.state,
-        callback_request(&[("code", "code-1"), ("state", &state)]),
-    )
-    .await
-    .unwrap();
-    let done = oauth_complete::handler(
-        &h.state,
-        complete_request(Some(user), &completion_of(&back)),
-    )
-    .await
-    .unwrap();
+    let exchange = token_request().and(body_string_contains("grant_type=authorization_code"));
+    h.expect(1, exchange.respond_with(json_200(grant))).await;
+    let back = h.login_and_return(user, "code-1").await;
+    let done = h.complete(user, &completion_of(&back)).await;
     assert_eq!(done.status(), 200, "{}", body_json(&done));
 }
 
-async fn status(h: &Harness, user: &str) -> serde_json::Value {
-    let response =
-        connection_status::handler(&h.state, get("/auth/tiktok/status", &[], Some(user)))
-            .await
-            .unwrap();
-    assert_eq!(response.status(), 200);
-    body_json(&response)
-}
-
 async fn search(h: &Harness, user: &str) -> lambda_http::Response<lambda_http::Body> {
-    search::handler(
-        &h.state,
-        get(
-            "/api/tiktok/search",
-            &[("shopId", SHOP), ("query", "lipstick")],
-            Some(user),
-        ),
-    )
-    .await
-    .unwrap()
+    h.search(user, &[("shopId", SHOP), ("query", "lipstick")])
+        .await
 }
 
 async fn refreshes_asked(h: &Harness) -> usize {
@@ -77,13 +40,7 @@ async fn a_huge_expires_in_is_a_long_lived_token_not_an_expired_one() {
     connect_with_grant(&h, "user-1", grant).await;
     friendly_tiktok(&h, PRODUCT).await;
 
-    let stored = h
-        .state
-        .store
-        .get_connection("user-1")
-        .await
-        .unwrap()
-        .unwrap();
+    let stored = h.stored("user-1").await;
     assert!(
         stored.tokens.access_expires_at > h.now(),
         "access token expires at {}",
@@ -105,12 +62,12 @@ async fn a_grant_without_refresh_expires_in_is_a_working_connection() {
     connect_with_grant(&h, "user-1", grant).await;
     friendly_tiktok(&h, PRODUCT).await;
 
-    let shown = status(&h, "user-1").await;
+    let shown = h.status("user-1").await;
     assert_eq!(shown["connected"], true, "{shown}");
     assert_eq!(shown["reconnectRequired"], false, "{shown}");
     h.advance(3600);
     assert_eq!(search(&h, "user-1").await.status(), 200);
-    assert_eq!(status(&h, "user-1").await["connected"], true);
+    assert_eq!(h.status("user-1").await["connected"], true);
 }
 
 #[tokio::test]
@@ -126,16 +83,13 @@ async fn a_refresh_without_refresh_expires_in_does_not_keep_the_old_tokens_expir
         .as_object_mut()
         .unwrap()
         .remove("refresh_expires_in");
-    refresh_request("old")
-        .respond_with(ResponseTemplate::new(200).set_body_json(rotated))
-        .expect(1)
-        .mount(&h.tiktok)
+    h.expect(1, refresh_request("old").respond_with(json_200(rotated)))
         .await;
     friendly_tiktok(&h, PRODUCT).await;
 
     assert_eq!(search(&h, "user-1").await.status(), 200);
     h.advance(200);
-    let shown = status(&h, "user-1").await;
+    let shown = h.status("user-1").await;
     assert_eq!(shown["connected"], true, "{shown}");
     assert_eq!(search(&h, "user-1").await.status(), 200);
 }

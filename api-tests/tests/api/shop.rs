@@ -235,11 +235,7 @@ async fn partner_api(h: &Harness, seller: &Seller) {
 
 /// Login, the seller approves, the callback stores the connection.
 async fn connect(h: &Harness, user: &str) {
-    let response = login_redirect::handler(&h.state, get("/auth/tiktok/login", &[], Some(user)))
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 302);
-    let authorize = location(&response);
+    let authorize = h.login(user, None).await;
     assert_eq!(authorize.path(), "/open/authorize");
     assert_eq!(
         query_of(&authorize, "service_id").as_deref(),
@@ -248,22 +244,23 @@ async fn connect(h: &Harness, user: &str) {
     assert_eq!(query_of(&authorize, "redirect_uri"), None);
     assert_eq!(query_of(&authorize, "client_key"), None);
     let state = query_of(&authorize, "state").unwrap();
-    let back = oauth_callback::handler(
-        &h.state,
-        callback_request(&[("code", "code-1"), ("state", &state), ("shop_region", "GB")]),
-    )
-    .await
-    .unwrap();
+    let back = h
+        .callback(&[("code", "code-1"), ("state", &state), ("shop_region", "GB")])
+        .await;
     assert_eq!(back.status(), 302);
     // The site completes with the seller's own dshipit identity.
-    let done = oauth_complete::handler(
-        &h.state,
-        complete_request(Some(user), &completion_of(&back)),
-    )
-    .await
-    .unwrap();
+    let done = h.complete(user, &completion_of(&back)).await;
     assert_eq!(done.status(), 200, "{}", body_json(&done));
     assert_eq!(body_json(&done)["seller"]["name"], "Maomao Ltd");
+}
+
+/// A shop-mode harness (with `extra` variables) whose Partner API is played
+/// by `seller`, and `seller-1` connected.
+async fn seller_connected(extra: &[(&str, &str)], seller: &Seller) -> Harness {
+    let h = Harness::shop(extra).await;
+    partner_api(&h, seller).await;
+    connect(&h, "seller-1").await;
+    h
 }
 
 async fn call(
@@ -283,12 +280,29 @@ async fn call(
     (response.status().as_u16(), body_json(&response))
 }
 
+async fn search(h: &Harness, query: &[(&str, &str)]) -> (u16, serde_json::Value) {
+    call(h, "search", "/api/tiktok/search", query).await
+}
+
+/// `GET /api/tiktok/products/<id>?shopId=<shop>` as `user`, as API Gateway
+/// passes it (the id as a path parameter).
+fn product_request(id: &str, shop: &str, user: &str) -> lambda_http::Request {
+    use lambda_http::RequestExt;
+    get(
+        &format!("/api/tiktok/products/{id}"),
+        &[("shopId", shop)],
+        Some(user),
+    )
+    .with_path_parameters(std::collections::HashMap::from([(
+        "productId".to_owned(),
+        id.to_owned(),
+    )]))
+}
+
 #[tokio::test]
 async fn a_seller_connects_and_status_shows_the_shops_but_no_token_or_cipher() {
-    let h = Harness::shop(&[]).await;
     let seller = Seller::new(7 * 86_400);
-    partner_api(&h, &seller).await;
-    connect(&h, "seller-1").await;
+    let h = seller_connected(&[], &seller).await;
 
     let (status, body) = call(&h, "status", "/auth/tiktok/status", &[]).await;
     assert_eq!(status, 200);
@@ -306,21 +320,13 @@ async fn a_seller_connects_and_status_shows_the_shops_but_no_token_or_cipher() {
     for hidden in ["TTP_", "GCP_", APP_SECRET] {
         assert!(!text.contains(hidden), "{hidden} in {text}");
     }
-    let stored = h
-        .state
-        .store
-        .get_connection("seller-1")
-        .await
-        .unwrap()
-        .unwrap();
+    let stored = h.stored("seller-1").await;
     assert_eq!(stored.tokens.access_token.expose(), "TTP_access-1");
 }
 
 #[tokio::test]
 async fn shops_are_the_sellers_own_filtered_by_name_and_404_when_none() {
-    let h = Harness::shop(&[]).await;
-    partner_api(&h, &Seller::new(7 * 86_400)).await;
-    connect(&h, "seller-1").await;
+    let h = seller_connected(&[], &Seller::new(7 * 86_400)).await;
 
     let (status, body) = call(&h, "shops", "/api/tiktok/shops", &[("name", "mAoMaO")]).await;
     assert_eq!(status, 200, "{body}");
@@ -340,9 +346,7 @@ async fn shops_are_the_sellers_own_filtered_by_name_and_404_when_none() {
 
 #[tokio::test]
 async fn search_reads_several_upstream_pages_and_the_cursor_continues_exactly() {
-    let h = Harness::shop(&[("UPSTREAM_PAGE_BUDGET", "5")]).await;
-    partner_api(&h, &Seller::new(7 * 86_400)).await;
-    connect(&h, "seller-1").await;
+    let h = seller_connected(&[("UPSTREAM_PAGE_BUDGET", "5")], &Seller::new(7 * 86_400)).await;
 
     // 84 lamps among 250 products (every third), over three upstream pages.
     let mut seen = Vec::new();
@@ -353,7 +357,7 @@ async fn search_reads_several_upstream_pages_and_the_cursor_continues_exactly() 
         if let Some(c) = cursor.as_deref() {
             query.push(("cursor", c));
         }
-        let (status, body) = call(&h, "search", "/api/tiktok/search", &query).await;
+        let (status, body) = search(&h, &query).await;
         assert_eq!(status, 200, "{body}");
         answers += 1;
         for p in body["products"].as_array().unwrap() {
@@ -389,35 +393,18 @@ async fn search_reads_several_upstream_pages_and_the_cursor_continues_exactly() 
     assert_eq!(seen, expected, "every lamp once, in order");
     assert_eq!(answers, 3);
     // A cursor we did not make is a 400, not a 500.
-    let (status, _) = call(
-        &h,
-        "search",
-        "/api/tiktok/search",
-        &[("shopId", BEAUTY), ("cursor", "bm9wZQ")],
-    )
-    .await;
+    let (status, _) = search(&h, &[("shopId", BEAUTY), ("cursor", "bm9wZQ")]).await;
     assert_eq!(status, 400);
     // A shop the seller did not authorize is a 404.
-    let (status, _) = call(&h, "search", "/api/tiktok/search", &[("shopId", "1")]).await;
+    let (status, _) = search(&h, &[("shopId", "1")]).await;
     assert_eq!(status, 404);
 }
 
 #[tokio::test]
 async fn a_product_comes_with_its_html_description_images_and_skus_and_is_cached() {
-    let h = Harness::shop(&[]).await;
-    partner_api(&h, &Seller::new(7 * 86_400)).await;
-    connect(&h, "seller-1").await;
+    let h = seller_connected(&[], &Seller::new(7 * 86_400)).await;
     let id = product_id(3);
-    let route = format!("/api/tiktok/products/{id}");
-    let lookup = || {
-        let mut req = get(&route, &[("shopId", BEAUTY)], Some("seller-1"));
-        use lambda_http::RequestExt;
-        req = req.with_path_parameters(std::collections::HashMap::from([(
-            "productId".to_owned(),
-            id.clone(),
-        )]));
-        req
-    };
+    let lookup = || product_request(&id, BEAUTY, "seller-1");
     let response = product_lookup::handler(&h.state, lookup()).await.unwrap();
     let body = body_json(&response);
     assert_eq!(response.status(), 200, "{body}");
@@ -447,16 +434,7 @@ async fn a_product_comes_with_its_html_description_images_and_skus_and_is_cached
         "the second lookup is served from the cache"
     );
 
-    let mut missing = get(
-        "/api/tiktok/products/999",
-        &[("shopId", BEAUTY)],
-        Some("seller-1"),
-    );
-    use lambda_http::RequestExt;
-    missing = missing.with_path_parameters(std::collections::HashMap::from([(
-        "productId".to_owned(),
-        "999".to_owned(),
-    )]));
+    let missing = product_request("999", BEAUTY, "seller-1");
     let response = product_lookup::handler(&h.state, missing).await.unwrap();
     assert_eq!(response.status(), 404);
     assert_eq!(error_code(&response), "not_found");
@@ -464,19 +442,11 @@ async fn a_product_comes_with_its_html_description_images_and_skus_and_is_cached
 
 #[tokio::test]
 async fn an_expired_access_token_is_refreshed_once_and_the_call_retried() {
-    let h = Harness::shop(&[]).await;
     let seller = Seller::new(7 * 86_400);
-    partner_api(&h, &seller).await;
-    connect(&h, "seller-1").await;
+    let h = seller_connected(&[], &seller).await;
     // TikTok rotates the pair behind our back (as if it expired early): 105002.
     *seller.current.lock().unwrap() = 1;
-    let stored = h
-        .state
-        .store
-        .get_connection("seller-1")
-        .await
-        .unwrap()
-        .unwrap();
+    let stored = h.stored("seller-1").await;
     let mut tokens = stored.tokens.clone();
     tokens.access_token = tiktok_gateway::AccessToken::new("TTP_access-stale");
     h.state
@@ -485,22 +455,10 @@ async fn an_expired_access_token_is_refreshed_once_and_the_call_retried() {
         .await
         .unwrap();
 
-    let (status, body) = call(
-        &h,
-        "search",
-        "/api/tiktok/search",
-        &[("shopId", BEAUTY), ("pageSize", "5")],
-    )
-    .await;
+    let (status, body) = search(&h, &[("shopId", BEAUTY), ("pageSize", "5")]).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(seller.refreshes.load(Ordering::SeqCst), 1);
-    let after = h
-        .state
-        .store
-        .get_connection("seller-1")
-        .await
-        .unwrap()
-        .unwrap();
+    let after = h.stored("seller-1").await;
     assert_eq!(after.tokens.refresh_token.expose(), "TTP_refresh-2");
     assert_eq!(
         after.tokens.account, stored.tokens.account,
@@ -510,32 +468,17 @@ async fn an_expired_access_token_is_refreshed_once_and_the_call_retried() {
 
 #[tokio::test]
 async fn eight_concurrent_requests_on_an_expired_token_lose_no_rotation() {
-    let h = Harness::shop(&[]).await;
     let seller = Seller::new(3_600);
-    partner_api(&h, &seller).await;
-    connect(&h, "seller-1").await;
+    let h = seller_connected(&[], &seller).await;
     h.advance(3_600);
     seller.now.store(h.now(), Ordering::SeqCst);
 
-    let requests = (0..8).map(|_| {
-        call(
-            &h,
-            "search",
-            "/api/tiktok/search",
-            &[("shopId", BEAUTY), ("pageSize", "5")],
-        )
-    });
+    let requests = (0..8).map(|_| search(&h, &[("shopId", BEAUTY), ("pageSize", "5")]));
     let answers = futures::future::join_all(requests).await;
     for (status, body) in &answers {
         assert_eq!(*status, 200, "{body}");
     }
-    let stored = h
-        .state
-        .store
-        .get_connection("seller-1")
-        .await
-        .unwrap()
-        .unwrap();
+    let stored = h.stored("seller-1").await;
     let valid = format!("TTP_refresh-{}", seller.current.lock().unwrap());
     assert_eq!(
         stored.tokens.refresh_token.expose(),
@@ -552,14 +495,12 @@ async fn eight_concurrent_requests_on_an_expired_token_lose_no_rotation() {
 
 #[tokio::test]
 async fn a_refused_refresh_token_asks_the_seller_to_reconnect() {
-    let h = Harness::shop(&[]).await;
     let seller = Seller::new(3_600);
-    partner_api(&h, &seller).await;
-    connect(&h, "seller-1").await;
+    let h = seller_connected(&[], &seller).await;
     // The seller's authorization is gone at TikTok: the refresh token is refused.
     *seller.current.lock().unwrap() = 99;
     h.advance(3_600);
-    let (status, body) = call(&h, "search", "/api/tiktok/search", &[("shopId", BEAUTY)]).await;
+    let (status, body) = search(&h, &[("shopId", BEAUTY)]).await;
     assert_eq!(
         (status, body["error"]["code"].as_str()),
         (409, Some("reconnect_required"))
@@ -570,48 +511,25 @@ async fn a_refused_refresh_token_asks_the_seller_to_reconnect() {
 
 #[tokio::test]
 async fn disconnect_deletes_the_connection_without_calling_tiktok() {
-    let h = Harness::shop(&[]).await;
-    partner_api(&h, &Seller::new(7 * 86_400)).await;
-    connect(&h, "seller-1").await;
+    let h = seller_connected(&[], &Seller::new(7 * 86_400)).await;
     let before = h.tiktok.received_requests().await.unwrap().len();
-    let response = disconnect::handler(
-        &h.state,
-        event(
-            "POST",
-            "/auth/tiktok/disconnect",
-            &[],
-            Some("seller-1"),
-            &[],
-        ),
-    )
-    .await
-    .unwrap();
-    assert_eq!(response.status(), 200);
-    assert!(h
-        .state
-        .store
-        .get_connection("seller-1")
-        .await
-        .unwrap()
-        .is_none());
+    assert_eq!(h.disconnect("seller-1").await.status(), 200);
+    assert!(!h.has_connection("seller-1").await);
     assert_eq!(h.tiktok.received_requests().await.unwrap().len(), before);
 }
 
 #[tokio::test]
 async fn the_refresher_refreshes_seven_day_tokens_a_day_ahead() {
-    let h = Harness::shop(&[("REFRESH_AHEAD_SECS", "86400")]).await;
     let seller = Seller::new(7 * 86_400);
-    partner_api(&h, &seller).await;
-    connect(&h, "seller-1").await;
-    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+    let h = seller_connected(&[("REFRESH_AHEAD_SECS", "86400")], &seller).await;
     // Five days on: not due yet.
     h.advance(5 * 86_400);
-    let summary = token_refresher::run(&h.state, deadline).await.unwrap();
+    let summary = h.run_refresher().await;
     assert_eq!(summary.due, 0, "{summary:?}");
     // Six days and an hour on: the token expires within the day ahead.
     h.advance(86_400 + 3_600);
     seller.now.store(h.now(), Ordering::SeqCst);
-    let summary = token_refresher::run(&h.state, deadline).await.unwrap();
+    let summary = h.run_refresher().await;
     assert_eq!(
         (
             summary.due,
@@ -621,27 +539,18 @@ async fn the_refresher_refreshes_seven_day_tokens_a_day_ahead() {
         (1, 1, 0),
         "{summary:?}"
     );
-    let stored = h
-        .state
-        .store
-        .get_connection("seller-1")
-        .await
-        .unwrap()
-        .unwrap();
+    let stored = h.stored("seller-1").await;
     assert_eq!(stored.tokens.refresh_token.expose(), "TTP_refresh-2");
     assert_eq!(stored.tokens.access_expires_at, h.now() + 7 * 86_400);
 }
 
 #[tokio::test]
 async fn a_refresh_token_a_refresh_does_not_extend_is_flagged_not_hammered() {
-    let h = Harness::shop(&[("REFRESH_WINDOW_DAYS", "7")]).await;
     let mut seller = Seller::new(7 * 86_400);
     seller.refresh_ttl = 3 * 86_400; // the authorization ends in three days, refresh or not
-    partner_api(&h, &seller).await;
-    connect(&h, "seller-1").await;
-    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+    let h = seller_connected(&[("REFRESH_WINDOW_DAYS", "7")], &seller).await;
     // Just connected: within the window, but refreshed less than a day ago.
-    let summary = token_refresher::run(&h.state, deadline).await.unwrap();
+    let summary = h.run_refresher().await;
     assert_eq!(
         (summary.due, summary.refreshed, summary.skipped),
         (1, 0, 1),
@@ -650,14 +559,14 @@ async fn a_refresh_token_a_refresh_does_not_extend_is_flagged_not_hammered() {
     // A day on: refreshed, and still expiring within the window: flagged.
     h.advance(86_400 + 1);
     seller.now.store(h.now() - 2 * 86_400, Ordering::SeqCst); // TikTok keeps the original end
-    let summary = token_refresher::run(&h.state, deadline).await.unwrap();
+    let summary = h.run_refresher().await;
     assert_eq!(
         (summary.refreshed, summary.refresh_token_expiring),
         (1, 1),
         "{summary:?}"
     );
     // The next run does not refresh it again.
-    let summary = token_refresher::run(&h.state, deadline).await.unwrap();
+    let summary = h.run_refresher().await;
     assert_eq!((summary.refreshed, summary.skipped), (0, 1), "{summary:?}");
     assert_eq!(seller.refreshes.load(Ordering::SeqCst), 1);
 }
@@ -677,6 +586,10 @@ mod emulated {
 
     async fn stack() -> (AppState, RunningEmulator) {
         shop_stack(CALLBACK).await
+    }
+
+    async fn connection_of(state: &AppState, user: &str) -> Option<tiktok_gateway::Connection> {
+        state.store.get_connection(user).await.unwrap()
     }
 
     /// The seller clicks through the emulator's authorization page.
@@ -746,12 +659,7 @@ mod emulated {
         let (state, tiktok) = stack().await;
         let back = connect(&state, &tiktok, "seller-emu", "approve").await;
         assert!(query_of(&back, "tiktokCompletion").is_some(), "{back}");
-        let stored = state
-            .store
-            .get_connection("seller-emu")
-            .await
-            .unwrap()
-            .unwrap();
+        let stored = connection_of(&state, "seller-emu").await.unwrap();
         assert_eq!(
             stored.tokens.account.as_ref().unwrap().shops.len(),
             SHOPS.len()
@@ -799,16 +707,7 @@ mod emulated {
 
         // A product with its images and HTML description.
         let id = tiktok_emulator::partner::product_id(1, 7);
-        let mut req = get(
-            &format!("/api/tiktok/products/{id}"),
-            &[("shopId", SHOPS[1].id)],
-            Some("seller-emu"),
-        );
-        use lambda_http::RequestExt;
-        req = req.with_path_parameters(std::collections::HashMap::from([(
-            "productId".to_owned(),
-            id.clone(),
-        )]));
+        let req = super::product_request(&id, SHOPS[1].id, "seller-emu");
         let response = product_lookup::handler(&state, req).await.unwrap();
         let body = body_json(&response);
         assert_eq!(response.status(), 200, "{body}");
@@ -852,12 +751,7 @@ mod emulated {
             assert_eq!(*status, 200, "{body}");
             assert_eq!(body["products"][0]["currency"], "IDR");
         }
-        let stored = state
-            .store
-            .get_connection("seller-emu")
-            .await
-            .unwrap()
-            .unwrap();
+        let stored = connection_of(&state, "seller-emu").await.unwrap();
         assert!(
             tiktok
                 .emulator
@@ -873,12 +767,7 @@ mod emulated {
         use tiktok_emulator::partner::{cipher, expected_sign};
         let (state, tiktok) = stack().await;
         connect(&state, &tiktok, "seller-sig", "approve").await;
-        let stored = state
-            .store
-            .get_connection("seller-sig")
-            .await
-            .unwrap()
-            .unwrap();
+        let stored = connection_of(&state, "seller-sig").await.unwrap();
         let token = stored.tokens.access_token.expose().to_owned();
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -1015,11 +904,6 @@ mod emulated {
             query_of(&back, "tiktokError").as_deref(),
             Some("access_denied")
         );
-        assert!(state
-            .store
-            .get_connection("seller-deny")
-            .await
-            .unwrap()
-            .is_none());
+        assert!(connection_of(&state, "seller-deny").await.is_none());
     }
 }

@@ -70,21 +70,11 @@ async fn a_deauthorization_ends_the_sellers_connection_and_a_replay_is_a_no_op()
     );
 
     assert_eq!(send(&h, signed(&body)).await, 200);
-    let ended = h
-        .state
-        .store
-        .get_connection("seller-1")
-        .await
-        .unwrap()
-        .unwrap();
+    let ended = h.stored("seller-1").await;
     assert_eq!(ended.status, ConnectionStatus::ReconnectRequired);
     assert_eq!(ended.tokens.access_token.expose(), "", "tokens deleted");
     assert_eq!(ended.tokens.refresh_token.expose(), "");
-    let status =
-        connection_status::handler(&h.state, get("/auth/tiktok/status", &[], Some("seller-1")))
-            .await
-            .unwrap();
-    let status = body_json(&status);
+    let status = h.status("seller-1").await;
     assert_eq!(
         (
             status["connected"].as_bool(),
@@ -96,22 +86,10 @@ async fn a_deauthorization_ends_the_sellers_connection_and_a_replay_is_a_no_op()
     // TikTok retries: the same delivery again changes nothing.
     let version = ended.version;
     assert_eq!(send(&h, signed(&body)).await, 200);
-    let after = h
-        .state
-        .store
-        .get_connection("seller-1")
-        .await
-        .unwrap()
-        .unwrap();
+    let after = h.stored("seller-1").await;
     assert_eq!(after.version, version);
     // The other user's connection was not touched.
-    let other = h
-        .state
-        .store
-        .get_connection("bystander")
-        .await
-        .unwrap()
-        .unwrap();
+    let other = h.stored("bystander").await;
     assert_eq!(other.status, ConnectionStatus::Active);
 }
 
@@ -119,13 +97,7 @@ async fn a_deauthorization_ends_the_sellers_connection_and_a_replay_is_a_no_op()
 async fn a_forged_or_unsigned_delivery_is_401_and_changes_nothing() {
     let h = Harness::shop(&[]).await;
     seller(&h, "seller-1").await;
-    let before = h
-        .state
-        .store
-        .get_connection("seller-1")
-        .await
-        .unwrap()
-        .unwrap();
+    let before = h.stored("seller-1").await;
     let body = notification(6, "7380066284010030002", serde_json::json!({}));
     let forged = webhook_signature(APP_KEY, "not-the-app-secret", body.as_bytes());
     for req in [
@@ -145,25 +117,11 @@ async fn a_forged_or_unsigned_delivery_is_401_and_changes_nothing() {
         assert_eq!(response.status(), 401);
         assert_eq!(body_json(&response)["error"]["code"], "unauthorized");
     }
-    assert_eq!(
-        h.state
-            .store
-            .get_connection("seller-1")
-            .await
-            .unwrap()
-            .unwrap(),
-        before
-    );
+    assert_eq!(h.stored("seller-1").await, before);
     // Not recorded as handled either: the genuine delivery still works.
     assert_eq!(send(&h, signed(&body)).await, 200);
     assert_eq!(
-        h.state
-            .store
-            .get_connection("seller-1")
-            .await
-            .unwrap()
-            .unwrap()
-            .status,
+        h.stored("seller-1").await.status,
         ConnectionStatus::ReconnectRequired
     );
 }
@@ -179,39 +137,21 @@ async fn an_upcoming_expiration_shows_in_the_status_and_unknown_types_are_acknow
         serde_json::json!({"expiration_time": expires.to_string()}),
     );
     assert_eq!(send(&h, signed(&body)).await, 200);
-    let status =
-        connection_status::handler(&h.state, get("/auth/tiktok/status", &[], Some("seller-1")))
-            .await
-            .unwrap();
-    let status = body_json(&status);
+    let status = h.status("seller-1").await;
     assert_eq!(
         status["seller"]["authorizationExpiresAt"],
         "2027-02-04T08:00:00Z"
     );
     assert_eq!(status["connected"], true);
 
-    let before = h
-        .state
-        .store
-        .get_connection("seller-1")
-        .await
-        .unwrap()
-        .unwrap();
+    let before = h.stored("seller-1").await;
     let unknown = notification(
         1,
         "7380066284010030005",
         serde_json::json!({"order_id": "1"}),
     );
     assert_eq!(send(&h, signed(&unknown)).await, 200);
-    assert_eq!(
-        h.state
-            .store
-            .get_connection("seller-1")
-            .await
-            .unwrap()
-            .unwrap(),
-        before
-    );
+    assert_eq!(h.stored("seller-1").await, before);
 
     // A body over the cap is refused before anything else.
     let huge = "x".repeat(tiktok_shop_webhook::MAX_BODY_BYTES + 1);
