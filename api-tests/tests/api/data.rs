@@ -14,8 +14,9 @@ fn page_request(start: u32) -> wiremock::MockBuilder {
     research_request("product").and(body_string_contains(format!("\"page_start\":{start}")))
 }
 
-fn products_page(start: u32, body: serde_json::Value) -> Mock {
-    page_request(start).respond_with(json_200(body))
+/// The listing page `start`: `products`, and whether more follow.
+fn products_page(start: u32, products: &[(u64, &str, &str)], has_more: bool) -> Mock {
+    page_request(start).respond_with(json_200(products_body(products, has_more)))
 }
 
 /// The listing page `start` asked for with `token`.
@@ -79,19 +80,16 @@ async fn a_user_without_a_connection_gets_409() {
 
 async fn search_filters_by_keyword_across_pages(h: Harness) {
     h.connect("user-1", "live", 3600).await;
-    products_page(
-        2,
-        products_body(
+    h.expect(
+        1,
+        products_page(
+            2,
             &[(P1, "Desk Lamp", "warm light"), (P2, "Mug", "ceramic")],
             true,
         ),
     )
-    .expect(1)
-    .mount(&h.tiktok)
     .await;
-    products_page(3, products_body(&[(P3, "Cable", "a LAMP cable")], false))
-        .expect(1)
-        .mount(&h.tiktok)
+    h.expect(1, products_page(3, &[(P3, "Cable", "a LAMP cable")], false))
         .await;
     let response = search(
         &h,
@@ -149,12 +147,10 @@ on_each_store!(search_filters_by_keyword_across_pages() =>
 async fn search_without_a_query_returns_one_page_and_where_to_continue() {
     let h = Harness::memory(&[]).await;
     h.connect("user-1", "live", 3600).await;
-    products_page(
+    h.expect(
         1,
-        products_body(&[(P1, "Desk Lamp", ""), (P2, "Mug", "")], true),
+        products_page(1, &[(P1, "Desk Lamp", ""), (P2, "Mug", "")], true),
     )
-    .expect(1)
-    .mount(&h.tiktok)
     .await;
     let body = body_json(&search(&h, &[("shopId", SHOP), ("pageSize", "2")]).await);
     assert_eq!(body["totalCount"], 2);
@@ -345,18 +341,14 @@ async fn product(h: &Harness, id: u64, shop: &str) -> lambda_http::Response<lamb
 async fn product_lookup_pages_the_listing_then_answers_from_the_cache() {
     let h = Harness::moto(&[]).await;
     h.connect("user-1", "live", 3600).await;
-    products_page(
+    h.expect(
         1,
-        products_body(&[(P1, "Desk Lamp", ""), (P2, "Mug", "")], true),
+        products_page(1, &[(P1, "Desk Lamp", ""), (P2, "Mug", "")], true),
     )
-    .expect(1)
-    .mount(&h.tiktok)
     .await;
-    products_page(2, products_body(&[(P3, "Cable", "")], false))
-        .expect(1)
-        .mount(&h.tiktok)
+    h.expect(1, products_page(2, &[(P3, "Cable", "")], false))
         .await;
-    reviews_mock().expect(2).mount(&h.tiktok).await;
+    h.expect(2, reviews_mock()).await;
     let first = product(&h, P3, SHOP).await;
     assert_eq!(first.status(), 200);
     let body = body_json(&first);
@@ -371,9 +363,7 @@ async fn product_lookup_pages_the_listing_then_answers_from_the_cache() {
 async fn product_lookup_is_404_when_the_listing_lacks_it_and_400_on_bad_ids() {
     let h = Harness::memory(&[]).await;
     h.connect("user-1", "live", 3600).await;
-    products_page(1, products_body(&[(P1, "Desk Lamp", "")], false))
-        .expect(1)
-        .mount(&h.tiktok)
+    h.expect(1, products_page(1, &[(P1, "Desk Lamp", "")], false))
         .await;
     let missing = product(&h, P3, SHOP).await;
     assert_eq!(missing.status(), 404);
@@ -450,14 +440,12 @@ async fn a_search_over_several_pages_refreshes_an_expired_token_once() {
 async fn a_product_a_search_answered_is_looked_up_without_listing_again() {
     let h = Harness::moto(&[]).await;
     h.connect("user-1", "live", 3600).await;
-    products_page(
+    h.expect(
         1,
-        products_body(&[(P1, "Desk Lamp", ""), (P3, "Mug", "")], false),
+        products_page(1, &[(P1, "Desk Lamp", ""), (P3, "Mug", "")], false),
     )
-    .expect(1)
-    .mount(&h.tiktok)
     .await;
-    reviews_mock().expect(1).mount(&h.tiktok).await;
+    h.expect(1, reviews_mock()).await;
     let found = body_json(&search(&h, &[("shopId", SHOP), ("query", "mug")]).await);
     assert_eq!(found["products"][0]["product_id"], P3.to_string());
 

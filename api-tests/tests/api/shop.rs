@@ -263,6 +263,15 @@ async fn seller_connected(extra: &[(&str, &str)], seller: &Seller) -> Harness {
     h
 }
 
+/// `seller-1` connected with one-hour access tokens, an hour ago (for us and
+/// for TikTok): the access token has just expired.
+async fn an_hour_after_connecting(seller: &Seller) -> Harness {
+    let h = seller_connected(&[], seller).await;
+    h.advance(3_600);
+    seller.now.store(h.now(), Ordering::SeqCst);
+    h
+}
+
 async fn call(
     h: &Harness,
     handler: &str,
@@ -469,9 +478,7 @@ async fn an_expired_access_token_is_refreshed_once_and_the_call_retried() {
 #[tokio::test]
 async fn eight_concurrent_requests_on_an_expired_token_lose_no_rotation() {
     let seller = Seller::new(3_600);
-    let h = seller_connected(&[], &seller).await;
-    h.advance(3_600);
-    seller.now.store(h.now(), Ordering::SeqCst);
+    let h = an_hour_after_connecting(&seller).await;
 
     let requests = (0..8).map(|_| search(&h, &[("shopId", BEAUTY), ("pageSize", "5")]));
     let answers = futures::future::join_all(requests).await;
@@ -496,10 +503,9 @@ async fn eight_concurrent_requests_on_an_expired_token_lose_no_rotation() {
 #[tokio::test]
 async fn a_refused_refresh_token_asks_the_seller_to_reconnect() {
     let seller = Seller::new(3_600);
-    let h = seller_connected(&[], &seller).await;
+    let h = an_hour_after_connecting(&seller).await;
     // The seller's authorization is gone at TikTok: the refresh token is refused.
     *seller.current.lock().unwrap() = 99;
-    h.advance(3_600);
     let (status, body) = search(&h, &[("shopId", BEAUTY)]).await;
     assert_eq!(
         (status, body["error"]["code"].as_str()),
@@ -800,100 +806,47 @@ mod emulated {
                 (status, body["code"].as_i64().unwrap())
             }
         };
-        let q = |pairs: &[(&str, &str)]| -> Vec<(String, String)> {
-            pairs
+        let shops = "/authorization/202309/shops";
+        let product = "/product/202309/products/1729382400000000000";
+        let missing = "/product/202309/products/1729382409999999999";
+        let c = cipher(0);
+        let signed = [("app_key", APP_KEY), ("timestamp", now.as_str())];
+        let with_cipher = [signed[0], signed[1], ("shop_cipher", c.as_str())];
+        // (path, query, signature tampered with, HTTP status where asserted, TikTok's code)
+        let cases: [(&'static str, &[(&str, &str)], bool, Option<u16>, i64); 8] = [
+            (shops, &signed, false, Some(200), 0),
+            (shops, &signed, true, Some(401), 106001),
+            (
+                shops,
+                &[("app_key", APP_KEY), ("timestamp", "1623812664")],
+                false,
+                None,
+                36009004,
+            ),
+            (
+                shops,
+                &[("app_key", "other"), ("timestamp", &now)],
+                false,
+                None,
+                36009004,
+            ),
+            (shops, &with_cipher, false, None, 36009004),
+            (product, &signed, false, None, 106013),
+            (product, &with_cipher, false, Some(200), 0),
+            (missing, &with_cipher, false, None, 12019150),
+        ];
+        for (path, query, tamper, status, code) in cases {
+            let query: Vec<(String, String)> = query
                 .iter()
                 .map(|(k, v)| ((*k).into(), (*v).into()))
-                .collect()
-        };
-        let shops = "/authorization/202309/shops";
-        assert_eq!(
-            send(
-                shops,
-                q(&[("app_key", APP_KEY), ("timestamp", &now)]),
-                false
-            )
-            .await,
-            (200, 0)
-        );
-        assert_eq!(
-            send(shops, q(&[("app_key", APP_KEY), ("timestamp", &now)]), true).await,
-            (401, 106001)
-        );
-        assert_eq!(
-            send(
-                shops,
-                q(&[("app_key", APP_KEY), ("timestamp", "1623812664")]),
-                false
-            )
-            .await
-            .1,
-            36009004
-        );
-        assert_eq!(
-            send(
-                shops,
-                q(&[("app_key", "other"), ("timestamp", &now)]),
-                false
-            )
-            .await
-            .1,
-            36009004
-        );
-        let c = cipher(0);
-        assert_eq!(
-            send(
-                shops,
-                q(&[
-                    ("app_key", APP_KEY),
-                    ("timestamp", &now),
-                    ("shop_cipher", &c)
-                ]),
-                false
-            )
-            .await
-            .1,
-            36009004
-        );
-        let product = "/product/202309/products/1729382400000000000";
-        assert_eq!(
-            send(
-                product,
-                q(&[("app_key", APP_KEY), ("timestamp", &now)]),
-                false
-            )
-            .await
-            .1,
-            106013
-        );
-        assert_eq!(
-            send(
-                product,
-                q(&[
-                    ("app_key", APP_KEY),
-                    ("timestamp", &now),
-                    ("shop_cipher", &c)
-                ]),
-                false
-            )
-            .await,
-            (200, 0)
-        );
-        let missing = "/product/202309/products/1729382409999999999";
-        assert_eq!(
-            send(
-                missing,
-                q(&[
-                    ("app_key", APP_KEY),
-                    ("timestamp", &now),
-                    ("shop_cipher", &c)
-                ]),
-                false
-            )
-            .await
-            .1,
-            12019150
-        );
+                .collect();
+            let what = format!("{path} {query:?} tampered: {tamper}");
+            let answer = send(path, query, tamper).await;
+            assert_eq!(answer.1, code, "{what}");
+            if let Some(status) = status {
+                assert_eq!(answer.0, status, "{what}");
+            }
+        }
     }
 
     #[tokio::test]
