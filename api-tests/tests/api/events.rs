@@ -3,6 +3,7 @@
 //! A new event file without an expectation here fails the test, so the samples
 //! cannot drift from the code.
 
+use std::collections::BTreeSet;
 use std::path::PathBuf;
 
 use lambda_http::{Body, Request, Response};
@@ -64,12 +65,11 @@ async fn world() -> Harness {
 }
 
 async fn call(h: &Harness, stem: &str, request: Request) -> Response<Body> {
-    let function = EXPECTED_FUNCTIONS
-        .iter()
-        .copied()
+    let function = http_functions()
+        .into_iter()
         .find(|f| stem.starts_with(&format!("{f}-")))
         .unwrap_or_else(|| panic!("{stem}: events are named <function>-<case>"));
-    let answer = match function {
+    let answer = match function.as_str() {
         "login-redirect" => login_redirect::handler(&h.state, request).await,
         "oauth-callback" => oauth_callback::handler(&h.state, request).await,
         "oauth-complete" => oauth_complete::handler(&h.state, request).await,
@@ -84,17 +84,13 @@ async fn call(h: &Harness, stem: &str, request: Request) -> Response<Body> {
     answer.unwrap_or_else(|e| panic!("{stem}: handler error {e}"))
 }
 
-const EXPECTED_FUNCTIONS: &[&str] = &[
-    "login-redirect",
-    "oauth-callback",
-    "oauth-complete",
-    "disconnect",
-    "connection-status",
-    "search",
-    "shop-lookup",
-    "product-lookup",
-    "tiktok-shop-webhook",
-];
+/// The functions behind the HTTP API, by binary name, as the template deploys them.
+fn http_functions() -> BTreeSet<String> {
+    crate::template::template_routes()
+        .into_iter()
+        .map(|(_, _, binary, _)| binary)
+        .collect()
+}
 
 fn body_of(response: &Response<Body>) -> serde_json::Value {
     match response.body() {

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use wiremock::ResponseTemplate;
 
 use crate::harness::*;
+use crate::template::template;
 
 fn scope_refusal(code: &str) -> ResponseTemplate {
     research_error(
@@ -147,11 +148,6 @@ async fn a_connection_sealed_under_a_removed_key_asks_for_a_reconnect() {
     assert_eq!(error_code(&search), "reconnect_required");
     assert_eq!(h.disconnect("user-1").await.status(), 200);
     assert!(!h.has_connection("user-1").await);
-}
-
-fn template() -> serde_yaml::Value {
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    serde_yaml::from_str(&std::fs::read_to_string(root.join("template.yaml")).unwrap()).unwrap()
 }
 
 /// API Gateway throttles the stage (template parameters with sane defaults),

@@ -12,13 +12,9 @@ use test_support::Recorder;
 use tiktok_gateway::queue::RefreshQueue;
 
 use crate::harness::*;
+use crate::template::template;
 
 const PRODUCT: u64 = 1_729_000_000_000_000_001;
-
-fn template() -> Value {
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    serde_yaml::from_str(&std::fs::read_to_string(root.join("template.yaml")).unwrap()).unwrap()
-}
 
 fn as_strings(value: &Value) -> Vec<String> {
     match value {

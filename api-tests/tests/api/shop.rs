@@ -812,8 +812,15 @@ mod emulated {
         let c = cipher(0);
         let signed = [("app_key", APP_KEY), ("timestamp", now.as_str())];
         let with_cipher = [signed[0], signed[1], ("shop_cipher", c.as_str())];
-        // (path, query, signature tampered with, HTTP status where asserted, TikTok's code)
-        let cases: [(&'static str, &[(&str, &str)], bool, Option<u16>, i64); 8] = [
+        /// (path, query, signature tampered with, HTTP status where asserted, TikTok's code)
+        type Case<'a> = (
+            &'static str,
+            &'a [(&'a str, &'a str)],
+            bool,
+            Option<u16>,
+            i64,
+        );
+        let cases: [Case; 8] = [
             (shops, &signed, false, Some(200), 0),
             (shops, &signed, true, Some(401), 106001),
             (

@@ -15,9 +15,14 @@ fn load(name: &str) -> Value {
     serde_yaml::from_str(&text).unwrap_or_else(|e| panic!("{name}: {e}"))
 }
 
+/// template.yaml, parsed.
+pub fn template() -> Value {
+    load("template.yaml")
+}
+
 /// (METHOD, path, function binary, authorizer) for every HttpApi event.
 pub fn template_routes() -> BTreeSet<(String, String, String, bool)> {
-    let template = load("template.yaml");
+    let template = template();
     let mut routes = BTreeSet::new();
     let resources = template["Resources"].as_mapping().expect("Resources");
     for (_, resource) in resources {
