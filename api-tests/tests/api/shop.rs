@@ -43,17 +43,9 @@ fn query(request: &Request, key: &str) -> Option<String> {
 
 /// Whether the request carries the signature of what arrived.
 fn signed(request: &Request) -> bool {
-    let pairs: Vec<(String, String)> = request.url.query_pairs().into_owned().collect();
-    let Some(sign) = query(request, "sign") else {
-        return false;
-    };
-    let params: Vec<(&str, &str)> = pairs
-        .iter()
-        .filter(|(k, _)| k != "sign")
-        .map(|(k, v)| (k.as_str(), v.as_str()))
-        .collect();
-    let body = (!request.body.is_empty()).then_some(request.body.as_slice());
-    sign == sign_request(APP_SECRET, request.url.path(), &params, body)
+    test_support::signed_as_received(&request.url, &request.body, |path, params, body| {
+        sign_request(APP_SECRET, path, params, body)
+    })
 }
 
 /// The seller's tokens as TikTok holds them: the current pair rotates on
