@@ -242,8 +242,15 @@ test('shop mode: a seller connects, lists shops, searches, opens a product with 
       const img = document.getElementById('product-image');
       return img.complete && img.naturalWidth > 0;
     });
-    assert.match(await page.textContent('#product-description'), /Handmade/);
+    const description = await page.textContent('#product-description');
+    assert.match(description, /Handmade/);
+    // One line a block: the words of two paragraphs or list items do not run together.
+    assert.match(description, /Crafts\.\n+Handmade\n+Ships in 2 days/);
     assert.equal(await page.$('#product-description b'), null, 'the seller HTML is shown as text, never run');
+    // The Partner API has no ratings or sales counts: no empty "rating · sold".
+    const price = await page.textContent('#product-price');
+    assert.match(price, /VND/);
+    assert.doesNotMatch(price, /rating|sold/);
     await page.screenshot({ path: `${shots}/13-shop-product.png`, fullPage: true });
 
     await page.click('#disconnect');
