@@ -15,8 +15,8 @@ use std::sync::{Arc, Mutex};
 
 use capture::{capture_logs_at_trace_level, random};
 use harness::*;
-use wiremock::matchers::{body_string_contains, method, path};
-use wiremock::{Mock, ResponseTemplate};
+use wiremock::matchers::body_string_contains;
+use wiremock::ResponseTemplate;
 
 #[tokio::test]
 async fn no_secret_appears_in_the_logs_at_trace_level() {
@@ -36,8 +36,7 @@ async fn no_secret_appears_in_the_logs_at_trace_level() {
     // A TikTok that mints new tokens on every token call, lasting 30 s.
     let issued = Arc::new(Mutex::new(Vec::<String>::new()));
     let minted = issued.clone();
-    Mock::given(method("POST"))
-        .and(path("/v2/oauth/token/"))
+    token_request()
         .and(body_string_contains("grant_type"))
         .respond_with(move |_: &wiremock::Request| {
             let tag = random();
@@ -45,18 +44,14 @@ async fn no_secret_appears_in_the_logs_at_trace_level() {
                 .lock()
                 .unwrap()
                 .extend([format!("act.{tag}"), format!("rft.{tag}")]);
-            ResponseTemplate::new(200).set_body_json(token_body(&tag, 30))
+            token_response(&tag, 30)
         })
         .mount(&h.tiktok)
         .await;
     friendly_tiktok(&h, 1_729_000_000_000_000_001).await;
 
     // Connect: login (state, PKCE verifier), callback (code).
-    let login = login_redirect::handler(&h.state, get("/auth/tiktok/login", &[], Some("u1")))
-        .await
-        .unwrap();
-    let authorize = location(&login);
-    let state = query_of(&authorize, "state").unwrap();
+    let state = query_of(&h.login("u1", None).await, "state").unwrap();
     let code = format!("code-{}", random());
     secrets.extend([state.clone(), code.clone()]);
     let query = [
@@ -64,50 +59,27 @@ async fn no_secret_appears_in_the_logs_at_trace_level() {
         ("scopes", "user.info.basic"),
         ("state", state.as_str()),
     ];
-    let back = oauth_callback::handler(&h.state, callback_request(&query))
-        .await
-        .unwrap();
-    let completion = completion_of(&back);
+    let completion = completion_of(&h.callback(&query).await);
     secrets.push(completion.clone());
-    let done = oauth_complete::handler(&h.state, complete_request(Some("u1"), &completion))
-        .await
-        .unwrap();
-    assert_eq!(done.status(), 200);
+    assert_eq!(h.complete("u1", &completion).await.status(), 200);
     // A replay of the same callback (refused) and a denied one.
-    let replay = oauth_callback::handler(&h.state, callback_request(&query))
-        .await
-        .unwrap();
-    assert_eq!(replay.status(), 400);
+    assert_eq!(h.callback(&query).await.status(), 400);
 
     // Data calls, each after the token expired: refresh, then the call.
     for _ in 0..2 {
         h.advance(60);
         let q = [("shopId", SHOP), ("query", "lipstick")];
-        let found = search::handler(&h.state, get("/api/tiktok/search", &q, Some("u1")))
-            .await
-            .unwrap();
-        assert_eq!(found.status(), 200);
+        assert_eq!(h.search("u1", &q).await.status(), 200);
     }
-    let shops = shop_lookup::handler(
-        &h.state,
-        get("/api/tiktok/shops", &[("name", "x")], Some("u1")),
-    )
-    .await
-    .unwrap();
-    assert_eq!(shops.status(), 200);
-    let status = connection_status::handler(&h.state, get("/auth/tiktok/status", &[], Some("u1")))
-        .await
-        .unwrap();
-    assert_eq!(status.status(), 200);
+    assert_eq!(h.shops("u1", "x").await.status(), 200);
+    h.status("u1").await;
 
     // The refresher, then a token endpoint that fails with tokens in its body.
     h.advance(60);
-    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
-    token_refresher::run(&h.state, deadline).await.unwrap();
+    h.run_refresher().await;
     let leaked = format!("act.{}", random());
     secrets.push(leaked.clone());
-    Mock::given(method("POST"))
-        .and(path("/v2/oauth/token/"))
+    token_request()
         .respond_with(ResponseTemplate::new(200).set_body_string(format!(
             r#"{{"access_token":"{leaked}","refresh_token":"rft.{leaked}","expires_in":"#
         )))
@@ -115,24 +87,14 @@ async fn no_secret_appears_in_the_logs_at_trace_level() {
         .mount(&h.tiktok)
         .await;
     h.advance(60);
-    let q = [("shopId", SHOP)];
-    let failed = search::handler(&h.state, get("/api/tiktok/search", &q, Some("u1")))
-        .await
-        .unwrap();
+    let failed = h.search("u1", &[("shopId", SHOP)]).await;
     assert_eq!(
         failed.status(),
         502,
         "a token endpoint answering garbage is an upstream error"
     );
 
-    let disconnect = event("POST", "/auth/tiktok/disconnect", &[], Some("u1"), &[]);
-    assert_eq!(
-        disconnect::handler(&h.state, disconnect)
-            .await
-            .unwrap()
-            .status(),
-        200
-    );
+    assert_eq!(h.disconnect("u1").await.status(), 200);
 
     // The Partner API (TIKTOK_PROVIDER=shop) on the emulator: its token calls
     // carry the app secret in the URL; signed calls carry the seller's token.

@@ -7,7 +7,6 @@
 use std::time::{Duration, Instant};
 
 use test_support::{Failure, Recorder};
-use wiremock::ResponseTemplate;
 
 use crate::harness::*;
 
@@ -61,7 +60,7 @@ async fn throttled_dynamodb_is_a_503_and_the_connection_is_unchanged() {
     let (h, recorder) = behind_recorder(&[]).await;
     friendly_tiktok(&h, 1).await;
     h.connect("u1", "old", 3600).await;
-    let before = h.state.store.get_connection("u1").await.unwrap().unwrap();
+    let before = h.stored("u1").await;
 
     recorder.fail("dynamodb:", Failure::Throttled);
     let started = Instant::now();
@@ -79,7 +78,7 @@ async fn throttled_dynamodb_is_a_503_and_the_connection_is_unchanged() {
 
     recorder.heal();
     assert_eq!(search(&h).await.status(), 200);
-    let after = h.state.store.get_connection("u1").await.unwrap().unwrap();
+    let after = h.stored("u1").await;
     assert_eq!(after, before, "nothing was written");
 }
 
@@ -93,18 +92,16 @@ async fn throttled_dynamodb_is_a_503_and_the_connection_is_unchanged() {
 async fn a_rotation_whose_write_fails_leaves_the_old_tokens_then_asks_for_a_reconnect() {
     let (h, recorder) = behind_recorder(&[]).await;
     h.connect("u1", "old", 10).await; // expired: the next call refreshes
-    let before = h.state.store.get_connection("u1").await.unwrap().unwrap();
+    let before = h.stored("u1").await;
     refresh_request("old")
-        .respond_with(ResponseTemplate::new(200).set_body_json(token_body("rotated", 7200)))
+        .respond_with(token_response("rotated", 7200))
         .up_to_n_times(1)
         .expect(1)
         .mount(&h.tiktok)
         .await;
     // Once rotated, TikTok refuses the old refresh token.
     refresh_request("old")
-        .respond_with(ResponseTemplate::new(400).set_body_json(serde_json::json!({
-            "error": "invalid_grant", "error_description": "refresh token already used", "log_id": "l"
-        })))
+        .respond_with(invalid_grant("refresh token already used"))
         .mount(&h.tiktok)
         .await;
 
@@ -114,7 +111,7 @@ async fn a_rotation_whose_write_fails_leaves_the_old_tokens_then_asks_for_a_reco
     unavailable(&response, started);
     recorder.heal();
 
-    let after = h.state.store.get_connection("u1").await.unwrap().unwrap();
+    let after = h.stored("u1").await;
     assert_eq!(after, before, "the failed write left nothing half-written");
 
     let next = search(&h).await;
