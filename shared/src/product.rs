@@ -260,26 +260,42 @@ impl DshipitProduct {
             product.product_rating_5_count,
         ]
         .map(|c| c.unwrap_or(0));
-        let id = product.product_id.canonical();
         Self {
-            product_id: id.clone(),
-            product_title: product.product_name.clone(),
-            product_main_image_url: String::new(),
-            target_sale_price: sale
-                .as_ref()
-                .map(|p| p.amount.to_string())
-                .unwrap_or_default(),
-            target_original_price: original
-                .as_ref()
-                .map(|p| p.amount.to_string())
-                .unwrap_or_default(),
-            discount: discount(sale.as_ref(), original.as_ref()),
             evaluate_rate: Some(evaluate_rate(counts)),
             orders_count: Some(product.product_sold_count.unwrap_or(0)),
+            ..Self::priced(
+                product.product_id.canonical(),
+                &product.product_name,
+                shop_id.canonical(),
+                sale,
+                original,
+            )
+        }
+    }
+
+    /// The record's common part: ids, links and prices (the sale price's
+    /// currency), no image, no rating and no sales count.
+    fn priced(
+        id: String,
+        title: &str,
+        shop_id: String,
+        sale: Option<Price>,
+        original: Option<Price>,
+    ) -> Self {
+        let amount = |price: Option<&Price>| price.map(|p| p.amount.to_string());
+        Self {
             product_detail_url: format!("https://www.tiktokshop.com/product/{id}"),
+            product_id: id,
+            product_title: title.to_owned(),
+            product_main_image_url: String::new(),
+            target_sale_price: amount(sale.as_ref()).unwrap_or_default(),
+            target_original_price: amount(original.as_ref()).unwrap_or_default(),
+            discount: discount(sale.as_ref(), original.as_ref()),
+            evaluate_rate: None,
+            orders_count: None,
             supplier: SUPPLIER.to_owned(),
-            shop_url: format!("https://www.tiktokshop.com/shop/{}", shop_id.canonical()),
-            seller_id: shop_id.canonical(),
+            shop_url: format!("https://www.tiktokshop.com/shop/{shop_id}"),
+            seller_id: shop_id,
             currency: sale.map(|p| p.currency).unwrap_or_default(),
         }
     }
@@ -335,27 +351,15 @@ impl DshipitProduct {
             }
             None => (None, None),
         };
-        let id = product.id.as_str();
         Self {
-            product_id: id.to_owned(),
-            product_title: product.title.clone(),
             product_main_image_url: main_image_url.to_owned(),
-            target_sale_price: sale
-                .as_ref()
-                .map(|p| p.amount.to_string())
-                .unwrap_or_default(),
-            target_original_price: original
-                .as_ref()
-                .map(|p| p.amount.to_string())
-                .unwrap_or_default(),
-            discount: discount(sale.as_ref(), original.as_ref()),
-            evaluate_rate: None,
-            orders_count: None,
-            product_detail_url: format!("https://www.tiktokshop.com/product/{id}"),
-            supplier: SUPPLIER.to_owned(),
-            shop_url: format!("https://www.tiktokshop.com/shop/{shop_id}"),
-            seller_id: shop_id.to_string(),
-            currency: sale.map(|p| p.currency).unwrap_or_default(),
+            ..Self::priced(
+                product.id.to_string(),
+                &product.title,
+                shop_id.to_string(),
+                sale,
+                original,
+            )
         }
     }
 }

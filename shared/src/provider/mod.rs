@@ -4,8 +4,11 @@
 //! Partner API). A deployment picks one at start-up (`TIKTOK_PROVIDER`); the
 //! handlers only see [`Provider`].
 
+mod paging;
 pub mod research;
 pub mod shop;
+
+use std::future::Future;
 
 use async_trait::async_trait;
 use serde::Serialize;
@@ -17,7 +20,7 @@ use crate::app_secrets::AppSecrets;
 use crate::error::Error;
 use crate::product::DshipitProduct;
 use crate::redacted::{AuthCode, CodeVerifier, OAuthState};
-use crate::store::{Connection, Tokens};
+use crate::store::{Connection, StoreError, Tokens};
 use crate::tiktok::{Pkce, TikTokId};
 
 pub use research::ResearchProvider;
@@ -157,4 +160,20 @@ pub trait Provider: Send + Sync {
         product_id: &TikTokId,
         deadline: Instant,
     ) -> Result<serde_json::Value, Error>;
+}
+
+/// The user's connection and what the product cache holds for them, read at
+/// once. An unreadable cache is a miss (logged): the caller asks TikTok.
+async fn connection_and_cached<'s, T>(
+    state: &'s AppState,
+    user_id: &str,
+    cached: impl Future<Output = Result<Option<T>, StoreError>>,
+) -> Result<(RequestConnection<'s>, Option<T>), Error> {
+    let (conn, cached) = tokio::join!(state.request_connection(user_id), cached);
+    let conn = conn?;
+    let cached = cached.unwrap_or_else(|error| {
+        tracing::warn!(error = %error, "product cache unreadable; asking TikTok");
+        None
+    });
+    Ok((conn, cached))
 }

@@ -12,7 +12,8 @@ use async_trait::async_trait;
 use tokio::time::Instant;
 use url::Url;
 
-use super::{Provider, SearchRequest, SearchResult, ShopView};
+use super::paging::{self, Listing, Position, UpstreamPage, Wanted};
+use super::{connection_and_cached, Provider, SearchRequest, SearchResult, ShopView};
 use crate::app::{AppState, RequestConnection};
 use crate::app_secrets::AppSecrets;
 use crate::error::Error;
@@ -37,6 +38,32 @@ impl From<Shop> for ShopView {
             region: None,
             seller_type: None,
         }
+    }
+}
+
+/// A shop's product listing, `page_size` a page.
+struct ShopListing<'a> {
+    shop_id: &'a TikTokId,
+    page_size: u32,
+}
+
+impl Listing for ShopListing<'_> {
+    type Item = Product;
+    type Page = u32;
+
+    async fn page(
+        &self,
+        conn: &mut RequestConnection<'_>,
+        page: &u32,
+        deadline: Instant,
+    ) -> Result<Option<UpstreamPage<Product, u32>>, Error> {
+        let listing = conn
+            .list_products(self.shop_id, *page, self.page_size, deadline)
+            .await?;
+        Ok(Some(UpstreamPage {
+            items: listing.items,
+            next: listing.has_more.then_some(page + 1),
+        }))
     }
 }
 
@@ -142,7 +169,7 @@ impl Provider for ResearchProvider {
         deadline: Instant,
     ) -> Result<SearchResult, Error> {
         let state = conn.state();
-        let mut page = match &search.cursor {
+        let page = match &search.cursor {
             Some(cursor) => cursor
                 .parse::<u32>()
                 .ok()
@@ -150,37 +177,35 @@ impl Provider for ResearchProvider {
                 .ok_or_else(|| Error::BadRequest("cursor is not one this API gave".into()))?,
             None => search.page_start,
         };
-        let mut found: Vec<Product> = Vec::new();
-        let mut pages_read = 0;
-        let has_more = loop {
-            let listing = conn
-                .list_products(&search.shop_id, page, search.page_size, deadline)
-                .await?;
-            pages_read += 1;
-            found.extend(
-                listing
-                    .items
-                    .into_iter()
-                    .filter(|p| search.query.as_deref().is_none_or(|q| matches(p, q))),
-            );
-            page += 1;
-            let enough = search.query.is_none() || found.len() >= search.page_size as usize;
-            if !listing.has_more || enough || pages_read >= state.config.page_budget {
-                break listing.has_more;
-            }
+        let listing = ShopListing {
+            shop_id: &search.shop_id,
+            page_size: search.page_size,
         };
+        let wanted = Wanted {
+            count: search.page_size as usize,
+            exact: false,
+            // Without a keyword, the answer is TikTok's page as it is.
+            pages: match search.query {
+                Some(_) => state.config.page_budget,
+                None => 1,
+            },
+            matches: |p: &Product| search.query.as_deref().is_none_or(|q| matches(p, q)),
+        };
+        let found = paging::search(&listing, conn, Position::at(page), wanted, deadline).await?;
         // What the user now sees is what they may open next: one cache write.
-        state.cache_products(&search.shop_id, &found).await;
+        state.cache_products(&search.shop_id, &found.items).await;
         let products: Vec<DshipitProduct> = found
+            .items
             .iter()
             .map(|p| DshipitProduct::from_tiktok(p, &search.shop_id))
             .collect();
+        let next_page = found.next.map(|at| at.page);
         Ok(SearchResult {
             total_count: products.len(),
             products,
-            has_more,
-            next_page_start: has_more.then_some(page),
-            next_cursor: has_more.then(|| page.to_string()),
+            has_more: next_page.is_some(),
+            next_page_start: next_page,
+            next_cursor: next_page.map(|p| p.to_string()),
         })
     }
 
@@ -192,19 +217,9 @@ impl Provider for ResearchProvider {
         product_id: &TikTokId,
         deadline: Instant,
     ) -> Result<serde_json::Value, Error> {
-        let (conn, cached) = tokio::join!(
-            state.request_connection(user_id),
-            state.store.cached_product(shop_id, product_id, state.now())
-        );
-        let mut conn = conn?;
+        let cached = state.store.cached_product(shop_id, product_id, state.now());
+        let (mut conn, cached) = connection_and_cached(state, user_id, cached).await?;
         let conn = &mut conn;
-        let cached = match cached {
-            Ok(hit) => hit,
-            Err(error) => {
-                tracing::warn!(error = %error, "product cache unreadable; asking TikTok");
-                None
-            }
-        };
         let product = match cached {
             Some(product) => product,
             None => find_in_listing(conn, shop_id, product_id, deadline)

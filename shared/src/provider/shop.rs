@@ -18,7 +18,8 @@ use serde::Serialize;
 use tokio::time::Instant;
 use url::Url;
 
-use super::{Provider, SearchRequest, SearchResult, ShopView};
+use super::paging::{self, Listing, Position, UpstreamPage, Wanted};
+use super::{connection_and_cached, Provider, SearchRequest, SearchResult, ShopView};
 use crate::app::{AppState, RequestConnection};
 use crate::app_secrets::{AppSecrets, SecretsError};
 use crate::error::Error;
@@ -66,33 +67,83 @@ fn seller_shop(conn: &RequestConnection<'_>, shop_id: &TikTokId) -> Result<Selle
 
 /// Where a search stopped: the upstream page (its token; `None` is the first)
 /// and how many of its products were already read.
-#[derive(Debug, PartialEq, Eq)]
-struct Cursor {
-    page_token: Option<String>,
-    skip: usize,
+type Cursor = Position<Option<String>>;
+
+/// `nextCursor`: `<skip>:<page token>`, base64url.
+fn encode(cursor: &Cursor) -> String {
+    URL_SAFE_NO_PAD.encode(format!(
+        "{}:{}",
+        cursor.skip,
+        cursor.page.as_deref().unwrap_or_default()
+    ))
 }
 
-impl Cursor {
-    fn encode(&self) -> String {
-        URL_SAFE_NO_PAD.encode(format!(
-            "{}:{}",
-            self.skip,
-            self.page_token.as_deref().unwrap_or_default()
-        ))
+/// A `nextCursor` this API gave, or `None`.
+fn decode(raw: &str) -> Option<Cursor> {
+    let bytes = URL_SAFE_NO_PAD.decode(raw.trim()).ok()?;
+    let text = String::from_utf8(bytes).ok()?;
+    let (skip, token) = text.split_once(':')?;
+    let skip: usize = skip.parse().ok()?;
+    if skip > MAX_SEARCH_PAGE_SIZE as usize || token.len() > 2048 {
+        return None;
     }
+    Some(Cursor {
+        page: (!token.is_empty()).then(|| token.to_owned()),
+        skip,
+    })
+}
 
-    fn decode(raw: &str) -> Option<Self> {
-        let bytes = URL_SAFE_NO_PAD.decode(raw.trim()).ok()?;
-        let text = String::from_utf8(bytes).ok()?;
-        let (skip, token) = text.split_once(':')?;
-        let skip: usize = skip.parse().ok()?;
-        if skip > MAX_SEARCH_PAGE_SIZE as usize || token.len() > 2048 {
-            return None;
+/// A seller shop's active products, 100 a page by `page_token`.
+struct SellerListing<'a> {
+    client: &'a ShopClient,
+    app: AppCredentials,
+    cipher: String,
+    shop_id: &'a TikTokId,
+}
+
+impl Listing for SellerListing<'_> {
+    type Item = ListedProduct;
+    type Page = Option<String>;
+
+    async fn page(
+        &self,
+        conn: &mut RequestConnection<'_>,
+        page_token: &Option<String>,
+        deadline: Instant,
+    ) -> Result<Option<UpstreamPage<ListedProduct, Option<String>>>, Error> {
+        let page = conn
+            .with_token(deadline, |token| {
+                let (client, app, cipher, page_token) = (
+                    self.client.clone(),
+                    self.app.clone(),
+                    self.cipher.clone(),
+                    page_token.clone(),
+                );
+                async move {
+                    client
+                        .search_products(
+                            &app,
+                            &token,
+                            &cipher,
+                            MAX_SEARCH_PAGE_SIZE,
+                            page_token.as_deref(),
+                            deadline,
+                        )
+                        .await
+                }
+            })
+            .await;
+        match page {
+            Ok(page) => Ok(Some(UpstreamPage {
+                items: page.products,
+                next: page.next_page_token.map(Some),
+            })),
+            Err(Error::Upstream(UpstreamError::Api { code, .. })) if code == RESULT_CAP_CODE => {
+                tracing::warn!(shop_id = %self.shop_id, "TikTok Shop's 10,000-result cap reached");
+                Ok(None)
+            }
+            Err(e) => Err(e),
         }
-        Some(Self {
-            page_token: (!token.is_empty()).then(|| token.to_owned()),
-            skip,
-        })
     }
 }
 
@@ -333,105 +384,45 @@ impl Provider for ShopProvider {
     ) -> Result<SearchResult, Error> {
         let state = conn.state();
         let shop = seller_shop(conn, &search.shop_id)?;
-        let mut at = match &search.cursor {
-            Some(raw) => Cursor::decode(raw)
+        let start = match &search.cursor {
+            Some(raw) => decode(raw)
                 .ok_or_else(|| Error::BadRequest("cursor is not one this API gave".into()))?,
             None if search.page_start > 1 => {
                 return Err(Error::BadRequest(
                     "TikTok Shop search continues with cursor=<nextCursor>, not pageStart".into(),
                 ))
             }
-            None => Cursor {
-                page_token: None,
-                skip: 0,
-            },
+            None => Cursor::at(None),
         };
-        let app = credentials(&*state.secrets.get().await?)?;
-        let wanted = search.page_size as usize;
-        let mut found: Vec<DshipitProduct> = Vec::new();
-        let mut pages_read = 0;
-        let next: Option<Cursor> = loop {
-            let client = self.client.clone();
-            let page_token = at.page_token.clone();
-            let page = conn
-                .with_token(deadline, |token| {
-                    let (client, app, cipher, page_token) = (
-                        client.clone(),
-                        app.clone(),
-                        shop.cipher.clone(),
-                        page_token.clone(),
-                    );
-                    async move {
-                        client
-                            .search_products(
-                                &app,
-                                &token,
-                                &cipher,
-                                MAX_SEARCH_PAGE_SIZE,
-                                page_token.as_deref(),
-                                deadline,
-                            )
-                            .await
-                    }
-                })
-                .await;
-            let page = match page {
-                Ok(page) => page,
-                Err(Error::Upstream(UpstreamError::Api { code, .. }))
-                    if code == RESULT_CAP_CODE =>
-                {
-                    tracing::warn!(shop_id = %search.shop_id, "TikTok Shop's 10,000-result cap reached");
-                    break None;
-                }
-                Err(e) => return Err(e),
-            };
-            pages_read += 1;
-            let mut stopped_at = None;
-            for (index, product) in page.products.iter().enumerate().skip(at.skip) {
-                let hit = search
+        let listing = SellerListing {
+            client: &self.client,
+            app: credentials(&*state.secrets.get().await?)?,
+            cipher: shop.cipher,
+            shop_id: &search.shop_id,
+        };
+        let wanted = Wanted {
+            count: search.page_size as usize,
+            exact: true,
+            pages: state.config.page_budget,
+            matches: |p: &ListedProduct| {
+                search
                     .query
                     .as_deref()
-                    .is_none_or(|q| product.title.to_lowercase().contains(q));
-                if hit {
-                    found.push(DshipitProduct::from_shop(product, &search.shop_id, ""));
-                    if found.len() >= wanted {
-                        stopped_at = Some(index + 1);
-                        break;
-                    }
-                }
-            }
-            if let Some(read) = stopped_at {
-                break if read < page.products.len() {
-                    Some(Cursor {
-                        page_token: at.page_token,
-                        skip: read,
-                    })
-                } else {
-                    page.next_page_token.map(|t| Cursor {
-                        page_token: Some(t),
-                        skip: 0,
-                    })
-                };
-            }
-            match page.next_page_token {
-                None => break None,
-                Some(token) => {
-                    at = Cursor {
-                        page_token: Some(token),
-                        skip: 0,
-                    };
-                    if pages_read >= state.config.page_budget {
-                        break Some(at);
-                    }
-                }
-            }
+                    .is_none_or(|q| p.title.to_lowercase().contains(q))
+            },
         };
+        let found = paging::search(&listing, conn, start, wanted, deadline).await?;
+        let products: Vec<DshipitProduct> = found
+            .items
+            .iter()
+            .map(|p| DshipitProduct::from_shop(p, &search.shop_id, ""))
+            .collect();
         Ok(SearchResult {
-            total_count: found.len(),
-            products: found,
-            has_more: next.is_some(),
+            total_count: products.len(),
+            products,
+            has_more: found.next.is_some(),
             next_page_start: None,
-            next_cursor: next.map(|c| c.encode()),
+            next_cursor: found.next.map(|c| encode(&c)),
         })
     }
 
@@ -443,20 +434,11 @@ impl Provider for ShopProvider {
         product_id: &TikTokId,
         deadline: Instant,
     ) -> Result<serde_json::Value, Error> {
-        let (conn, cached) = tokio::join!(
-            state.request_connection(user_id),
-            state.store.cached_detail(shop_id, product_id, state.now())
-        );
-        let mut conn = conn?;
+        let cached = state.store.cached_detail(shop_id, product_id, state.now());
+        let (mut conn, cached) = connection_and_cached(state, user_id, cached).await?;
         let conn = &mut conn;
         let shop = seller_shop(conn, shop_id)?;
-        let cached = match cached {
-            Ok(hit) => hit.and_then(|json| serde_json::from_str::<ProductDetail>(&json).ok()),
-            Err(error) => {
-                tracing::warn!(error = %error, "product cache unreadable; asking TikTok");
-                None
-            }
-        };
+        let cached = cached.and_then(|json| serde_json::from_str::<ProductDetail>(&json).ok());
         let detail = match cached {
             Some(detail) => detail,
             None => {
@@ -508,15 +490,12 @@ mod tests {
     fn cursors_round_trip_and_refuse_what_we_did_not_make() {
         for cursor in [
             Cursor {
-                page_token: None,
+                page: None,
                 skip: 7,
             },
-            Cursor {
-                page_token: Some("b2Zmc2V0+/=:x".into()),
-                skip: 0,
-            },
+            Cursor::at(Some("b2Zmc2V0+/=:x".into())),
         ] {
-            assert_eq!(Cursor::decode(&cursor.encode()), Some(cursor));
+            assert_eq!(decode(&encode(&cursor)), Some(cursor));
         }
         for bad in [
             "",
@@ -524,7 +503,7 @@ mod tests {
             &URL_SAFE_NO_PAD.encode("x:abc"),
             &URL_SAFE_NO_PAD.encode("101:abc"),
         ] {
-            assert_eq!(Cursor::decode(bad), None, "{bad}");
+            assert_eq!(decode(bad), None, "{bad}");
         }
     }
 }

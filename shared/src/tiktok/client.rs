@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use reqwest::header::{HeaderMap, RETRY_AFTER};
+use serde::de::DeserializeOwned;
 use tokio::time::Instant;
 
 use super::error::UpstreamError;
@@ -186,8 +187,16 @@ impl TikTokClient {
     }
 }
 
+/// TikTok's rate limit, with its `Retry-After`.
+pub(super) fn rate_limited(headers: &HeaderMap, log_id: Option<String>) -> UpstreamError {
+    UpstreamError::RateLimited {
+        retry_after: retry_after(headers),
+        log_id,
+    }
+}
+
 /// `Retry-After` in seconds (the HTTP-date form falls back to our own backoff).
-pub(super) fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+fn retry_after(headers: &HeaderMap) -> Option<Duration> {
     headers
         .get(RETRY_AFTER)?
         .to_str()
@@ -196,6 +205,27 @@ pub(super) fn retry_after(headers: &HeaderMap) -> Option<Duration> {
         .parse::<u64>()
         .ok()
         .map(Duration::from_secs)
+}
+
+/// The body decoded as JSON. A body that is not JSON is TikTok's rate limit on a
+/// 429, a server error on a 5xx (gateways answer those in HTML), and otherwise a
+/// decode error keeping the body (or, where it may hold secrets, its size).
+pub(super) fn json_body<B: DeserializeOwned>(
+    answer: &RawResponse,
+    may_hold_secrets: bool,
+) -> Result<B, UpstreamError> {
+    serde_json::from_slice(&answer.body).map_err(|source| match answer.status {
+        429 => rate_limited(&answer.headers, None),
+        status if status >= 500 => UpstreamError::Status {
+            status,
+            body: body_for_error(&answer.body, may_hold_secrets),
+        },
+        status => UpstreamError::Decode {
+            status,
+            body: body_for_error(&answer.body, may_hold_secrets),
+            source,
+        },
+    })
 }
 
 /// The body as text for an error, or a note of its size where it may hold tokens.

@@ -8,9 +8,10 @@ use sha2::{Digest, Sha256};
 use tokio::time::Instant;
 use url::Url;
 
-use super::client::{body_for_error, retry_after, RawResponse, TikTokClient};
+use super::client::{body_for_error, json_body, rate_limited, RawResponse, TikTokClient};
 use super::error::UpstreamError;
 use super::model::{AppCredentials, TokenGrant};
+use super::research::EnvelopeError;
 use crate::redacted::{AccessToken, AuthCode, CodeVerifier, OAuthState, RefreshToken};
 
 /// A PKCE pair: the verifier stays with us (sealed in the state record), the
@@ -83,49 +84,13 @@ pub fn split_scopes(raw: &str) -> Vec<String> {
 /// HTTP status (TikTok's status for these is unverified).
 pub(super) fn decode_token(answer: RawResponse) -> Result<TokenGrant, UpstreamError> {
     let status = answer.status;
-    let raw: RawToken = match serde_json::from_slice(&answer.body) {
-        Ok(raw) => raw,
-        Err(source) => {
-            return Err(match status {
-                429 => UpstreamError::RateLimited {
-                    retry_after: retry_after(&answer.headers),
-                    log_id: None,
-                },
-                s if s >= 500 => UpstreamError::Status {
-                    status,
-                    body: body_for_error(&answer.body, true),
-                },
-                _ => UpstreamError::Decode {
-                    status,
-                    body: body_for_error(&answer.body, true),
-                    source,
-                },
-            })
-        }
-    };
+    let raw: RawToken = json_body(&answer, true)?;
     match raw.error {
         // The v2 envelope shape, `{"error": {"code": ...}}`, on a token endpoint.
-        Some(serde_json::Value::Object(envelope_error)) => {
-            let code = envelope_error
-                .get("code")
-                .and_then(|c| c.as_str())
-                .unwrap_or_default();
-            if code != "ok" && !code.is_empty() {
-                let message = envelope_error
-                    .get("message")
-                    .and_then(|c| c.as_str())
-                    .unwrap_or_default();
-                let log_id = envelope_error
-                    .get("log_id")
-                    .and_then(|c| c.as_str())
-                    .map(str::to_owned);
-                return Err(super::research::classify(
-                    status,
-                    &answer.headers,
-                    code,
-                    message,
-                    log_id,
-                ));
+        Some(ref error @ serde_json::Value::Object(_)) => {
+            let error = EnvelopeError::read(Some(error));
+            if let Some(code) = error.code.filter(|c| *c != "ok" && !c.is_empty()) {
+                return Err(error.classify(code, &answer));
             }
         }
         Some(serde_json::Value::String(error)) if !error.is_empty() => {
@@ -135,10 +100,7 @@ pub(super) fn decode_token(answer: RawResponse) -> Result<TokenGrant, UpstreamEr
                     description,
                     log_id: raw.log_id,
                 },
-                "rate_limit_exceeded" => UpstreamError::RateLimited {
-                    retry_after: retry_after(&answer.headers),
-                    log_id: raw.log_id,
-                },
+                "rate_limit_exceeded" => rate_limited(&answer.headers, raw.log_id),
                 _ => UpstreamError::OAuth {
                     status,
                     error,
@@ -150,10 +112,7 @@ pub(super) fn decode_token(answer: RawResponse) -> Result<TokenGrant, UpstreamEr
         _ => {}
     }
     if status == 429 {
-        return Err(UpstreamError::RateLimited {
-            retry_after: retry_after(&answer.headers),
-            log_id: raw.log_id,
-        });
+        return Err(rate_limited(&answer.headers, raw.log_id));
     }
     if status >= 400 {
         return Err(UpstreamError::Status {

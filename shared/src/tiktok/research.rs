@@ -7,7 +7,7 @@ use serde::de::DeserializeOwned;
 use tokio::time::Instant;
 use url::Url;
 
-use super::client::{body_for_error, retry_after, RawResponse, TikTokClient};
+use super::client::{body_for_error, json_body, rate_limited, RawResponse, TikTokClient};
 use super::error::UpstreamError;
 use super::model::{
     Page, Product, Review, Shop, TikTokId, PRODUCT_FIELDS, REVIEW_FIELDS, SHOP_FIELDS,
@@ -38,20 +38,48 @@ pub(super) fn classify(
             message: format!("{RESEARCH_SCOPE} ({code})"),
             log_id,
         },
-        "rate_limit_exceeded" => UpstreamError::RateLimited {
-            retry_after: retry_after(headers),
-            log_id,
-        },
-        _ if status == 429 => UpstreamError::RateLimited {
-            retry_after: retry_after(headers),
-            log_id,
-        },
+        _ if code == "rate_limit_exceeded" || status == 429 => rate_limited(headers, log_id),
         _ => UpstreamError::Api {
             status,
             code: code.to_owned(),
             message: message.to_owned(),
             log_id,
         },
+    }
+}
+
+/// The v2 envelope's `error` object: `{"code", "message", "log_id"}`.
+pub(super) struct EnvelopeError<'a> {
+    /// `error.code`; `"ok"` on success.
+    pub code: Option<&'a str>,
+    /// `error.message`, or empty.
+    pub message: &'a str,
+    /// `error.log_id`.
+    pub log_id: Option<String>,
+}
+
+impl<'a> EnvelopeError<'a> {
+    /// The fields of `error` (all absent when there is none).
+    pub fn read(error: Option<&'a serde_json::Value>) -> Self {
+        let text = |key: &str| error?.get(key)?.as_str();
+        Self {
+            code: text("code"),
+            message: text("message").unwrap_or_default(),
+            log_id: text("log_id").map(str::to_owned),
+        }
+    }
+}
+
+impl EnvelopeError<'_> {
+    /// The error `code` stands for in `answer`.
+    pub fn classify(self, code: &str, answer: &RawResponse) -> UpstreamError {
+        classify(
+            answer.status,
+            &answer.headers,
+            code,
+            self.message,
+            self.log_id,
+        )
     }
 }
 
@@ -67,41 +95,17 @@ pub(super) fn decode_list<T: DeserializeOwned>(
         body: body_for_error(&answer.body, false),
         source,
     };
-    let envelope: serde_json::Value = match serde_json::from_slice(&answer.body) {
-        Ok(value) => value,
-        Err(source) => {
-            return Err(match status {
-                429 => UpstreamError::RateLimited {
-                    retry_after: retry_after(&answer.headers),
-                    log_id: None,
-                },
-                s if s >= 500 => UpstreamError::Status {
-                    status,
-                    body: body_for_error(&answer.body, false),
-                },
-                _ => decode_error(source),
-            })
-        }
-    };
-    let error = envelope.get("error");
-    let code = error.and_then(|e| e.get("code")).and_then(|c| c.as_str());
-    if code != Some("ok") {
-        let Some(code) = code else {
+    let envelope: serde_json::Value = json_body(&answer, false)?;
+    let error = EnvelopeError::read(envelope.get("error"));
+    if error.code != Some("ok") {
+        let Some(code) = error.code else {
             return Err(if status >= 500 || status == 429 {
                 classify(status, &answer.headers, "", "", None)
             } else {
                 decode_error(serde::de::Error::custom("no error.code in the envelope"))
             });
         };
-        let message = error
-            .and_then(|e| e.get("message"))
-            .and_then(|m| m.as_str())
-            .unwrap_or_default();
-        let log_id = error
-            .and_then(|e| e.get("log_id"))
-            .and_then(|m| m.as_str())
-            .map(str::to_owned);
-        return Err(classify(status, &answer.headers, code, message, log_id));
+        return Err(error.classify(code, &answer));
     }
     let data = envelope.get("data").unwrap_or(&serde_json::Value::Null);
     let (list, has_more) = match data {

@@ -1,7 +1,7 @@
 //! The emulator's TikTok Shop: a deterministic catalogue (the same shops,
 //! products and reviews on every run), built once.
 
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 
 /// One shop.
 pub struct Shop {
@@ -249,44 +249,64 @@ pub fn build() -> Vec<Shop> {
         .collect()
 }
 
-/// The fields TikTok lets a caller ask for, per endpoint.
-pub const SHOP_FIELDS: &[&str] = &[
-    "shop_id",
-    "shop_name",
-    "shop_rating",
-    "shop_review_count",
-    "item_sold_count",
-    "shop_performance_value",
-];
-/// Product fields.
-pub const PRODUCT_FIELDS: &[&str] = &[
-    "product_id",
-    "product_name",
-    "product_description",
-    "product_price",
-    "product_sold_count",
-    "product_review_count",
-    "product_rating",
-    "product_rating_1_count",
-    "product_rating_2_count",
-    "product_rating_3_count",
-    "product_rating_4_count",
-    "product_rating_5_count",
-];
-/// Review fields.
-pub const REVIEW_FIELDS: &[&str] = &[
-    "product_name",
-    "review_text",
-    "display_name",
-    "review_like_count",
-    "create_time",
-    "review_rating",
+/// A field TikTok lets a caller ask for on an endpoint, and how the emulator
+/// writes it. One table per endpoint names what may be asked for and what is
+/// answered, written from TIKTOK_API.md independently of the gateway's own
+/// field lists (the emulator checks what the gateway asks for).
+pub type Field<T> = (&'static str, fn(&T) -> Value);
+
+/// The shop endpoint's fields.
+pub const SHOP_FIELDS: &[Field<Shop>] = &[
+    ("shop_id", |s| json!(s.id)),
+    ("shop_name", |s| json!(s.name)),
+    ("shop_rating", |s| json!(s.rating)),
+    ("shop_review_count", |s| json!(s.review_count)),
+    ("item_sold_count", |s| json!(s.sold)),
+    ("shop_performance_value", |s| json!(s.performance)),
 ];
 
-fn pick(all: Map<String, Value>, fields: &[String]) -> Value {
+/// The product endpoint's fields.
+pub const PRODUCT_FIELDS: &[Field<Product>] = &[
+    ("product_id", |p| json!(p.id)),
+    ("product_name", |p| json!(p.name)),
+    ("product_description", |p| json!(p.description)),
+    ("product_price", |p| json!(p.price)),
+    ("product_sold_count", |p| json!(p.sold)),
+    ("product_review_count", |p| json!(p.reviews.len())),
+    ("product_rating", |p| json!(p.rating())),
+    ("product_rating_1_count", |p| json!(p.ratings[0])),
+    ("product_rating_2_count", |p| json!(p.ratings[1])),
+    ("product_rating_3_count", |p| json!(p.ratings[2])),
+    ("product_rating_4_count", |p| json!(p.ratings[3])),
+    ("product_rating_5_count", |p| json!(p.ratings[4])),
+];
+
+/// A review with the product it is about.
+pub type ReviewOf<'a> = (&'a Product, &'a Review);
+
+/// The review endpoint's fields.
+#[allow(clippy::type_complexity)]
+pub const REVIEW_FIELDS: &[(&str, fn(&ReviewOf<'_>) -> Value)] = &[
+    ("product_name", |(p, _)| json!(p.name)),
+    ("review_text", |(_, r)| json!(r.text)),
+    ("display_name", |(_, r)| json!(r.display_name)),
+    ("review_like_count", |(_, r)| json!(r.likes)),
+    ("create_time", |(_, r)| json!(r.create_time)),
+    ("review_rating", |(_, r)| json!(r.rating)),
+];
+
+/// The names in a field table: what a caller may ask for.
+pub fn field_names<F>(fields: &[(&'static str, F)]) -> Vec<&'static str> {
+    fields.iter().map(|(name, _)| *name).collect()
+}
+
+/// `item` with only the `wanted` fields of `fields`.
+fn pick<T, F: Fn(&T) -> Value>(fields: &[(&str, F)], item: &T, wanted: &[String]) -> Value {
     Value::Object(
-        all.into_iter()
-            .filter(|(k, _)| fields.iter().any(|f| f == k))
+        fields
+            .iter()
+            .filter(|(name, _)| wanted.iter().any(|w| w == name))
+            .map(|(name, value)| ((*name).to_owned(), value(item)))
             .collect(),
     )
 }
@@ -294,21 +314,13 @@ fn pick(all: Map<String, Value>, fields: &[String]) -> Value {
 impl Shop {
     /// The shop with only `fields`.
     pub fn to_json(&self, fields: &[String]) -> Value {
-        let all = json!({
-            "shop_id": self.id,
-            "shop_name": self.name,
-            "shop_rating": self.rating,
-            "shop_review_count": self.review_count,
-            "item_sold_count": self.sold,
-            "shop_performance_value": self.performance,
-        });
-        pick(all.as_object().cloned().unwrap_or_default(), fields)
+        pick(SHOP_FIELDS, self, fields)
     }
 }
 
 impl Product {
-    /// The product with only `fields`.
-    pub fn to_json(&self, fields: &[String]) -> Value {
+    /// The count-weighted average rating, one decimal; 0 without ratings.
+    fn rating(&self) -> f64 {
         let total: u64 = self.ratings.iter().sum();
         let weighted: u64 = self
             .ratings
@@ -316,40 +328,22 @@ impl Product {
             .enumerate()
             .map(|(i, c)| (i as u64 + 1) * c)
             .sum();
-        let rating = if total == 0 {
+        if total == 0 {
             0.0
         } else {
             (weighted as f64 / total as f64 * 10.0).round() / 10.0
-        };
-        let all = json!({
-            "product_id": self.id,
-            "product_name": self.name,
-            "product_description": self.description,
-            "product_price": self.price,
-            "product_sold_count": self.sold,
-            "product_review_count": self.reviews.len(),
-            "product_rating": rating,
-            "product_rating_1_count": self.ratings[0],
-            "product_rating_2_count": self.ratings[1],
-            "product_rating_3_count": self.ratings[2],
-            "product_rating_4_count": self.ratings[3],
-            "product_rating_5_count": self.ratings[4],
-        });
-        pick(all.as_object().cloned().unwrap_or_default(), fields)
+        }
+    }
+
+    /// The product with only `fields`.
+    pub fn to_json(&self, fields: &[String]) -> Value {
+        pick(PRODUCT_FIELDS, self, fields)
     }
 }
 
 impl Review {
     /// The review with only `fields`.
     pub fn to_json(&self, product: &Product, fields: &[String]) -> Value {
-        let all = json!({
-            "product_name": product.name,
-            "review_text": self.text,
-            "display_name": self.display_name,
-            "review_like_count": self.likes,
-            "create_time": self.create_time,
-            "review_rating": self.rating,
-        });
-        pick(all.as_object().cloned().unwrap_or_default(), fields)
+        pick(REVIEW_FIELDS, &(product, self), fields)
     }
 }

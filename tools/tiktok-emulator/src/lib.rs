@@ -952,9 +952,9 @@ async fn research(
             .into_response();
     }
     let allowed = match endpoint {
-        Endpoint::Shop => catalogue::SHOP_FIELDS,
-        Endpoint::Product => catalogue::PRODUCT_FIELDS,
-        Endpoint::Review => catalogue::REVIEW_FIELDS,
+        Endpoint::Shop => catalogue::field_names(catalogue::SHOP_FIELDS),
+        Endpoint::Product => catalogue::field_names(catalogue::PRODUCT_FIELDS),
+        Endpoint::Review => catalogue::field_names(catalogue::REVIEW_FIELDS),
     };
     let fields: Vec<String> = query
         .get("fields")

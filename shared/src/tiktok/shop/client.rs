@@ -20,7 +20,7 @@ use super::sign::sign_request;
 use crate::app::Clock;
 use crate::config::ShopConfig;
 use crate::redacted::{AccessToken, AuthCode, OAuthState, RefreshToken};
-use crate::tiktok::client::{body_for_error, retry_after, RawResponse};
+use crate::tiktok::client::{body_for_error, json_body, rate_limited, RawResponse};
 use crate::tiktok::{AppCredentials, TikTokClient, TikTokId, UpstreamError};
 
 /// The most products Search Products returns per page.
@@ -260,22 +260,7 @@ pub(crate) fn decode_envelope<T: DeserializeOwned>(
         body: body_for_error(&answer.body, may_hold_secrets),
         source,
     };
-    let envelope: serde_json::Value = match serde_json::from_slice(&answer.body) {
-        Ok(value) => value,
-        Err(source) => {
-            return Err(match status {
-                429 => UpstreamError::RateLimited {
-                    retry_after: retry_after(&answer.headers),
-                    log_id: None,
-                },
-                s if s >= 500 => UpstreamError::Status {
-                    status,
-                    body: body_for_error(&answer.body, may_hold_secrets),
-                },
-                _ => decode_error(source),
-            })
-        }
-    };
+    let envelope: serde_json::Value = json_body(&answer, may_hold_secrets)?;
     let text = |key: &str| envelope.get(key).and_then(|v| v.as_str());
     let request_id = text("request_id").map(str::to_owned);
     let code = match envelope.get("code") {
@@ -335,14 +320,7 @@ pub(crate) fn classify(
             message,
             log_id,
         },
-        36009002 => UpstreamError::RateLimited {
-            retry_after: retry_after(headers),
-            log_id,
-        },
-        _ if status == 429 => UpstreamError::RateLimited {
-            retry_after: retry_after(headers),
-            log_id,
-        },
+        _ if code == 36009002 || status == 429 => rate_limited(headers, log_id),
         _ => UpstreamError::Api {
             status,
             code: code.to_string(),

@@ -1,0 +1,121 @@
+//! The search loop both providers share: neither API filters by keyword, so a
+//! search reads the shop's listing page by page within the page budget, keeps
+//! the products that match, and says where the next search continues. What a
+//! page is, how it is asked for and how a position is written in `nextCursor`
+//! stay with each provider.
+
+use tokio::time::Instant;
+
+use crate::app::RequestConnection;
+use crate::error::Error;
+
+/// A place in an upstream listing: a page, and how many of its items were
+/// already read there.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct Position<P> {
+    /// Where the page starts, as the upstream API names it.
+    pub page: P,
+    /// Items of that page already read.
+    pub skip: usize,
+}
+
+impl<P> Position<P> {
+    /// The start of `page`.
+    pub fn at(page: P) -> Self {
+        Self { page, skip: 0 }
+    }
+}
+
+/// One upstream listing page.
+pub(super) struct UpstreamPage<T, P> {
+    /// Its items, in listing order.
+    pub items: Vec<T>,
+    /// The page after it; `None` at the end of the listing.
+    pub next: Option<P>,
+}
+
+/// A listing the search reads: one upstream call per page.
+pub(super) trait Listing {
+    /// What a page lists.
+    type Item;
+    /// Where a page starts (a page number, a page token).
+    type Page: Clone;
+
+    /// The page at `page`; `Ok(None)` when the upstream ends the listing there.
+    async fn page(
+        &self,
+        conn: &mut RequestConnection<'_>,
+        page: &Self::Page,
+        deadline: Instant,
+    ) -> Result<Option<UpstreamPage<Self::Item, Self::Page>>, Error>;
+}
+
+/// How much a search reads and keeps.
+pub(super) struct Wanted<F> {
+    /// Matches wanted.
+    pub count: usize,
+    /// `true`: stop at the `count`-th match, mid-page if need be (the next
+    /// search resumes within that page); `false`: keep whole pages, checking
+    /// the count after each.
+    pub exact: bool,
+    /// Upstream pages to read at most.
+    pub pages: u32,
+    /// Whether an item matches.
+    pub matches: F,
+}
+
+/// What a search found, and where the listing goes on (`None` at its end).
+pub(super) struct Found<T, P> {
+    /// The matches, in listing order.
+    pub items: Vec<T>,
+    /// Where the next search continues.
+    pub next: Option<Position<P>>,
+}
+
+/// Reads `listing` from `start` until `wanted` is met, the listing ends or
+/// `wanted.pages` pages have been read.
+pub(super) async fn search<L: Listing>(
+    listing: &L,
+    conn: &mut RequestConnection<'_>,
+    start: Position<L::Page>,
+    wanted: Wanted<impl Fn(&L::Item) -> bool>,
+    deadline: Instant,
+) -> Result<Found<L::Item, L::Page>, Error> {
+    let mut at = start;
+    let mut items = Vec::new();
+    let mut pages_read = 0;
+    loop {
+        let Some(page) = listing.page(conn, &at.page, deadline).await? else {
+            return Ok(Found { items, next: None });
+        };
+        pages_read += 1;
+        let read = page.items.len();
+        for (index, item) in page.items.into_iter().enumerate().skip(at.skip) {
+            if !(wanted.matches)(&item) {
+                continue;
+            }
+            items.push(item);
+            if wanted.exact && items.len() >= wanted.count {
+                let next = if index + 1 < read {
+                    Some(Position {
+                        page: at.page,
+                        skip: index + 1,
+                    })
+                } else {
+                    page.next.map(Position::at)
+                };
+                return Ok(Found { items, next });
+            }
+        }
+        let Some(next) = page.next.map(Position::at) else {
+            return Ok(Found { items, next: None });
+        };
+        if items.len() >= wanted.count || pages_read >= wanted.pages {
+            return Ok(Found {
+                items,
+                next: Some(next),
+            });
+        }
+        at = next;
+    }
+}
