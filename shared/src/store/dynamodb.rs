@@ -210,6 +210,69 @@ impl DynamoStore {
             shard_of(user_id, self.layout.due_shards)
         ))
     }
+
+    /// Writes `item`, replacing any item with its key.
+    async fn put(&self, item: Item) -> Result<(), StoreError> {
+        self.client
+            .put_item()
+            .table_name(&self.layout.table)
+            .set_item(Some(item))
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
+    /// The item under `key`, read strongly consistent or not.
+    async fn get(&self, key: Item, consistent: bool) -> Result<Option<Item>, StoreError> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.layout.table)
+            .set_key(Some(key))
+            .consistent_read(consistent)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(output.item)
+    }
+
+    /// The item under `key` unless its `expires_at` ([`expiring`]) is past at `now`.
+    async fn get_unexpired(
+        &self,
+        key: Item,
+        now: i64,
+        consistent: bool,
+    ) -> Result<Option<Item>, StoreError> {
+        match self.get(key, consistent).await? {
+            Some(item) if get_n::<i64>(&item, "expires_at")? > now => Ok(Some(item)),
+            _ => Ok(None),
+        }
+    }
+
+    /// Deletes the single-use item under `key` and returns it with its
+    /// `expires_at`, atomically, so a replay finds nothing: `None` when there
+    /// was none or it had expired at `now` (removed all the same).
+    async fn take_single_use(
+        &self,
+        key: Item,
+        now: i64,
+    ) -> Result<Option<(Item, i64)>, StoreError> {
+        let output = self
+            .client
+            .delete_item()
+            .table_name(&self.layout.table)
+            .set_key(Some(key))
+            .return_values(ReturnValue::AllOld)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        let Some(item) = output.attributes.filter(|a| !a.is_empty()) else {
+            return Ok(None);
+        };
+        let expires_at: i64 = get_n(&item, "expires_at")?;
+        Ok((expires_at > now).then_some((item, expires_at)))
+    }
 }
 
 fn s(value: impl Into<String>) -> AttributeValue {
@@ -228,66 +291,57 @@ where
     StoreError::Unavailable(Box::new(error))
 }
 
-fn user_key(user_id: &str) -> Item {
-    HashMap::from([
-        ("pk".to_owned(), s(format!("USER#{user_id}"))),
-        ("sk".to_owned(), s("TIKTOK")),
-    ])
+/// The key of the item whose partition key is `pk` and sort key `sk`.
+fn key(pk: impl Into<String>, sk: impl Into<String>) -> Item {
+    HashMap::from([("pk".to_owned(), s(pk)), ("sk".to_owned(), s(sk))])
 }
 
-fn login_key(state_hash: &str) -> Item {
-    HashMap::from([
-        ("pk".to_owned(), s(format!("LOGIN#{state_hash}"))),
-        ("sk".to_owned(), s("LOGIN")),
-    ])
+fn user_pk(user_id: &str) -> String {
+    format!("USER#{user_id}")
+}
+
+fn user_key(user_id: &str) -> Item {
+    key(user_pk(user_id), "TIKTOK")
+}
+
+fn budget_key(user_id: &str, day: i64) -> Item {
+    key(user_pk(user_id), format!("BUDGET#{day}"))
+}
+
+fn login_pk(state_hash: &str) -> String {
+    format!("LOGIN#{state_hash}")
+}
+
+fn grant_pk(completion_hash: &str) -> String {
+    format!("GRANT#{completion_hash}")
 }
 
 fn seller_shop_key(shop_id: &str) -> Item {
-    HashMap::from([
-        ("pk".to_owned(), s(format!("SELLERSHOP#{shop_id}"))),
-        ("sk".to_owned(), s("SELLERSHOP")),
-    ])
+    key(format!("SELLERSHOP#{shop_id}"), "SELLERSHOP")
 }
 
 fn delivery_key(id: &str) -> Item {
-    HashMap::from([
-        ("pk".to_owned(), s(format!("WEBHOOK#{id}"))),
-        ("sk".to_owned(), s("WEBHOOK")),
-    ])
-}
-
-fn grant_key(completion_hash: &str) -> Item {
-    HashMap::from([
-        ("pk".to_owned(), s(format!("GRANT#{completion_hash}"))),
-        ("sk".to_owned(), s("GRANT")),
-    ])
+    key(format!("WEBHOOK#{id}"), "WEBHOOK")
 }
 
 fn app_key() -> Item {
-    HashMap::from([
-        ("pk".to_owned(), s("APP")),
-        ("sk".to_owned(), s("TIKTOK#client_token")),
-    ])
+    key("APP", "TIKTOK#client_token")
 }
 
-fn detail_key(shop_id: &TikTokId, product_id: &TikTokId) -> Item {
-    HashMap::from([
-        ("pk".to_owned(), s(format!("SHOP#{}", shop_id.canonical()))),
-        (
-            "sk".to_owned(),
-            s(format!("DETAIL#{}", product_id.canonical())),
-        ),
-    ])
+/// A cached product (`kind` `PRODUCT`) or product detail (`DETAIL`).
+fn shop_item_key(shop_id: &TikTokId, kind: &str, product_id: &TikTokId) -> Item {
+    key(
+        format!("SHOP#{}", shop_id.canonical()),
+        format!("{kind}#{}", product_id.canonical()),
+    )
 }
 
-fn product_key(shop_id: &TikTokId, product_id: &TikTokId) -> Item {
-    HashMap::from([
-        ("pk".to_owned(), s(format!("SHOP#{}", shop_id.canonical()))),
-        (
-            "sk".to_owned(),
-            s(format!("PRODUCT#{}", product_id.canonical())),
-        ),
-    ])
+/// `item` with `expires_at` and DynamoDB's `ttl` set to `expires_at`. The TTL
+/// deletes lazily (within days), so readers check `expires_at` themselves.
+fn expiring(mut item: Item, expires_at: i64) -> Item {
+    item.insert("expires_at".into(), n(expires_at));
+    item.insert("ttl".into(), n(expires_at));
+    item
 }
 
 fn get_s<'a>(item: &'a Item, name: &str) -> Result<&'a str, StoreError> {
@@ -314,49 +368,104 @@ fn context(pk: &str, field: &str) -> String {
     format!("{pk}/{field}")
 }
 
-fn access_context(user_id: &str) -> String {
-    context(&format!("USER#{user_id}"), "access_token")
-}
-
-fn refresh_context(user_id: &str) -> String {
-    context(&format!("USER#{user_id}"), "refresh_token")
-}
-
 const APP_CONTEXT: &str = "APP/access_token";
 
-/// Opens a connection's token, also accepting the context connections were
-/// sealed with before contexts named the item type (`<sub>/<field>`), except
-/// for the one user id whose old context was the app token's (`app`). Every
-/// refresh rewrites a connection in the new form.
-fn open_user_token(
-    ring: &Keyring,
-    item: &Item,
-    user_id: &str,
-    field: &str,
-) -> Result<String, CryptoError> {
-    let sealed = get_s(item, field).map_err(|_| CryptoError::Corrupt)?;
-    match ring.open(sealed, &context(&format!("USER#{user_id}"), field)) {
-        Err(CryptoError::Corrupt) if user_id != "app" => {
-            ring.open(sealed, &format!("{user_id}/{field}"))
-        }
-        other => other,
+/// The attributes that hold `tokens` on the item whose `pk` is `pk` (a
+/// connection or a pending grant), both tokens sealed to `<pk>/<field>`. A
+/// grant without a seller account has no `account` attribute.
+fn tokens_item(ring: &Keyring, pk: &str, tokens: &Tokens) -> Result<Item, StoreError> {
+    let seal = |token: &str, field: &str| s(ring.seal(token, &context(pk, field)));
+    let mut item = HashMap::from([
+        ("open_id".to_owned(), s(&tokens.open_id)),
+        (
+            "scopes".to_owned(),
+            AttributeValue::L(tokens.scopes.iter().map(s).collect()),
+        ),
+        (
+            "access_token".to_owned(),
+            seal(tokens.access_token.expose(), "access_token"),
+        ),
+        (
+            "refresh_token".to_owned(),
+            seal(tokens.refresh_token.expose(), "refresh_token"),
+        ),
+        ("access_expires_at".to_owned(), n(tokens.access_expires_at)),
+        (
+            "refresh_expires_at".to_owned(),
+            n(tokens.refresh_expires_at),
+        ),
+        ("refreshed_at".to_owned(), n(tokens.refreshed_at)),
+    ]);
+    if let Some(account) = &tokens.account {
+        let json =
+            serde_json::to_string(account).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        item.insert("account".to_owned(), s(json));
     }
+    Ok(item)
 }
 
-fn connection_from(ring: &Keyring, item: &Item) -> Result<Connection, StoreError> {
-    let user_id = get_s(item, "user_id")?.to_owned();
+/// Opens the two tokens of the item whose `pk` is `pk` ([`tokens_item`]).
+/// `legacy_pk`: also accept the context connections were sealed with before
+/// contexts named the item type (`<sub>/<field>`).
+fn open_tokens(
+    ring: &Keyring,
+    item: &Item,
+    pk: &str,
+    legacy_pk: Option<&str>,
+) -> Result<(AccessToken, RefreshToken), CryptoError> {
+    let open = |field: &str| {
+        let sealed = get_s(item, field).map_err(|_| CryptoError::Corrupt)?;
+        match (ring.open(sealed, &context(pk, field)), legacy_pk) {
+            (Err(CryptoError::Corrupt), Some(legacy)) => ring.open(sealed, &context(legacy, field)),
+            (opened, _) => opened,
+        }
+    };
+    Ok((
+        AccessToken::new(open("access_token")?),
+        RefreshToken::new(open("refresh_token")?),
+    ))
+}
+
+/// The tokens [`tokens_item`] wrote, with their opened access and refresh token.
+fn tokens_from_item(
+    item: &Item,
+    access_token: AccessToken,
+    refresh_token: RefreshToken,
+) -> Result<Tokens, StoreError> {
     let scopes = match item.get("scopes") {
         Some(AttributeValue::L(list)) => {
             list.iter().filter_map(|v| v.as_s().ok().cloned()).collect()
         }
         _ => Vec::new(),
     };
+    Ok(Tokens {
+        open_id: get_s(item, "open_id")?.to_owned(),
+        scopes,
+        access_token,
+        refresh_token,
+        access_expires_at: get_n(item, "access_expires_at")?,
+        refresh_expires_at: get_n(item, "refresh_expires_at")?,
+        refreshed_at: get_n(item, "refreshed_at")?,
+        // A connection without one holds an empty string (see `token_values`).
+        account: match item.get("account").and_then(|v| v.as_s().ok()) {
+            Some(json) if !json.is_empty() => Some(
+                serde_json::from_str(json)
+                    .map_err(|e| StoreError::Corrupt(format!("account: {e}")))?,
+            ),
+            _ => None,
+        },
+    })
+}
+
+fn connection_from(ring: &Keyring, item: &Item) -> Result<Connection, StoreError> {
+    let user_id = get_s(item, "user_id")?.to_owned();
     let mut status = ConnectionStatus::parse(get_s(item, "status")?)
         .ok_or_else(|| StoreError::Corrupt("unknown status".into()))?;
-    let opened = open_user_token(ring, item, &user_id, "access_token").and_then(|access| {
-        open_user_token(ring, item, &user_id, "refresh_token").map(|refresh| (access, refresh))
-    });
-    let (access, refresh) = match opened {
+    // Connections sealed before contexts named the item type open under
+    // `<sub>/<field>`, except for the one user id whose old context was the app
+    // token's (`app`). Every refresh rewrites a connection in the new form.
+    let legacy_pk = (user_id != "app").then_some(user_id.as_str());
+    let (access, refresh) = match open_tokens(ring, item, &user_pk(&user_id), legacy_pk) {
         Ok(pair) => pair,
         // Sealed under a key that has since been removed from the secret: the
         // tokens are gone for good, the user must connect again.
@@ -367,27 +476,15 @@ fn connection_from(ring: &Keyring, item: &Item) -> Result<Connection, StoreError
                 "connection sealed under a removed token key"
             );
             status = ConnectionStatus::ReconnectRequired;
-            (String::new(), String::new())
+            (
+                AccessToken::new(String::new()),
+                RefreshToken::new(String::new()),
+            )
         }
         Err(e) => return Err(StoreError::Corrupt(format!("connection tokens: {e}"))),
     };
     Ok(Connection {
-        tokens: Tokens {
-            open_id: get_s(item, "open_id")?.to_owned(),
-            scopes,
-            access_token: AccessToken::new(access),
-            refresh_token: RefreshToken::new(refresh),
-            access_expires_at: get_n(item, "access_expires_at")?,
-            refresh_expires_at: get_n(item, "refresh_expires_at")?,
-            refreshed_at: get_n(item, "refreshed_at")?,
-            account: match item.get("account").and_then(|v| v.as_s().ok()) {
-                Some(json) if !json.is_empty() => Some(
-                    serde_json::from_str(json)
-                        .map_err(|e| StoreError::Corrupt(format!("account: {e}")))?,
-                ),
-                _ => None,
-            },
-        },
+        tokens: tokens_from_item(item, access, refresh)?,
         status,
         version: get_n(item, "version")?,
         last_used_at: match item.get("last_used_at") {
@@ -398,49 +495,36 @@ fn connection_from(ring: &Keyring, item: &Item) -> Result<Connection, StoreError
     })
 }
 
-/// `SET` clauses and values shared by a new grant and a refresh.
+/// `SET` clauses and values shared by a new grant and a refresh: every
+/// attribute of [`tokens_item`] as `<name> = :<name>`, the user, the status
+/// (active) and the due shard, and `:one`.
 fn token_values(
     ring: &Keyring,
     user_id: &str,
     tokens: &Tokens,
     shard: AttributeValue,
-) -> (String, Item) {
-    let values = HashMap::from([
-        (":user".to_owned(), s(user_id)),
-        (":open_id".to_owned(), s(&tokens.open_id)),
-        (
-            ":scopes".to_owned(),
-            AttributeValue::L(tokens.scopes.iter().map(s).collect()),
-        ),
-        (
-            ":access".to_owned(),
-            s(ring.seal(tokens.access_token.expose(), &access_context(user_id))),
-        ),
-        (
-            ":refresh".to_owned(),
-            s(ring.seal(tokens.refresh_token.expose(), &refresh_context(user_id))),
-        ),
-        (":ae".to_owned(), n(tokens.access_expires_at)),
-        (":re".to_owned(), n(tokens.refresh_expires_at)),
-        (":ra".to_owned(), n(tokens.refreshed_at)),
-        (
-            ":account".to_owned(),
-            s(tokens
-                .account
-                .as_ref()
-                .and_then(|a| serde_json::to_string(a).ok())
-                .unwrap_or_default()),
-        ),
-        (":active".to_owned(), s(ConnectionStatus::Active.as_str())),
-        (":shard".to_owned(), shard),
-        (":one".to_owned(), n(1)),
-    ]);
-    let set = "SET user_id = :user, open_id = :open_id, scopes = :scopes, \
-               access_token = :access, refresh_token = :refresh, \
-               access_expires_at = :ae, refresh_expires_at = :re, refreshed_at = :ra, \
-               account = :account, #status = :active, due_shard = :shard"
-        .to_owned();
-    (set, values)
+) -> Result<(String, Item), StoreError> {
+    let mut attributes = tokens_item(ring, &user_pk(user_id), tokens)?;
+    // Written even without an account, so a reconnect clears an earlier one.
+    attributes
+        .entry("account".to_owned())
+        .or_insert_with(|| s(""));
+    attributes.insert("user_id".to_owned(), s(user_id));
+    attributes.insert("due_shard".to_owned(), shard);
+    let mut names: Vec<&String> = attributes.keys().collect();
+    names.sort();
+    let assignments: Vec<String> = names
+        .iter()
+        .map(|name| format!("{name} = :{name}"))
+        .collect();
+    let set = format!("SET {}, #status = :active", assignments.join(", "));
+    let mut values: Item = attributes
+        .into_iter()
+        .map(|(name, value)| (format!(":{name}"), value))
+        .collect();
+    values.insert(":active".to_owned(), s(ConnectionStatus::Active.as_str()));
+    values.insert(":one".to_owned(), n(1));
+    Ok((set, values))
 }
 
 fn conflict_or_unavailable<E, R>(e: SdkError<E, R>) -> StoreError
@@ -516,16 +600,7 @@ impl ConnectionActivity for DynamoStore {
 #[async_trait]
 impl Connections for DynamoStore {
     async fn get_connection(&self, user_id: &str) -> Result<Option<Connection>, StoreError> {
-        let output = self
-            .client
-            .get_item()
-            .table_name(&self.layout.table)
-            .set_key(Some(user_key(user_id)))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(unavailable)?;
-        match output.item {
+        match self.get(user_key(user_id), true).await? {
             Some(item) => Ok(Some(connection_from(&self.keyring().await?, &item)?)),
             None => Ok(None),
         }
@@ -537,7 +612,7 @@ impl Connections for DynamoStore {
         tokens: &Tokens,
     ) -> Result<Connection, StoreError> {
         let ring = self.keyring().await?;
-        let (set, mut values) = token_values(&ring, user_id, tokens, self.shard_value(user_id));
+        let (set, mut values) = token_values(&ring, user_id, tokens, self.shard_value(user_id))?;
         values.insert(":zero".to_owned(), n(0));
         let output = self
             .client
@@ -545,7 +620,7 @@ impl Connections for DynamoStore {
             .table_name(&self.layout.table)
             .set_key(Some(user_key(user_id)))
             .update_expression(format!(
-                "{set}, last_used_at = :ra, #v = if_not_exists(#v, :zero) + :one"
+                "{set}, last_used_at = :refreshed_at, #v = if_not_exists(#v, :zero) + :one"
             ))
             .expression_attribute_names("#v", "version")
             .expression_attribute_names("#status", "status")
@@ -578,7 +653,7 @@ impl Connections for DynamoStore {
         tokens: &Tokens,
     ) -> Result<Connection, StoreError> {
         let ring = self.keyring().await?;
-        let (set, mut values) = token_values(&ring, user_id, tokens, self.shard_value(user_id));
+        let (set, mut values) = token_values(&ring, user_id, tokens, self.shard_value(user_id))?;
         values.insert(":expected".to_owned(), n(expected_version));
         let output = self
             .client
@@ -586,7 +661,7 @@ impl Connections for DynamoStore {
             .table_name(&self.layout.table)
             .set_key(Some(user_key(user_id)))
             .update_expression(format!(
-                "{set}, last_used_at = if_not_exists(last_used_at, :ra), #v = #v + :one"
+                "{set}, last_used_at = if_not_exists(last_used_at, :refreshed_at), #v = #v + :one"
             ))
             .condition_expression("#v = :expected")
             .expression_attribute_names("#v", "version")
@@ -641,16 +716,7 @@ impl Connections for DynamoStore {
     }
 
     async fn user_of_shop(&self, shop_id: &str) -> Result<Option<String>, StoreError> {
-        let output = self
-            .client
-            .get_item()
-            .table_name(&self.layout.table)
-            .set_key(Some(seller_shop_key(shop_id)))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(unavailable)?;
-        match output.item {
+        match self.get(seller_shop_key(shop_id), true).await? {
             Some(item) => Ok(Some(get_s(&item, "user_id")?.to_owned())),
             None => Ok(None),
         }
@@ -700,32 +766,18 @@ impl DueIndex for DynamoStore {
 #[async_trait]
 impl PendingAuth for DynamoStore {
     async fn put_login(&self, state_hash: &str, login: &PendingLogin) -> Result<(), StoreError> {
-        let mut item = login_key(state_hash);
+        let pk = login_pk(state_hash);
+        let mut item = key(&pk, "LOGIN");
         item.insert("user_id".into(), s(&login.user_id));
-        item.insert("expires_at".into(), n(login.expires_at));
-        // DynamoDB's TTL deletes lazily (within days): `take_login` checks `expires_at` itself.
-        item.insert("ttl".into(), n(login.expires_at));
         if let Some(return_to) = &login.return_to {
             item.insert("return_to".into(), s(return_to));
         }
         if let Some(verifier) = &login.code_verifier {
             let ring = self.keyring().await?;
-            item.insert(
-                "code_verifier".into(),
-                s(ring.seal(
-                    verifier.expose(),
-                    &context(&format!("LOGIN#{state_hash}"), "code_verifier"),
-                )),
-            );
+            let sealed = ring.seal(verifier.expose(), &context(&pk, "code_verifier"));
+            item.insert("code_verifier".into(), s(sealed));
         }
-        self.client
-            .put_item()
-            .table_name(&self.layout.table)
-            .set_item(Some(item))
-            .send()
-            .await
-            .map_err(unavailable)?;
-        Ok(())
+        self.put(expiring(item, login.expires_at)).await
     }
 
     async fn take_login(
@@ -733,28 +785,16 @@ impl PendingAuth for DynamoStore {
         state_hash: &str,
         now: i64,
     ) -> Result<Option<PendingLogin>, StoreError> {
-        let output = self
-            .client
-            .delete_item()
-            .table_name(&self.layout.table)
-            .set_key(Some(login_key(state_hash)))
-            .return_values(ReturnValue::AllOld)
-            .send()
-            .await
-            .map_err(unavailable)?;
-        let Some(item) = output.attributes.filter(|a| !a.is_empty()) else {
+        let pk = login_pk(state_hash);
+        let Some((item, expires_at)) = self.take_single_use(key(&pk, "LOGIN"), now).await? else {
             return Ok(None);
         };
-        let expires_at: i64 = get_n(&item, "expires_at")?;
-        if expires_at <= now {
-            return Ok(None);
-        }
         let code_verifier = match item.contains_key("code_verifier") {
             true => Some(CodeVerifier::new(open(
                 &self.keyring().await?,
                 &item,
                 "code_verifier",
-                &context(&format!("LOGIN#{state_hash}"), "code_verifier"),
+                &context(&pk, "code_verifier"),
             )?)),
             false => None,
         };
@@ -771,46 +811,11 @@ impl PendingAuth for DynamoStore {
         completion_hash: &str,
         grant: &PendingGrant,
     ) -> Result<(), StoreError> {
-        let ring = self.keyring().await?;
-        let pk = format!("GRANT#{completion_hash}");
-        let tokens = &grant.tokens;
-        let mut item = grant_key(completion_hash);
+        let pk = grant_pk(completion_hash);
+        let mut item = tokens_item(&self.keyring().await?, &pk, &grant.tokens)?;
+        item.extend(key(&pk, "GRANT"));
         item.insert("user_id".into(), s(&grant.user_id));
-        item.insert("open_id".into(), s(&tokens.open_id));
-        item.insert(
-            "scopes".into(),
-            AttributeValue::L(tokens.scopes.iter().map(s).collect()),
-        );
-        item.insert(
-            "access_token".into(),
-            s(ring.seal(tokens.access_token.expose(), &context(&pk, "access_token"))),
-        );
-        item.insert(
-            "refresh_token".into(),
-            s(ring.seal(
-                tokens.refresh_token.expose(),
-                &context(&pk, "refresh_token"),
-            )),
-        );
-        item.insert("access_expires_at".into(), n(tokens.access_expires_at));
-        item.insert("refresh_expires_at".into(), n(tokens.refresh_expires_at));
-        item.insert("refreshed_at".into(), n(tokens.refreshed_at));
-        if let Some(account) = &tokens.account {
-            let json =
-                serde_json::to_string(account).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-            item.insert("account".into(), s(json));
-        }
-        item.insert("expires_at".into(), n(grant.expires_at));
-        // DynamoDB's TTL deletes lazily: `take_grant` checks `expires_at` itself.
-        item.insert("ttl".into(), n(grant.expires_at));
-        self.client
-            .put_item()
-            .table_name(&self.layout.table)
-            .set_item(Some(item))
-            .send()
-            .await
-            .map_err(unavailable)?;
-        Ok(())
+        self.put(expiring(item, grant.expires_at)).await
     }
 
     async fn take_grant(
@@ -818,58 +823,15 @@ impl PendingAuth for DynamoStore {
         completion_hash: &str,
         now: i64,
     ) -> Result<Option<PendingGrant>, StoreError> {
-        let output = self
-            .client
-            .delete_item()
-            .table_name(&self.layout.table)
-            .set_key(Some(grant_key(completion_hash)))
-            .return_values(ReturnValue::AllOld)
-            .send()
-            .await
-            .map_err(unavailable)?;
-        let Some(item) = output.attributes.filter(|a| !a.is_empty()) else {
+        let pk = grant_pk(completion_hash);
+        let Some((item, expires_at)) = self.take_single_use(key(&pk, "GRANT"), now).await? else {
             return Ok(None);
         };
-        let expires_at: i64 = get_n(&item, "expires_at")?;
-        if expires_at <= now {
-            return Ok(None);
-        }
-        let ring = self.keyring().await?;
-        let pk = format!("GRANT#{completion_hash}");
-        let scopes = match item.get("scopes") {
-            Some(AttributeValue::L(list)) => {
-                list.iter().filter_map(|v| v.as_s().ok().cloned()).collect()
-            }
-            _ => Vec::new(),
-        };
+        let (access, refresh) = open_tokens(&self.keyring().await?, &item, &pk, None)
+            .map_err(|e| StoreError::Corrupt(format!("grant tokens: {e}")))?;
         Ok(Some(PendingGrant {
             user_id: get_s(&item, "user_id")?.to_owned(),
-            tokens: Tokens {
-                open_id: get_s(&item, "open_id")?.to_owned(),
-                scopes,
-                access_token: AccessToken::new(open(
-                    &ring,
-                    &item,
-                    "access_token",
-                    &context(&pk, "access_token"),
-                )?),
-                refresh_token: RefreshToken::new(open(
-                    &ring,
-                    &item,
-                    "refresh_token",
-                    &context(&pk, "refresh_token"),
-                )?),
-                access_expires_at: get_n(&item, "access_expires_at")?,
-                refresh_expires_at: get_n(&item, "refresh_expires_at")?,
-                refreshed_at: get_n(&item, "refreshed_at")?,
-                account: match item.get("account").and_then(|v| v.as_s().ok()) {
-                    Some(json) => Some(
-                        serde_json::from_str(json)
-                            .map_err(|e| StoreError::Corrupt(format!("account: {e}")))?,
-                    ),
-                    None => None,
-                },
-            },
+            tokens: tokens_from_item(&item, access, refresh)?,
             expires_at,
         }))
     }
@@ -878,19 +840,10 @@ impl PendingAuth for DynamoStore {
 #[async_trait]
 impl WebhookDeliveries for DynamoStore {
     async fn delivery_seen(&self, id: &str, now: i64) -> Result<bool, StoreError> {
-        let output = self
-            .client
-            .get_item()
-            .table_name(&self.layout.table)
-            .set_key(Some(delivery_key(id)))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(unavailable)?;
-        match output.item {
-            Some(item) => Ok(get_n::<i64>(&item, "expires_at")? > now),
-            None => Ok(false),
-        }
+        Ok(self
+            .get_unexpired(delivery_key(id), now, true)
+            .await?
+            .is_some())
     }
 
     async fn record_delivery(&self, id: &str, expires_at: i64) -> Result<(), StoreError> {
@@ -917,15 +870,11 @@ impl UpstreamBudget for DynamoStore {
         limit: u32,
         expires_at: i64,
     ) -> Result<bool, StoreError> {
-        let key = HashMap::from([
-            ("pk".to_owned(), s(format!("USER#{user_id}"))),
-            ("sk".to_owned(), s(format!("BUDGET#{day}"))),
-        ]);
         let counted = self
             .client
             .update_item()
             .table_name(&self.layout.table)
-            .set_key(Some(key))
+            .set_key(Some(budget_key(user_id, day)))
             .update_expression("ADD calls :one SET #ttl = :ttl")
             .condition_expression("attribute_not_exists(calls) OR calls < :limit")
             .expression_attribute_names("#ttl", "ttl")
@@ -950,16 +899,7 @@ impl UpstreamBudget for DynamoStore {
 #[async_trait]
 impl AppTokens for DynamoStore {
     async fn get_app_token(&self) -> Result<Option<AppToken>, StoreError> {
-        let output = self
-            .client
-            .get_item()
-            .table_name(&self.layout.table)
-            .set_key(Some(app_key()))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(unavailable)?;
-        let Some(item) = output.item else {
+        let Some(item) = self.get(app_key(), true).await? else {
             return Ok(None);
         };
         let ring = self.keyring().await?;
@@ -1051,14 +991,12 @@ impl ProductCache for DynamoStore {
         for chunk in unique.chunks(25) {
             let mut writes = Vec::with_capacity(chunk.len());
             for product in chunk {
-                let mut item = product_key(shop_id, &product.product_id);
+                let mut item = shop_item_key(shop_id, "PRODUCT", &product.product_id);
                 let json = serde_json::to_string(product)
                     .map_err(|e| StoreError::Corrupt(e.to_string()))?;
                 item.insert("product".into(), s(json));
-                item.insert("expires_at".into(), n(expires_at));
-                item.insert("ttl".into(), n(expires_at));
                 let put = PutRequest::builder()
-                    .set_item(Some(item))
+                    .set_item(Some(expiring(item, expires_at)))
                     .build()
                     .map_err(|e| StoreError::Corrupt(e.to_string()))?;
                 writes.push(WriteRequest::builder().put_request(put).build());
@@ -1086,20 +1024,10 @@ impl ProductCache for DynamoStore {
         product_id: &TikTokId,
         now: i64,
     ) -> Result<Option<Product>, StoreError> {
-        let output = self
-            .client
-            .get_item()
-            .table_name(&self.layout.table)
-            .set_key(Some(product_key(shop_id, product_id)))
-            .send()
-            .await
-            .map_err(unavailable)?;
-        let Some(item) = output.item else {
+        let key = shop_item_key(shop_id, "PRODUCT", product_id);
+        let Some(item) = self.get_unexpired(key, now, false).await? else {
             return Ok(None);
         };
-        if get_n::<i64>(&item, "expires_at")? <= now {
-            return Ok(None);
-        }
         serde_json::from_str(get_s(&item, "product")?)
             .map(Some)
             .map_err(|e| StoreError::Corrupt(format!("cached product: {e}")))
@@ -1112,18 +1040,9 @@ impl ProductCache for DynamoStore {
         json: &str,
         expires_at: i64,
     ) -> Result<(), StoreError> {
-        let mut item = detail_key(shop_id, product_id);
+        let mut item = shop_item_key(shop_id, "DETAIL", product_id);
         item.insert("product".into(), s(json));
-        item.insert("expires_at".into(), n(expires_at));
-        item.insert("ttl".into(), n(expires_at));
-        self.client
-            .put_item()
-            .table_name(&self.layout.table)
-            .set_item(Some(item))
-            .send()
-            .await
-            .map_err(unavailable)?;
-        Ok(())
+        self.put(expiring(item, expires_at)).await
     }
 
     async fn cached_detail(
@@ -1132,20 +1051,10 @@ impl ProductCache for DynamoStore {
         product_id: &TikTokId,
         now: i64,
     ) -> Result<Option<String>, StoreError> {
-        let output = self
-            .client
-            .get_item()
-            .table_name(&self.layout.table)
-            .set_key(Some(detail_key(shop_id, product_id)))
-            .send()
-            .await
-            .map_err(unavailable)?;
-        let Some(item) = output.item else {
+        let key = shop_item_key(shop_id, "DETAIL", product_id);
+        let Some(item) = self.get_unexpired(key, now, false).await? else {
             return Ok(None);
         };
-        if get_n::<i64>(&item, "expires_at")? <= now {
-            return Ok(None);
-        }
         Ok(Some(get_s(&item, "product")?.to_owned()))
     }
 }

@@ -1,7 +1,9 @@
 //! An in-memory [`TokenStore`]: the same contract as DynamoDB, for tests and the
 //! local stack. Nothing is encrypted because nothing is persisted.
 
+use std::borrow::Borrow;
 use std::collections::HashMap;
+use std::hash::Hash;
 
 use async_trait::async_trait;
 use tokio::sync::Mutex;
@@ -14,17 +16,58 @@ use super::{
 use crate::redacted::AccessToken;
 use crate::tiktok::{Product, TikTokId};
 
+/// Values kept until their expiry (Unix seconds): after it, absent. Nothing
+/// is swept: an expired value goes when its key is written or taken again.
+struct Expiring<K, V>(HashMap<K, (V, i64)>);
+
+impl<K, V> Default for Expiring<K, V> {
+    fn default() -> Self {
+        Self(HashMap::new())
+    }
+}
+
+impl<K: Eq + Hash, V> Expiring<K, V> {
+    fn put(&mut self, key: K, value: V, expires_at: i64) {
+        self.0.insert(key, (value, expires_at));
+    }
+
+    /// The value under `key` unless it expired at `now`.
+    fn get<Q: Eq + Hash + ?Sized>(&self, key: &Q, now: i64) -> Option<&V>
+    where
+        K: Borrow<Q>,
+    {
+        self.0
+            .get(key)
+            .filter(|(_, expires_at)| *expires_at > now)
+            .map(|(value, _)| value)
+    }
+
+    /// Removes the value under `key` and returns it unless it expired at `now`
+    /// (single use: a second take finds nothing).
+    fn take<Q: Eq + Hash + ?Sized>(&mut self, key: &Q, now: i64) -> Option<V>
+    where
+        K: Borrow<Q>,
+    {
+        self.0
+            .remove(key)
+            .filter(|(_, expires_at)| *expires_at > now)
+            .map(|(value, _)| value)
+    }
+}
+
+type ShopProduct = (TikTokId, TikTokId);
+
 #[derive(Default)]
 struct Tables {
     connections: HashMap<String, Connection>,
-    logins: HashMap<String, PendingLogin>,
-    grants: HashMap<String, PendingGrant>,
+    logins: Expiring<String, PendingLogin>,
+    grants: Expiring<String, PendingGrant>,
     shop_users: HashMap<String, String>,
-    deliveries: HashMap<String, i64>,
+    deliveries: Expiring<String, ()>,
     budgets: HashMap<(String, i64), u32>,
     app_token: Option<AppToken>,
-    products: HashMap<(TikTokId, TikTokId), (Product, i64)>,
-    details: HashMap<(TikTokId, TikTokId), (String, i64)>,
+    products: Expiring<ShopProduct, Product>,
+    details: Expiring<ShopProduct, String>,
 }
 
 /// The in-memory adapter.
@@ -202,11 +245,10 @@ impl DueIndex for MemoryStore {
 #[async_trait]
 impl PendingAuth for MemoryStore {
     async fn put_login(&self, state_hash: &str, login: &PendingLogin) -> Result<(), StoreError> {
-        self.tables
-            .lock()
-            .await
+        let mut tables = self.tables.lock().await;
+        tables
             .logins
-            .insert(state_hash.to_owned(), login.clone());
+            .put(state_hash.to_owned(), login.clone(), login.expires_at);
         Ok(())
     }
 
@@ -215,8 +257,8 @@ impl PendingAuth for MemoryStore {
         state_hash: &str,
         now: i64,
     ) -> Result<Option<PendingLogin>, StoreError> {
-        let login = self.tables.lock().await.logins.remove(state_hash);
-        Ok(login.filter(|l| l.expires_at > now))
+        let mut tables = self.tables.lock().await;
+        Ok(tables.logins.take(state_hash, now))
     }
 
     async fn put_grant(
@@ -224,11 +266,10 @@ impl PendingAuth for MemoryStore {
         completion_hash: &str,
         grant: &PendingGrant,
     ) -> Result<(), StoreError> {
-        self.tables
-            .lock()
-            .await
+        let mut tables = self.tables.lock().await;
+        tables
             .grants
-            .insert(completion_hash.to_owned(), grant.clone());
+            .put(completion_hash.to_owned(), grant.clone(), grant.expires_at);
         Ok(())
     }
 
@@ -237,29 +278,21 @@ impl PendingAuth for MemoryStore {
         completion_hash: &str,
         now: i64,
     ) -> Result<Option<PendingGrant>, StoreError> {
-        let grant = self.tables.lock().await.grants.remove(completion_hash);
-        Ok(grant.filter(|g| g.expires_at > now))
+        let mut tables = self.tables.lock().await;
+        Ok(tables.grants.take(completion_hash, now))
     }
 }
 
 #[async_trait]
 impl WebhookDeliveries for MemoryStore {
     async fn delivery_seen(&self, id: &str, now: i64) -> Result<bool, StoreError> {
-        Ok(self
-            .tables
-            .lock()
-            .await
-            .deliveries
-            .get(id)
-            .is_some_and(|expires_at| *expires_at > now))
+        let tables = self.tables.lock().await;
+        Ok(tables.deliveries.get(id, now).is_some())
     }
 
     async fn record_delivery(&self, id: &str, expires_at: i64) -> Result<(), StoreError> {
-        self.tables
-            .lock()
-            .await
-            .deliveries
-            .insert(id.to_owned(), expires_at);
+        let mut tables = self.tables.lock().await;
+        tables.deliveries.put(id.to_owned(), (), expires_at);
         Ok(())
     }
 }
@@ -320,10 +353,8 @@ impl ProductCache for MemoryStore {
     ) -> Result<(), StoreError> {
         let mut tables = self.tables.lock().await;
         for product in products {
-            tables.products.insert(
-                (shop_id.clone(), product.product_id.clone()),
-                (product.clone(), expires_at),
-            );
+            let key = (shop_id.clone(), product.product_id.clone());
+            tables.products.put(key, product.clone(), expires_at);
         }
         Ok(())
     }
@@ -334,12 +365,8 @@ impl ProductCache for MemoryStore {
         product_id: &TikTokId,
         now: i64,
     ) -> Result<Option<Product>, StoreError> {
-        let tables = self.tables.lock().await;
-        Ok(tables
-            .products
-            .get(&(shop_id.clone(), product_id.clone()))
-            .filter(|(_, expires_at)| *expires_at > now)
-            .map(|(p, _)| p.clone()))
+        let key = (shop_id.clone(), product_id.clone());
+        Ok(self.tables.lock().await.products.get(&key, now).cloned())
     }
 
     async fn cache_detail(
@@ -349,10 +376,9 @@ impl ProductCache for MemoryStore {
         json: &str,
         expires_at: i64,
     ) -> Result<(), StoreError> {
-        self.tables.lock().await.details.insert(
-            (shop_id.clone(), product_id.clone()),
-            (json.to_owned(), expires_at),
-        );
+        let key = (shop_id.clone(), product_id.clone());
+        let mut tables = self.tables.lock().await;
+        tables.details.put(key, json.to_owned(), expires_at);
         Ok(())
     }
 
@@ -362,11 +388,7 @@ impl ProductCache for MemoryStore {
         product_id: &TikTokId,
         now: i64,
     ) -> Result<Option<String>, StoreError> {
-        let tables = self.tables.lock().await;
-        Ok(tables
-            .details
-            .get(&(shop_id.clone(), product_id.clone()))
-            .filter(|(_, expires_at)| *expires_at > now)
-            .map(|(json, _)| json.clone()))
+        let key = (shop_id.clone(), product_id.clone());
+        Ok(self.tables.lock().await.details.get(&key, now).cloned())
     }
 }

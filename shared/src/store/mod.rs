@@ -408,34 +408,25 @@ pub trait ProductCache: Send + Sync {
     ) -> Result<Option<String>, StoreError>;
 }
 
-/// Every capability of the store, for the one adapter per technology
-/// ([`DynamoStore`], [`MemoryStore`]) and for state that is built once and hands
-/// out narrower views. A function that needs one capability takes that trait
-/// (`&dyn Connections`, `&dyn ProductCache`, ...), so its signature shows what
-/// it touches; which AWS actions each function makes is proven by the IAM test.
-pub trait TokenStore:
-    Connections
-    + ConnectionActivity
-    + DueIndex
-    + PendingAuth
-    + WebhookDeliveries
-    + UpstreamBudget
-    + AppTokens
-    + ProductCache
-{
+/// Declares a trait that is the union of others, implemented for everything
+/// that implements each of them (what a trait alias would be).
+macro_rules! trait_union {
+    ($(#[$doc:meta])* pub trait $union:ident = $first:ident $(+ $part:ident)*;) => {
+        $(#[$doc])*
+        pub trait $union: $first $(+ $part)* {}
+
+        impl<T: $first $(+ $part)* + ?Sized> $union for T {}
+    };
 }
 
-impl<T> TokenStore for T where
-    T: Connections
-        + ConnectionActivity
-        + DueIndex
-        + PendingAuth
-        + WebhookDeliveries
-        + UpstreamBudget
-        + AppTokens
-        + ProductCache
-        + ?Sized
-{
+trait_union! {
+    /// Every capability of the store, for the one adapter per technology
+    /// ([`DynamoStore`], [`MemoryStore`]) and for state that is built once and hands
+    /// out narrower views. A function that needs one capability takes that trait
+    /// (`&dyn Connections`, `&dyn ProductCache`, ...), so its signature shows what
+    /// it touches; which AWS actions each function makes is proven by the IAM test.
+    pub trait TokenStore = Connections + ConnectionActivity + DueIndex + PendingAuth
+        + WebhookDeliveries + UpstreamBudget + AppTokens + ProductCache;
 }
 
 /// The due-index shard a user's connection lives in (stable across processes).

@@ -87,76 +87,39 @@ impl CountingStore {
     }
 }
 
-#[async_trait]
-impl ConnectionActivity for CountingStore {
-    async fn record_use(&self, user_id: &str, now: i64, since: i64) -> Result<bool, StoreError> {
-        self.write("record_use");
-        self.inner.record_use(user_id, now, since).await
-    }
-
-    async fn mark_dormant(
-        &self,
-        user_id: &str,
-        expected_version: u64,
-        used_since: i64,
-    ) -> Result<(), StoreError> {
-        self.write("mark_dormant");
-        self.inner
-            .mark_dormant(user_id, expected_version, used_since)
-            .await
-    }
+/// Implements a store port for [`CountingStore`]: each listed method counts
+/// one `read` or `write` under its own name, then delegates unchanged. A
+/// method missing from the list does not compile (the port requires it), and
+/// one listed with the wrong signature does not either.
+macro_rules! count_and_delegate {
+    ($port:ident { $($kind:ident $method:ident($($arg:ident: $ty:ty),*) -> $out:ty;)* }) => {
+        #[async_trait]
+        impl $port for CountingStore {
+            $(
+                async fn $method(&self, $($arg: $ty),*) -> Result<$out, StoreError> {
+                    self.$kind(stringify!($method));
+                    self.inner.$method($($arg),*).await
+                }
+            )*
+        }
+    };
 }
 
-#[async_trait]
-impl Connections for CountingStore {
-    async fn get_connection(&self, user_id: &str) -> Result<Option<Connection>, StoreError> {
-        self.read("get_connection");
-        self.inner.get_connection(user_id).await
-    }
+count_and_delegate!(ConnectionActivity {
+    write record_use(user_id: &str, now: i64, since: i64) -> bool;
+    write mark_dormant(user_id: &str, expected_version: u64, used_since: i64) -> ();
+});
 
-    async fn put_connection(
-        &self,
-        user_id: &str,
-        tokens: &Tokens,
-    ) -> Result<Connection, StoreError> {
-        self.write("put_connection");
-        self.inner.put_connection(user_id, tokens).await
-    }
+count_and_delegate!(Connections {
+    read get_connection(user_id: &str) -> Option<Connection>;
+    write put_connection(user_id: &str, tokens: &Tokens) -> Connection;
+    write update_tokens(user_id: &str, expected_version: u64, tokens: &Tokens) -> Connection;
+    write mark_reconnect_required(user_id: &str, expected_version: u64) -> ();
+    write delete_connection(user_id: &str) -> bool;
+    read user_of_shop(shop_id: &str) -> Option<String>;
+});
 
-    async fn update_tokens(
-        &self,
-        user_id: &str,
-        expected_version: u64,
-        tokens: &Tokens,
-    ) -> Result<Connection, StoreError> {
-        self.write("update_tokens");
-        self.inner
-            .update_tokens(user_id, expected_version, tokens)
-            .await
-    }
-
-    async fn mark_reconnect_required(
-        &self,
-        user_id: &str,
-        expected_version: u64,
-    ) -> Result<(), StoreError> {
-        self.write("mark_reconnect_required");
-        self.inner
-            .mark_reconnect_required(user_id, expected_version)
-            .await
-    }
-
-    async fn delete_connection(&self, user_id: &str) -> Result<bool, StoreError> {
-        self.write("delete_connection");
-        self.inner.delete_connection(user_id).await
-    }
-
-    async fn user_of_shop(&self, shop_id: &str) -> Result<Option<String>, StoreError> {
-        self.read("user_of_shop");
-        self.inner.user_of_shop(shop_id).await
-    }
-}
-
+// Not through the macro: `due_shards` is neither a read nor a write.
 #[async_trait]
 impl DueIndex for CountingStore {
     fn due_shards(&self) -> u32 {
@@ -169,134 +132,31 @@ impl DueIndex for CountingStore {
     }
 }
 
-#[async_trait]
-impl PendingAuth for CountingStore {
-    async fn put_login(&self, state_hash: &str, login: &PendingLogin) -> Result<(), StoreError> {
-        self.write("put_login");
-        self.inner.put_login(state_hash, login).await
-    }
+// Taking a pending login or grant writes: it deletes what it returns.
+count_and_delegate!(PendingAuth {
+    write put_login(state_hash: &str, login: &PendingLogin) -> ();
+    write take_login(state_hash: &str, now: i64) -> Option<PendingLogin>;
+    write put_grant(completion_hash: &str, grant: &PendingGrant) -> ();
+    write take_grant(completion_hash: &str, now: i64) -> Option<PendingGrant>;
+});
 
-    async fn take_login(
-        &self,
-        state_hash: &str,
-        now: i64,
-    ) -> Result<Option<PendingLogin>, StoreError> {
-        self.write("take_login");
-        self.inner.take_login(state_hash, now).await
-    }
+count_and_delegate!(WebhookDeliveries {
+    read delivery_seen(id: &str, now: i64) -> bool;
+    write record_delivery(id: &str, expires_at: i64) -> ();
+});
 
-    async fn put_grant(
-        &self,
-        completion_hash: &str,
-        grant: &PendingGrant,
-    ) -> Result<(), StoreError> {
-        self.write("put_grant");
-        self.inner.put_grant(completion_hash, grant).await
-    }
+count_and_delegate!(UpstreamBudget {
+    write spend_upstream_call(user_id: &str, day: i64, limit: u32, expires_at: i64) -> bool;
+});
 
-    async fn take_grant(
-        &self,
-        completion_hash: &str,
-        now: i64,
-    ) -> Result<Option<PendingGrant>, StoreError> {
-        self.write("take_grant");
-        self.inner.take_grant(completion_hash, now).await
-    }
-}
+count_and_delegate!(AppTokens {
+    read get_app_token() -> Option<AppToken>;
+    write put_app_token(token: &AccessToken, expires_at: i64, expected: Option<u64>) -> AppToken;
+});
 
-#[async_trait]
-impl WebhookDeliveries for CountingStore {
-    async fn delivery_seen(&self, id: &str, now: i64) -> Result<bool, StoreError> {
-        self.read("delivery_seen");
-        self.inner.delivery_seen(id, now).await
-    }
-
-    async fn record_delivery(&self, id: &str, expires_at: i64) -> Result<(), StoreError> {
-        self.write("record_delivery");
-        self.inner.record_delivery(id, expires_at).await
-    }
-}
-
-#[async_trait]
-impl UpstreamBudget for CountingStore {
-    async fn spend_upstream_call(
-        &self,
-        user_id: &str,
-        day: i64,
-        limit: u32,
-        expires_at: i64,
-    ) -> Result<bool, StoreError> {
-        self.write("spend_upstream_call");
-        self.inner
-            .spend_upstream_call(user_id, day, limit, expires_at)
-            .await
-    }
-}
-
-#[async_trait]
-impl AppTokens for CountingStore {
-    async fn get_app_token(&self) -> Result<Option<AppToken>, StoreError> {
-        self.read("get_app_token");
-        self.inner.get_app_token().await
-    }
-
-    async fn put_app_token(
-        &self,
-        access_token: &AccessToken,
-        expires_at: i64,
-        expected_version: Option<u64>,
-    ) -> Result<AppToken, StoreError> {
-        self.write("put_app_token");
-        self.inner
-            .put_app_token(access_token, expires_at, expected_version)
-            .await
-    }
-}
-
-#[async_trait]
-impl ProductCache for CountingStore {
-    async fn cache_products(
-        &self,
-        shop_id: &TikTokId,
-        products: &[Product],
-        expires_at: i64,
-    ) -> Result<(), StoreError> {
-        self.write("cache_products");
-        self.inner
-            .cache_products(shop_id, products, expires_at)
-            .await
-    }
-
-    async fn cached_product(
-        &self,
-        shop_id: &TikTokId,
-        product_id: &TikTokId,
-        now: i64,
-    ) -> Result<Option<Product>, StoreError> {
-        self.read("cached_product");
-        self.inner.cached_product(shop_id, product_id, now).await
-    }
-
-    async fn cache_detail(
-        &self,
-        shop_id: &TikTokId,
-        product_id: &TikTokId,
-        json: &str,
-        expires_at: i64,
-    ) -> Result<(), StoreError> {
-        self.write("cache_detail");
-        self.inner
-            .cache_detail(shop_id, product_id, json, expires_at)
-            .await
-    }
-
-    async fn cached_detail(
-        &self,
-        shop_id: &TikTokId,
-        product_id: &TikTokId,
-        now: i64,
-    ) -> Result<Option<String>, StoreError> {
-        self.read("cached_detail");
-        self.inner.cached_detail(shop_id, product_id, now).await
-    }
-}
+count_and_delegate!(ProductCache {
+    write cache_products(shop_id: &TikTokId, products: &[Product], expires_at: i64) -> ();
+    read cached_product(shop_id: &TikTokId, product_id: &TikTokId, now: i64) -> Option<Product>;
+    write cache_detail(shop: &TikTokId, product: &TikTokId, json: &str, expires_at: i64) -> ();
+    read cached_detail(shop_id: &TikTokId, product_id: &TikTokId, now: i64) -> Option<String>;
+});
