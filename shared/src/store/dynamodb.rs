@@ -32,9 +32,9 @@ use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, ReturnValue, WriteRequ
 use aws_sdk_dynamodb::Client;
 
 use super::{
-    shard_of, AppToken, AppTokens, Connection, ConnectionActivity, ConnectionStatus, Connections,
-    Due, DueIndex, DueWindow, PendingAuth, PendingGrant, PendingLogin, ProductCache, StoreError,
-    Tokens, UpstreamBudget, WebhookDeliveries,
+    due_by_user, shard_of, AppToken, AppTokens, Connection, ConnectionActivity, ConnectionStatus,
+    Connections, Due, DueIndex, DueWindow, PendingAuth, PendingGrant, PendingLogin, ProductCache,
+    StoreError, Tokens, UpstreamBudget, WebhookDeliveries,
 };
 use crate::app_secrets::Secrets;
 use crate::aws::LazyClient;
@@ -209,6 +209,53 @@ impl DynamoStore {
             "SHARD#{}",
             shard_of(user_id, self.layout.due_shards)
         ))
+    }
+
+    /// Stores `tokens` as the user's active connection (in the due indexes)
+    /// and returns it: a new grant when `expected_version` is `None` (it counts
+    /// as a use; the version moves past any earlier one), otherwise a refresh
+    /// of that version only ([`StoreError::Conflict`] if it moved on).
+    async fn write_connection(
+        &self,
+        user_id: &str,
+        tokens: &Tokens,
+        expected_version: Option<u64>,
+    ) -> Result<Connection, StoreError> {
+        let ring = self.keyring().await?;
+        let (set, mut values) = token_values(&ring, user_id, tokens, self.shard_value(user_id))?;
+        let request = self
+            .client
+            .update_item()
+            .table_name(&self.layout.table)
+            .set_key(Some(user_key(user_id)))
+            .expression_attribute_names("#v", "version")
+            .expression_attribute_names("#status", "status")
+            .return_values(ReturnValue::AllNew);
+        let request = match expected_version {
+            None => {
+                values.insert(":zero".to_owned(), n(0));
+                request.update_expression(format!(
+                    "{set}, last_used_at = :refreshed_at, #v = if_not_exists(#v, :zero) + :one"
+                ))
+            }
+            // A refresh keeps the last use (an item from before uses were
+            // recorded gets the refresh time).
+            Some(expected) => {
+                values.insert(":expected".to_owned(), n(expected));
+                request
+                    .update_expression(format!(
+                        "{set}, last_used_at = if_not_exists(last_used_at, :refreshed_at), \
+                         #v = #v + :one"
+                    ))
+                    .condition_expression("#v = :expected")
+            }
+        };
+        let output = request
+            .set_expression_attribute_values(Some(values))
+            .send()
+            .await
+            .map_err(conflict_or_unavailable)?;
+        connection_from(&ring, &output.attributes.unwrap_or_default())
     }
 
     /// Writes `item`, replacing any item with its key.
@@ -538,6 +585,16 @@ where
     }
 }
 
+/// Whether a conditional write that may be declined was applied: its
+/// condition failing ([`conflict_or_unavailable`]) is `false`, not an error.
+fn applied<T>(written: Result<T, StoreError>) -> Result<bool, StoreError> {
+    match written {
+        Ok(_) => Ok(true),
+        Err(StoreError::Conflict) => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
 #[async_trait]
 impl ConnectionActivity for DynamoStore {
     async fn record_use(&self, user_id: &str, now: i64, since: i64) -> Result<bool, StoreError> {
@@ -561,11 +618,7 @@ impl ConnectionActivity for DynamoStore {
             .send()
             .await
             .map_err(conflict_or_unavailable);
-        match written {
-            Ok(_) => Ok(true),
-            Err(StoreError::Conflict) => Ok(false),
-            Err(e) => Err(e),
-        }
+        applied(written)
     }
 
     async fn mark_dormant(
@@ -611,24 +664,7 @@ impl Connections for DynamoStore {
         user_id: &str,
         tokens: &Tokens,
     ) -> Result<Connection, StoreError> {
-        let ring = self.keyring().await?;
-        let (set, mut values) = token_values(&ring, user_id, tokens, self.shard_value(user_id))?;
-        values.insert(":zero".to_owned(), n(0));
-        let output = self
-            .client
-            .update_item()
-            .table_name(&self.layout.table)
-            .set_key(Some(user_key(user_id)))
-            .update_expression(format!(
-                "{set}, last_used_at = :refreshed_at, #v = if_not_exists(#v, :zero) + :one"
-            ))
-            .expression_attribute_names("#v", "version")
-            .expression_attribute_names("#status", "status")
-            .set_expression_attribute_values(Some(values))
-            .return_values(ReturnValue::AllNew)
-            .send()
-            .await
-            .map_err(unavailable)?;
+        let connection = self.write_connection(user_id, tokens, None).await?;
         // A seller's shops point back at the user, for TikTok Shop's webhooks
         // (which name a shop, not a seller). After the connection: a missing
         // pointer only means a webhook for that shop finds nobody.
@@ -643,7 +679,7 @@ impl Connections for DynamoStore {
                 .await
                 .map_err(unavailable)?;
         }
-        connection_from(&ring, &output.attributes.unwrap_or_default())
+        Ok(connection)
     }
 
     async fn update_tokens(
@@ -652,29 +688,8 @@ impl Connections for DynamoStore {
         expected_version: u64,
         tokens: &Tokens,
     ) -> Result<Connection, StoreError> {
-        let ring = self.keyring().await?;
-        let (set, mut values) = token_values(&ring, user_id, tokens, self.shard_value(user_id))?;
-        values.insert(":expected".to_owned(), n(expected_version));
-        let output = self
-            .client
-            .update_item()
-            .table_name(&self.layout.table)
-            .set_key(Some(user_key(user_id)))
-            .update_expression(format!(
-                "{set}, last_used_at = if_not_exists(last_used_at, :refreshed_at), #v = #v + :one"
-            ))
-            .condition_expression("#v = :expected")
-            .expression_attribute_names("#v", "version")
-            .expression_attribute_names("#status", "status")
-            .set_expression_attribute_values(Some(values))
-            .return_values(ReturnValue::AllNew)
-            .send()
+        self.write_connection(user_id, tokens, Some(expected_version))
             .await
-            .map_err(|e| match e.as_service_error() {
-                Some(se) if se.is_conditional_check_failed_exception() => StoreError::Conflict,
-                _ => unavailable(e),
-            })?;
-        connection_from(&ring, &output.attributes.unwrap_or_default())
     }
 
     async fn mark_reconnect_required(
@@ -695,10 +710,7 @@ impl Connections for DynamoStore {
             .expression_attribute_values(":expected", n(expected_version))
             .send()
             .await
-            .map_err(|e| match e.as_service_error() {
-                Some(se) if se.is_conditional_check_failed_exception() => StoreError::Conflict,
-                _ => unavailable(e),
-            })?;
+            .map_err(conflict_or_unavailable)?;
         Ok(())
     }
 
@@ -748,18 +760,7 @@ impl DueIndex for DynamoStore {
             ),
         )
         .await?;
-        let mut users = std::collections::BTreeMap::<String, i64>::new();
-        for (user_id, expires_at) in access.into_iter().chain(refresh) {
-            let earliest = users.entry(user_id).or_insert(expires_at);
-            *earliest = (*earliest).min(expires_at);
-        }
-        Ok(users
-            .into_iter()
-            .map(|(user_id, expires_at)| Due {
-                user_id,
-                expires_at,
-            })
-            .collect())
+        Ok(due_by_user(access.into_iter().chain(refresh)))
     }
 }
 
@@ -823,11 +824,13 @@ impl PendingAuth for DynamoStore {
         completion_hash: &str,
         now: i64,
     ) -> Result<Option<PendingGrant>, StoreError> {
+        // The keys before the delete: if they cannot be had, the grant stays.
+        let ring = self.keyring().await?;
         let pk = grant_pk(completion_hash);
         let Some((item, expires_at)) = self.take_single_use(key(&pk, "GRANT"), now).await? else {
             return Ok(None);
         };
-        let (access, refresh) = open_tokens(&self.keyring().await?, &item, &pk, None)
+        let (access, refresh) = open_tokens(&ring, &item, &pk, None)
             .map_err(|e| StoreError::Corrupt(format!("grant tokens: {e}")))?;
         Ok(Some(PendingGrant {
             user_id: get_s(&item, "user_id")?.to_owned(),
@@ -882,17 +885,9 @@ impl UpstreamBudget for DynamoStore {
             .expression_attribute_values(":ttl", n(expires_at))
             .expression_attribute_values(":limit", n(limit))
             .send()
-            .await;
-        match counted {
-            Ok(_) => Ok(true),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|se| se.is_conditional_check_failed_exception()) =>
-            {
-                Ok(false)
-            }
-            Err(e) => Err(unavailable(e)),
-        }
+            .await
+            .map_err(conflict_or_unavailable);
+        applied(counted)
     }
 }
 
@@ -951,13 +946,7 @@ impl AppTokens for DynamoStore {
                 .expression_attribute_values(":expected", n(expected)),
             None => request.condition_expression("attribute_not_exists(#v)"),
         };
-        request
-            .send()
-            .await
-            .map_err(|e| match e.as_service_error() {
-                Some(se) if se.is_conditional_check_failed_exception() => StoreError::Conflict,
-                _ => unavailable(e),
-            })?;
+        request.send().await.map_err(conflict_or_unavailable)?;
         Ok(AppToken {
             access_token: access_token.clone(),
             expires_at,

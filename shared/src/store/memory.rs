@@ -9,9 +9,9 @@ use async_trait::async_trait;
 use tokio::sync::Mutex;
 
 use super::{
-    shard_of, AppToken, AppTokens, Connection, ConnectionActivity, ConnectionStatus, Connections,
-    Due, DueIndex, DueWindow, PendingAuth, PendingGrant, PendingLogin, ProductCache, StoreError,
-    Tokens, UpstreamBudget, WebhookDeliveries,
+    due_by_user, shard_of, AppToken, AppTokens, Connection, ConnectionActivity, ConnectionStatus,
+    Connections, Due, DueIndex, DueWindow, PendingAuth, PendingGrant, PendingLogin, ProductCache,
+    StoreError, Tokens, UpstreamBudget, WebhookDeliveries,
 };
 use crate::redacted::AccessToken;
 use crate::tiktok::{Product, TikTokId};
@@ -220,25 +220,21 @@ impl DueIndex for MemoryStore {
 
     async fn find_due(&self, shard: u32, window: DueWindow) -> Result<Vec<Due>, StoreError> {
         let tables = self.tables.lock().await;
-        let mut due: Vec<Due> = tables
+        let found = tables
             .connections
             .values()
             .filter(|c| c.status == ConnectionStatus::Active)
             .filter(|c| shard_of(&c.user_id, self.shards) == shard)
-            .filter_map(|c| {
-                let access = Some(c.tokens.access_expires_at)
-                    .filter(|at| (window.access_from..window.access_before).contains(at));
+            .flat_map(|c| {
+                let access = Some(c.tokens.access_expires_at).filter(|at| window.access_due(*at));
                 let refresh =
-                    Some(c.tokens.refresh_expires_at).filter(|at| *at < window.refresh_before);
-                let expires_at = access.into_iter().chain(refresh).min()?;
-                Some(Due {
-                    user_id: c.user_id.clone(),
-                    expires_at,
-                })
-            })
-            .collect();
-        due.sort_by(|a, b| a.user_id.cmp(&b.user_id));
-        Ok(due)
+                    Some(c.tokens.refresh_expires_at).filter(|at| window.refresh_due(*at));
+                access
+                    .into_iter()
+                    .chain(refresh)
+                    .map(|at| (c.user_id.clone(), at))
+            });
+        Ok(due_by_user(found))
     }
 }
 

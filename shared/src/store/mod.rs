@@ -208,6 +208,36 @@ pub struct DueWindow {
     pub refresh_before: i64,
 }
 
+impl DueWindow {
+    /// Whether an access token expiring at `at` is due.
+    pub fn access_due(&self, at: i64) -> bool {
+        (self.access_from..self.access_before).contains(&at)
+    }
+
+    /// Whether a refresh token expiring at `at` is due.
+    pub fn refresh_due(&self, at: i64) -> bool {
+        at < self.refresh_before
+    }
+}
+
+/// What [`DueIndex::find_due`] answers for the `(user, expiry)` pairs found
+/// due (a user may be found by both tokens): each user once, at the earlier
+/// expiry, ordered by user id.
+fn due_by_user(found: impl IntoIterator<Item = (String, i64)>) -> Vec<Due> {
+    let mut users = std::collections::BTreeMap::<String, i64>::new();
+    for (user_id, expires_at) in found {
+        let earliest = users.entry(user_id).or_insert(expires_at);
+        *earliest = (*earliest).min(expires_at);
+    }
+    users
+        .into_iter()
+        .map(|(user_id, expires_at)| Due {
+            user_id,
+            expires_at,
+        })
+        .collect()
+}
+
 /// A connection the due indexes found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Due {
