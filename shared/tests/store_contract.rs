@@ -911,3 +911,43 @@ async fn secrets_manager_source_reads_the_app_secret() {
         Err(tiktok_gateway::SecretsError::Unavailable(_))
     ));
 }
+
+/// A request DynamoDB refuses as malformed or aimed at a table that is not
+/// there is this deployment's fault, not an outage: a 500 the operator must
+/// fix, not a 503 the site should retry.
+#[tokio::test]
+async fn a_request_dynamodb_refuses_is_an_internal_error_not_an_outage() {
+    let aws = test_support::moto_config();
+    let client = aws_sdk_dynamodb::Client::new(&aws);
+    // A table with another key schema: every request is a ValidationException.
+    let wrong_keys = test_support::unique("wrong-keys");
+    client
+        .create_table()
+        .table_name(&wrong_keys)
+        .billing_mode(aws_sdk_dynamodb::types::BillingMode::PayPerRequest)
+        .attribute_definitions(
+            aws_sdk_dynamodb::types::AttributeDefinition::builder()
+                .attribute_name("id")
+                .attribute_type(aws_sdk_dynamodb::types::ScalarAttributeType::S)
+                .build()
+                .unwrap(),
+        )
+        .key_schema(
+            aws_sdk_dynamodb::types::KeySchemaElement::builder()
+                .attribute_name("id")
+                .key_type(aws_sdk_dynamodb::types::KeyType::Hash)
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let missing = test_support::unique("never-created");
+    for table in [wrong_keys, missing] {
+        let store = store_over(&client, &table, secrets_with_key("k1"));
+        let error = store.get_connection(&user()).await.unwrap_err();
+        let error = tiktok_gateway::Error::from(error);
+        assert_eq!(error.status(), 500, "{table}: {error}");
+        assert_eq!(error.code(), "internal", "{table}");
+    }
+}

@@ -330,12 +330,32 @@ fn n(value: impl ToString) -> AttributeValue {
     AttributeValue::N(value.to_string())
 }
 
+/// DynamoDB's refusals of the request itself: retrying cannot help, the code or
+/// the deployment (table, index, IAM, credentials) must be fixed.
+const REFUSALS: [&str; 6] = [
+    "ValidationException",
+    "SerializationException",
+    "ResourceNotFoundException",
+    "AccessDeniedException",
+    "UnrecognizedClientException",
+    "MissingAuthenticationTokenException",
+];
+
+/// A failed DynamoDB call: [`StoreError::Refused`] when DynamoDB refused the
+/// request itself, otherwise [`StoreError::Unavailable`] (unreachable, failing,
+/// throttling, timing out).
 fn unavailable<E, R>(error: SdkError<E, R>) -> StoreError
 where
-    E: std::error::Error + Send + Sync + 'static,
+    E: aws_sdk_dynamodb::error::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
     R: std::fmt::Debug + Send + Sync + 'static,
 {
-    StoreError::Unavailable(Box::new(error))
+    match error.as_service_error().and_then(|e| e.code()) {
+        Some(code) if REFUSALS.contains(&code) => StoreError::Refused {
+            code: code.to_owned(),
+            source: Box::new(error),
+        },
+        _ => StoreError::Unavailable(Box::new(error)),
+    }
 }
 
 /// The key of the item whose partition key is `pk` and sort key `sk`.

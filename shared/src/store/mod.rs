@@ -184,9 +184,19 @@ pub enum StoreError {
     /// Someone else changed (or deleted) the item since it was read.
     #[error("the item was changed by someone else")]
     Conflict,
-    /// The database could not be reached, refused, or throttled us.
+    /// The database could not be reached, failed, or throttled us: worth a retry.
     #[error("token store unavailable: {0}")]
     Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// The database refused the request itself (malformed, a table or index
+    /// that is not there, not allowed): this deployment's fault, not an outage.
+    #[error("token store refused the request ({code}): {source}")]
+    Refused {
+        /// DynamoDB's error code, e.g. `ValidationException`.
+        code: String,
+        /// The SDK's error.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
     /// An item is not what this code writes (or its ciphertext does not open).
     #[error("stored item is corrupt: {0}")]
     Corrupt(String),
