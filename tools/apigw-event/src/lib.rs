@@ -5,9 +5,25 @@
 //! cookies travel in `cookies` (not a header), repeated query parameters are
 //! joined with commas, header names are lower case, the JWT authorizer's claims
 //! are strings, and a body that is not UTF-8 is base64 with `isBase64Encoded`.
+//! It also names the functions those events go to ([`HTTP_FUNCTIONS`]).
 
 use base64::Engine;
 use serde_json::{json, Map, Value};
+
+/// The functions API Gateway invokes (package name = binary name), in the
+/// order a user meets them. The scheduled `token-refresher` and the queue's
+/// `token-refresh-worker` get no HTTP events and are not here.
+pub const HTTP_FUNCTIONS: &[&str] = &[
+    "login-redirect",
+    "oauth-callback",
+    "oauth-complete",
+    "disconnect",
+    "connection-status",
+    "search",
+    "shop-lookup",
+    "product-lookup",
+    "tiktok-shop-webhook",
+];
 
 /// The parts of one HTTP request, as API Gateway receives it.
 #[derive(Debug, Clone)]

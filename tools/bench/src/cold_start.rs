@@ -17,20 +17,17 @@ use tokio::time::Instant;
 use crate::report::{mib_from_kib, ms, peak_rss_kib, Samples, Section, Sink, Table, Target};
 use crate::setup::{self, Moto, Res};
 
-/// The eight functions, in the order they are reported.
-pub const FUNCTIONS: &[&str] = &[
-    "login-redirect",
-    "oauth-callback",
-    "oauth-complete",
-    "disconnect",
-    "connection-status",
-    "search",
-    "shop-lookup",
-    "product-lookup",
-    "token-refresher",
-    "tiktok-shop-webhook",
-    "token-refresh-worker",
-];
+/// The functions that are not invoked over HTTP, reported after the HTTP ones
+/// ([`apigw_event::HTTP_FUNCTIONS`]).
+const NON_HTTP_FUNCTIONS: &[&str] = &["token-refresher", "token-refresh-worker"];
+
+/// Every function, in the order they are reported.
+fn functions() -> impl Iterator<Item = &'static str> {
+    apigw_event::HTTP_FUNCTIONS
+        .iter()
+        .chain(NON_HTTP_FUNCTIONS)
+        .copied()
+}
 
 /// Ratio of a function's median cold start to `hello`'s that is the target.
 const RATIO_TARGET: f64 = 2.0;
@@ -320,20 +317,20 @@ pub async fn run(bin_dir: &Path, events_dir: &Path, runs: usize, sink: &Sink) ->
         false,
         false,
     )];
-    for function in FUNCTIONS {
-        let (name, needs_aws) = match *function {
+    for function in functions() {
+        let (name, needs_aws) = match function {
             "oauth-callback" => ("oauth-callback-missing-state.json".to_owned(), false),
             "token-refresher" => ("token-refresher-scheduled.json".to_owned(), true),
             "tiktok-shop-webhook" => ("tiktok-shop-webhook-unsigned.json".to_owned(), true),
             "token-refresh-worker" => ("token-refresh-worker-batch.json".to_owned(), true),
             f => (format!("{f}-no-identity.json"), false),
         };
-        let label = if *function == "token-refresh-worker" {
+        let label = if function == "token-refresh-worker" {
             format!("{function} (init + a sample batch against moto)")
         } else if needs_aws {
             format!("{function} (init + empty run against moto)")
         } else {
-            (*function).to_owned()
+            function.to_owned()
         };
         cases.push(Case::new(
             &label,

@@ -143,21 +143,7 @@ pub async fn run(iterations: usize, sink: &Sink) -> Res<Section> {
 
     let http = reqwest::Client::new();
     let warmup = (iterations / 10).clamp(10, 200);
-    let mut table = Table::new(&[
-        "store",
-        "route",
-        "handler p50",
-        "handler p99",
-        "upstream p50",
-        "upstream p99",
-        "overhead p50",
-        "overhead p99",
-        "upstream calls / req",
-        "store reads / req",
-        "store writes / req",
-        "Secrets Manager / req",
-        "AWS API calls / req (recorded)",
-    ]);
+    let mut table = route_table();
     for backend in &backends {
         setup::connect_user(&backend.state, &emulator, USER).await?;
         let product_id = first_product(&backend.state).await?;
@@ -337,14 +323,11 @@ async fn shop_search(
     }
     let store_before = counting.calls();
     let secrets_before = state.secrets.fetch_count();
-    let upstream_before = running
-        .emulator
-        .partner()
-        .stats()
-        .requests
-        .get("search")
-        .copied()
-        .unwrap_or(0);
+    let upstream_searches = || {
+        let stats = running.emulator.partner().stats();
+        stats.requests.get("search").copied().unwrap_or(0)
+    };
+    let upstream_before = upstream_searches();
     let mut latencies = Vec::with_capacity(iterations);
     for _ in 0..iterations {
         let started = Instant::now();
@@ -357,16 +340,7 @@ async fn shop_search(
             return Err(format!("shop-mode search answered {status}: {body}"));
         }
     }
-    let upstream_calls = (running
-        .emulator
-        .partner()
-        .stats()
-        .requests
-        .get("search")
-        .copied()
-        .unwrap_or(0)
-        - upstream_before) as f64
-        / iterations as f64;
+    let upstream_calls = (upstream_searches() - upstream_before) as f64 / iterations as f64;
     let store = counting.calls().since(&store_before);
     let secret_fetches = state.secrets.fetch_count() - secrets_before;
     // The same upstream call, direct: one signed Search Products page of 100.
@@ -400,21 +374,7 @@ async fn shop_search(
         secret_fetches,
         wire: None,
     };
-    let mut table = Table::new(&[
-        "store",
-        "route",
-        "handler p50",
-        "handler p99",
-        "upstream p50",
-        "upstream p99",
-        "overhead p50",
-        "overhead p99",
-        "upstream calls / req",
-        "store reads / req",
-        "store writes / req",
-        "Secrets Manager / req",
-        "AWS API calls / req (recorded)",
-    ]);
+    let mut table = route_table();
     let mut scratch = Section::new("shop");
     report_route(
         &mut scratch,
@@ -431,6 +391,25 @@ async fn shop_search(
          *Upstream* is that signed call made directly with the gateway's `ShopClient`, same token and cipher.\n\n{}",
         table.render()
     ))
+}
+
+/// The table [`report_route`] fills, one row per store and route.
+fn route_table() -> Table {
+    Table::new(&[
+        "store",
+        "route",
+        "handler p50",
+        "handler p99",
+        "upstream p50",
+        "upstream p99",
+        "overhead p50",
+        "overhead p99",
+        "upstream calls / req",
+        "store reads / req",
+        "store writes / req",
+        "Secrets Manager / req",
+        "AWS API calls / req (recorded)",
+    ])
 }
 
 fn report_route(

@@ -530,6 +530,29 @@ async fn host_guard(
     }
 }
 
+/// What a preflight from the site's origin is told it may do.
+const PREFLIGHT_HEADERS: [(&str, &str); 3] = [
+    ("access-control-allow-methods", "GET,POST,OPTIONS"),
+    (
+        "access-control-allow-headers",
+        "authorization,content-type,accept",
+    ),
+    ("access-control-max-age", "600"),
+];
+
+/// What every answer to the site's origin carries beside the origin itself.
+const CREDENTIALED_HEADERS: [(&str, &str); 2] = [
+    ("access-control-allow-credentials", "true"),
+    ("access-control-expose-headers", "retry-after"),
+];
+
+/// Sets each `(name, value)` of `pairs` on `headers`.
+fn insert_static(headers: &mut axum::http::HeaderMap, pairs: &[(&'static str, &'static str)]) {
+    for (name, value) in pairs {
+        headers.insert(*name, HeaderValue::from_static(value));
+    }
+}
+
 /// CORS as `template.yaml` configures it (`x-amazon-apigateway-cors`): the site's
 /// origin only, with credentials; preflights answered before any route (and
 /// before the authorizer), as API Gateway does.
@@ -551,16 +574,7 @@ async fn cors(
     let mut response = if preflight {
         let mut r = StatusCode::NO_CONTENT.into_response();
         if origin.is_some() {
-            let h = r.headers_mut();
-            h.insert(
-                "access-control-allow-methods",
-                HeaderValue::from_static("GET,POST,OPTIONS"),
-            );
-            h.insert(
-                "access-control-allow-headers",
-                HeaderValue::from_static("authorization,content-type,accept"),
-            );
-            h.insert("access-control-max-age", HeaderValue::from_static("600"));
+            insert_static(r.headers_mut(), &PREFLIGHT_HEADERS);
         }
         r
     } else {
@@ -569,14 +583,7 @@ async fn cors(
     if let Some(origin) = origin.and_then(|o| HeaderValue::from_str(&o).ok()) {
         let h = response.headers_mut();
         h.insert("access-control-allow-origin", origin);
-        h.insert(
-            "access-control-allow-credentials",
-            HeaderValue::from_static("true"),
-        );
-        h.insert(
-            "access-control-expose-headers",
-            HeaderValue::from_static("retry-after"),
-        );
+        insert_static(h, &CREDENTIALED_HEADERS);
         h.append("vary", HeaderValue::from_static("origin"));
     }
     response

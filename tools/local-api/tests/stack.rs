@@ -2,7 +2,7 @@
 
 use std::collections::BTreeSet;
 
-use local_api::{Function, Options, ROUTES};
+use local_api::{Function, LocalStack, Options, ROUTES};
 
 fn binary(function: Function) -> &'static str {
     match function {
@@ -57,15 +57,37 @@ fn the_local_routes_are_the_templates_routes() {
     assert_eq!(local, deployed);
 }
 
-#[tokio::test]
-async fn one_command_serves_the_page_and_the_api_with_the_authorizers_rules() {
-    let stack = local_api::start(Options {
+/// The list the bench and the event tests go through names exactly the
+/// functions the routes invoke.
+#[test]
+fn the_http_functions_are_the_ones_the_routes_invoke() {
+    let routed: BTreeSet<_> = ROUTES.iter().map(|r| binary(r.function)).collect();
+    let listed: BTreeSet<_> = apigw_event::HTTP_FUNCTIONS.iter().copied().collect();
+    assert_eq!(routed, listed);
+    assert_eq!(
+        listed.len(),
+        apigw_event::HTTP_FUNCTIONS.len(),
+        "listed once each"
+    );
+}
+
+/// The local authorizer's bearer token for the user `alice`.
+const ALICE: &str = "local:alice";
+
+/// The stack on free ports, without its background refresher.
+async fn start() -> LocalStack {
+    local_api::start(Options {
         port: 0,
         refresh_every: None,
         ..Options::default()
     })
     .await
-    .unwrap();
+    .unwrap()
+}
+
+#[tokio::test]
+async fn one_command_serves_the_page_and_the_api_with_the_authorizers_rules() {
+    let stack = start().await;
     let http = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
@@ -117,7 +139,7 @@ async fn one_command_serves_the_page_and_the_api_with_the_authorizers_rules() {
 
     let status = http
         .get(format!("{}/auth/tiktok/status", stack.base_url))
-        .bearer_auth("local:alice")
+        .bearer_auth(ALICE)
         .send()
         .await
         .unwrap();
@@ -127,7 +149,7 @@ async fn one_command_serves_the_page_and_the_api_with_the_authorizers_rules() {
 
     let unknown = http
         .get(format!("{}/nope", stack.base_url))
-        .bearer_auth("local:alice")
+        .bearer_auth(ALICE)
         .send()
         .await
         .unwrap();
@@ -135,7 +157,7 @@ async fn one_command_serves_the_page_and_the_api_with_the_authorizers_rules() {
 
     let login = http
         .get(format!("{}/auth/tiktok/login", stack.base_url))
-        .bearer_auth("local:alice")
+        .bearer_auth(ALICE)
         .header("accept", "application/json")
         .send()
         .await
@@ -153,13 +175,7 @@ async fn one_command_serves_the_page_and_the_api_with_the_authorizers_rules() {
 /// before any route runs (the API and the page alike).
 #[tokio::test]
 async fn a_foreign_host_header_is_refused() {
-    let stack = local_api::start(Options {
-        port: 0,
-        refresh_every: None,
-        ..Options::default()
-    })
-    .await
-    .unwrap();
+    let stack = start().await;
     let http = reqwest::Client::new();
     for (url, path) in [
         (&stack.base_url, "/auth/tiktok/status"),
@@ -172,18 +188,13 @@ async fn a_foreign_host_header_is_refused() {
             let refused = http
                 .get(&address)
                 .header("host", &host)
-                .bearer_auth("local:alice")
+                .bearer_auth(ALICE)
                 .send()
                 .await
                 .unwrap();
             assert_eq!(refused.status(), 421, "{host} {path}");
         }
-        let own = http
-            .get(&address)
-            .bearer_auth("local:alice")
-            .send()
-            .await
-            .unwrap();
+        let own = http.get(&address).bearer_auth(ALICE).send().await.unwrap();
         assert_ne!(own.status(), 421, "{path}");
     }
 }
@@ -192,13 +203,7 @@ async fn a_foreign_host_header_is_refused() {
 /// other origin; preflights answered before the authorizer.
 #[tokio::test]
 async fn cors_allows_the_demo_sites_origin_only() {
-    let stack = local_api::start(Options {
-        port: 0,
-        refresh_every: None,
-        ..Options::default()
-    })
-    .await
-    .unwrap();
+    let stack = start().await;
     let http = reqwest::Client::new();
     let status = format!("{}/auth/tiktok/status", stack.base_url);
     let preflight = http
@@ -221,7 +226,7 @@ async fn cors_allows_the_demo_sites_origin_only() {
     let foreign = http
         .get(&status)
         .header("origin", "https://evil.example")
-        .bearer_auth("local:alice")
+        .bearer_auth(ALICE)
         .send()
         .await
         .unwrap();

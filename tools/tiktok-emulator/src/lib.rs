@@ -687,29 +687,93 @@ fn is_form(headers: &HeaderMap) -> bool {
         .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"))
 }
 
-/// `POST /v2/oauth/token/`: the three grants.
-async fn token(State(e): State<Emulator>, headers: HeaderMap, body: Bytes) -> Response {
-    e.count("token");
+fn invalid_grant(description: &str) -> Response {
+    oauth_error(StatusCode::BAD_REQUEST, "invalid_grant", description)
+}
+
+/// What the token and revoke endpoints check first, in TikTok's order: the
+/// request is counted as `endpoint` and shaped by the knobs, its body must be
+/// form-encoded, and it must carry the app's client key and secret. `Ok` is
+/// the form; `Err` is the answer instead.
+async fn app_form(
+    e: &Emulator,
+    endpoint: &str,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<HashMap<String, String>, Response> {
+    e.count(endpoint);
     if let Some(injected) = e.inject_latency_and_faults(true).await {
-        return injected;
+        return Err(injected);
     }
-    if !is_form(&headers) {
-        return oauth_error(
+    if !is_form(headers) {
+        return Err(oauth_error(
             StatusCode::BAD_REQUEST,
             "invalid_request",
             "the body must be form-encoded",
-        );
+        ));
     }
-    let form: HashMap<String, String> = url::form_urlencoded::parse(&body).into_owned().collect();
-    let param = |name: &str| form.get(name).map(String::as_str).unwrap_or_default();
+    let form: HashMap<String, String> = url::form_urlencoded::parse(body).into_owned().collect();
     let config = &e.0.config;
-    if param("client_key") != config.client_key || param("client_secret") != config.client_secret {
-        return oauth_error(
+    let given = |name: &str| form.get(name).map(String::as_str).unwrap_or_default();
+    if given("client_key") != config.client_key || given("client_secret") != config.client_secret {
+        return Err(oauth_error(
             StatusCode::UNAUTHORIZED,
             "invalid_client",
             "client_key or client_secret is wrong",
-        );
+        ));
     }
+    Ok(form)
+}
+
+impl Grants {
+    /// A new access token of `family` (0: the app's own) that lasts `ttl_secs`.
+    fn issue_access(&mut self, prefix: &str, ttl_secs: u64, family: u64, now: u64) -> String {
+        let access = random_token(prefix);
+        self.access.insert(
+            access.clone(),
+            AccessGrant {
+                expires_at: now + ttl_secs,
+                revoked: false,
+                family,
+            },
+        );
+        access
+    }
+
+    /// A new access and refresh token of `family` for `open_id`, and the token
+    /// endpoint's answer carrying them. The refresh token becomes the family's
+    /// current one.
+    fn issue_user_tokens(
+        &mut self,
+        open_id: &str,
+        scope: &str,
+        family: u64,
+        config: &EmulatorConfig,
+        now: u64,
+    ) -> Response {
+        let access = self.issue_access("act.", config.access_ttl_secs, family, now);
+        let refresh = random_token("rft.");
+        self.refresh.insert(
+            refresh.clone(),
+            RefreshGrant {
+                open_id: open_id.to_owned(),
+                scope: scope.to_owned(),
+                expires_at: now + config.refresh_ttl_secs,
+                family,
+            },
+        );
+        token_answer(open_id, scope, &access, &refresh, config)
+    }
+}
+
+/// `POST /v2/oauth/token/`: the three grants.
+async fn token(State(e): State<Emulator>, headers: HeaderMap, body: Bytes) -> Response {
+    let form = match app_form(&e, "token", &headers, &body).await {
+        Ok(form) => form,
+        Err(answer) => return answer,
+    };
+    let param = |name: &str| form.get(name).map(String::as_str).unwrap_or_default();
+    let config = &e.0.config;
     let grant_type = param("grant_type");
     e.count(&format!("token:{grant_type}"));
     let now = now();
@@ -718,60 +782,25 @@ async fn token(State(e): State<Emulator>, headers: HeaderMap, body: Bytes) -> Re
         "authorization_code" => {
             // Single use: taken out whether or not it is then accepted.
             let Some(code) = grants.codes.remove(param("code")) else {
-                return oauth_error(
-                    StatusCode::BAD_REQUEST,
-                    "invalid_grant",
-                    "the code is invalid or was already used",
-                );
+                return invalid_grant("the code is invalid or was already used");
             };
             if code.expires_at <= now || code.client_key != config.client_key {
-                return oauth_error(
-                    StatusCode::BAD_REQUEST,
-                    "invalid_grant",
-                    "the code has expired",
-                );
+                return invalid_grant("the code has expired");
             }
             if code.redirect_uri != param("redirect_uri") {
-                return oauth_error(
-                    StatusCode::BAD_REQUEST,
-                    "invalid_grant",
-                    "redirect_uri does not match",
-                );
+                return invalid_grant("redirect_uri does not match");
             }
             if let Some(challenge) = &code.challenge {
                 let verifier = param("code_verifier");
                 let computed = base64::engine::general_purpose::URL_SAFE_NO_PAD
                     .encode(Sha256::digest(verifier.as_bytes()));
                 if verifier.is_empty() || &computed != challenge {
-                    return oauth_error(
-                        StatusCode::BAD_REQUEST,
-                        "invalid_grant",
-                        "code_verifier does not match",
-                    );
+                    return invalid_grant("code_verifier does not match");
                 }
             }
             grants.next_family += 1;
             let family = grants.next_family;
-            let access = random_token("act.");
-            let refresh = random_token("rft.");
-            grants.access.insert(
-                access.clone(),
-                AccessGrant {
-                    expires_at: now + config.access_ttl_secs,
-                    revoked: false,
-                    family,
-                },
-            );
-            grants.refresh.insert(
-                refresh.clone(),
-                RefreshGrant {
-                    open_id: code.open_id.clone(),
-                    scope: code.scope.clone(),
-                    expires_at: now + config.refresh_ttl_secs,
-                    family,
-                },
-            );
-            token_answer(&code.open_id, &code.scope, &access, &refresh, config)
+            grants.issue_user_tokens(&code.open_id, &code.scope, family, config, now)
         }
         "refresh_token" => {
             // Rotation: the presented token is retired the moment it is used.
@@ -779,44 +808,16 @@ async fn token(State(e): State<Emulator>, headers: HeaderMap, body: Bytes) -> Re
             let Some(old) = presented.filter(|g| g.expires_at > now) else {
                 drop(grants);
                 lock(&e.0.counters).stats.refresh_refused += 1;
-                return oauth_error(
-                    StatusCode::BAD_REQUEST,
-                    "invalid_grant",
-                    "the refresh token is invalid, expired or was already used",
-                );
+                return invalid_grant("the refresh token is invalid, expired or was already used");
             };
-            let access = random_token("act.");
-            let refresh = random_token("rft.");
-            grants.access.insert(
-                access.clone(),
-                AccessGrant {
-                    expires_at: now + config.access_ttl_secs,
-                    revoked: false,
-                    family: old.family,
-                },
-            );
-            let answer = token_answer(&old.open_id, &old.scope, &access, &refresh, config);
-            grants.refresh.insert(
-                refresh,
-                RefreshGrant {
-                    expires_at: now + config.refresh_ttl_secs,
-                    ..old
-                },
-            );
+            let answer =
+                grants.issue_user_tokens(&old.open_id, &old.scope, old.family, config, now);
             drop(grants);
             lock(&e.0.counters).stats.refresh_rotated += 1;
             answer
         }
         "client_credentials" => {
-            let access = random_token("clt.");
-            grants.access.insert(
-                access.clone(),
-                AccessGrant {
-                    expires_at: now + config.client_ttl_secs,
-                    revoked: false,
-                    family: 0,
-                },
-            );
+            let access = grants.issue_access("clt.", config.client_ttl_secs, 0, now);
             Json(json!({"access_token": access, "expires_in": config.client_ttl_secs, "token_type": "Bearer"}))
                 .into_response()
         }
@@ -830,30 +831,13 @@ async fn token(State(e): State<Emulator>, headers: HeaderMap, body: Bytes) -> Re
 
 /// `POST /v2/oauth/revoke/`: the access token and its grant's refresh token stop working.
 async fn revoke(State(e): State<Emulator>, headers: HeaderMap, body: Bytes) -> Response {
-    e.count("revoke");
-    if let Some(injected) = e.inject_latency_and_faults(true).await {
-        return injected;
-    }
-    if !is_form(&headers) {
-        return oauth_error(
-            StatusCode::BAD_REQUEST,
-            "invalid_request",
-            "the body must be form-encoded",
-        );
-    }
-    let form: HashMap<String, String> = url::form_urlencoded::parse(&body).into_owned().collect();
-    let param = |name: &str| form.get(name).map(String::as_str).unwrap_or_default();
-    if param("client_key") != e.0.config.client_key
-        || param("client_secret") != e.0.config.client_secret
-    {
-        return oauth_error(
-            StatusCode::UNAUTHORIZED,
-            "invalid_client",
-            "client_key or client_secret is wrong",
-        );
-    }
+    let form = match app_form(&e, "revoke", &headers, &body).await {
+        Ok(form) => form,
+        Err(answer) => return answer,
+    };
+    let token = form.get("token").map(String::as_str).unwrap_or_default();
     let mut grants = lock(&e.0.grants);
-    if let Some(family) = grants.access.get_mut(param("token")).map(|g| {
+    if let Some(family) = grants.access.get_mut(token).map(|g| {
         g.revoked = true;
         g.family
     }) {

@@ -225,19 +225,16 @@ fn product_with_images(shop_index: usize, i: usize, detail: bool, image_base: &s
     product
 }
 
-struct Seller {
-    scopes: Vec<String>,
-}
+/// The scopes the seller grants.
+const SELLER_SCOPES: &[&str] = &["seller.authorization.info", "seller.product.basic"];
 
-struct Token {
-    expires_at: u64,
-}
-
+/// What the seller was issued: each code and token by its value, with when it
+/// expires (Unix seconds). A code and a refresh token leave when used.
 #[derive(Default)]
 struct Grants {
     codes: HashMap<String, u64>,
-    access: HashMap<String, Token>,
-    refresh: HashMap<String, Token>,
+    access: HashMap<String, u64>,
+    refresh: HashMap<String, u64>,
 }
 
 /// What the Partner API side counts.
@@ -255,7 +252,6 @@ pub struct PartnerStats {
 
 struct Inner {
     config: PartnerConfig,
-    seller: Seller,
     grants: Mutex<Grants>,
     stats: Mutex<PartnerStats>,
     http: reqwest::Client,
@@ -327,12 +323,6 @@ impl Partner {
     pub fn new(config: PartnerConfig) -> Self {
         Partner(Arc::new(Inner {
             config,
-            seller: Seller {
-                scopes: vec![
-                    "seller.authorization.info".into(),
-                    "seller.product.basic".into(),
-                ],
-            },
             grants: Mutex::new(Grants::default()),
             stats: Mutex::new(PartnerStats::default()),
             http: reqwest::Client::new(),
@@ -352,8 +342,8 @@ impl Partner {
     /// Every access token issued so far expires now.
     pub fn expire_access_tokens(&self) {
         let now = now();
-        for token in lock(&self.0.grants).access.values_mut() {
-            token.expires_at = token.expires_at.min(now.saturating_sub(1));
+        for expires_at in lock(&self.0.grants).access.values_mut() {
+            *expires_at = (*expires_at).min(now.saturating_sub(1));
         }
     }
 
@@ -410,23 +400,17 @@ impl Partner {
         let refresh = random_token("TTP_emu_rt_");
         let config = &self.0.config;
         let mut grants = lock(&self.0.grants);
-        grants.access.insert(
-            access.clone(),
-            Token {
-                expires_at: now + config.access_ttl_secs,
-            },
-        );
-        grants.refresh.insert(
-            refresh.clone(),
-            Token {
-                expires_at: now + config.refresh_ttl_secs,
-            },
-        );
+        grants
+            .access
+            .insert(access.clone(), now + config.access_ttl_secs);
+        grants
+            .refresh
+            .insert(refresh.clone(), now + config.refresh_ttl_secs);
         json!({
             "access_token": access, "access_token_expire_in": now + config.access_ttl_secs,
             "refresh_token": refresh, "refresh_token_expire_in": now + config.refresh_ttl_secs,
             "open_id": SELLER_OPEN_ID, "seller_name": SELLER_NAME, "seller_base_region": "GB",
-            "user_type": 0, "granted_scopes": self.0.seller.scopes,
+            "user_type": 0, "granted_scopes": SELLER_SCOPES,
         })
     }
 
@@ -483,7 +467,7 @@ impl Partner {
                     "x-tts-access-token header is invalid",
                 ))
             }
-            Some(t) if t.expires_at <= now as u64 => {
+            Some(&expires_at) if expires_at <= now as u64 => {
                 return Err(refuse(
                     StatusCode::OK,
                     105002,
@@ -619,7 +603,7 @@ async fn token_refresh(
     let current = lock(&p.0.grants)
         .refresh
         .remove(&token)
-        .is_some_and(|t| t.expires_at > now());
+        .is_some_and(|expires_at| expires_at > now());
     if !current {
         lock(&p.0.stats).refresh_refused += 1;
         return envelope(36004005, "can not find related auth record", None);
