@@ -79,6 +79,16 @@ pub const SELLER_OPEN_ID: &str = "7010736057180325637";
 /// The seller's name.
 pub const SELLER_NAME: &str = "Sunny Seller Ltd";
 
+/// A shop's `seller_type`, as Get Authorized Shops writes it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum SellerType {
+    /// `LOCAL`: the seller is based in the shop's market.
+    Local,
+    /// `CROSS_BORDER`: the seller sells into the market from abroad.
+    CrossBorder,
+}
+
 /// One shop of the seller: id, name, region, seller type, currency, products.
 pub struct PartnerShop {
     /// Id (19 digits).
@@ -87,8 +97,8 @@ pub struct PartnerShop {
     pub name: &'static str,
     /// Region.
     pub region: &'static str,
-    /// `LOCAL` or `CROSS_BORDER`.
-    pub seller_type: &'static str,
+    /// Whether the seller sells in the shop's own market.
+    pub seller_type: SellerType,
     /// Currency of its prices.
     pub currency: &'static str,
     /// How many active products it has.
@@ -102,7 +112,7 @@ pub const SHOPS: &[PartnerShop] = &[
         id: "7000714532876273420",
         name: "Sunny Home UK",
         region: "GB",
-        seller_type: "LOCAL",
+        seller_type: SellerType::Local,
         currency: "GBP",
         products: 120,
     },
@@ -110,7 +120,7 @@ pub const SHOPS: &[PartnerShop] = &[
         id: "7000714532876273421",
         name: "Saigon Crafts",
         region: "VN",
-        seller_type: "CROSS_BORDER",
+        seller_type: SellerType::CrossBorder,
         currency: "VND",
         products: 40,
     },
@@ -118,7 +128,7 @@ pub const SHOPS: &[PartnerShop] = &[
         id: "7000714532876273422",
         name: "Jakarta Batik",
         region: "ID",
-        seller_type: "CROSS_BORDER",
+        seller_type: SellerType::CrossBorder,
         currency: "IDR",
         products: 40,
     },
@@ -126,7 +136,7 @@ pub const SHOPS: &[PartnerShop] = &[
         id: "7000714532876273423",
         name: "Tokyo Stationery",
         region: "JP",
-        seller_type: "CROSS_BORDER",
+        seller_type: SellerType::CrossBorder,
         currency: "JPY",
         products: 40,
     },
@@ -134,7 +144,7 @@ pub const SHOPS: &[PartnerShop] = &[
         id: "7000714532876273424",
         name: "Mega Warehouse US",
         region: "US",
-        seller_type: "LOCAL",
+        seller_type: SellerType::Local,
         currency: "USD",
         products: 10_050,
     },
@@ -795,6 +805,12 @@ async fn send_webhook(State(p): State<Partner>, Json(request): Json<Value>) -> R
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn seller_types_are_written_as_get_authorized_shops_writes_them() {
+        assert_eq!(json!(SellerType::Local), "LOCAL");
+        assert_eq!(json!(SellerType::CrossBorder), "CROSS_BORDER");
+    }
 
     #[test]
     fn the_emulators_own_signature_matches_the_contracts_vectors() {
