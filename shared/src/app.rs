@@ -161,9 +161,7 @@ where
 impl AppState {
     /// Wires the parts together.
     pub fn new(
-        config: Config,
-        store: Arc<dyn TokenStore>,
-        upstream: Arc<TikTokClient>,
+        config: Config, store: Arc<dyn TokenStore>, upstream: Arc<TikTokClient>,
         secrets: Arc<Secrets>,
     ) -> Self {
         Self {
@@ -262,9 +260,7 @@ impl AppState {
     /// Tokens from a grant, with absolute expiry times; what the grant leaves out
     /// is kept from `previous`.
     pub fn tokens_from_grant(
-        &self,
-        grant: TokenGrant,
-        previous: Option<&Tokens>,
+        &self, grant: TokenGrant, previous: Option<&Tokens>,
     ) -> Result<Tokens, Error> {
         let now = self.now();
         let refresh_expires_at = match (grant.refresh_expires_in, &grant.refresh_token, previous) {
@@ -308,9 +304,7 @@ impl AppState {
     /// sibling may have rotated the token) and only then marks the connection as
     /// needing a reconnect.
     pub async fn refresh_connection(
-        &self,
-        connection: &Connection,
-        deadline: Instant,
+        &self, connection: &Connection, deadline: Instant,
     ) -> Result<Refresh, Error> {
         let user_id = &connection.user_id;
         let result = self
@@ -390,9 +384,7 @@ impl AppState {
     /// had just rotated (it raced us with the same token), our tokens are the
     /// newest: store them over the mark. Otherwise the sibling's write wins.
     async fn after_lost_write(
-        &self,
-        connection: &Connection,
-        ours: &Tokens,
+        &self, connection: &Connection, ours: &Tokens,
     ) -> Result<Refresh, Error> {
         let user_id = &connection.user_id;
         match self.store.get_connection(user_id).await? {
@@ -445,9 +437,7 @@ impl AppState {
     }
 
     async fn refreshed_user_token(
-        &self,
-        connection: &Connection,
-        deadline: Instant,
+        &self, connection: &Connection, deadline: Instant,
     ) -> Result<Connection, Error> {
         match self.refresh_connection(connection, deadline).await? {
             Refresh::Refreshed(c) | Refresh::LostRace(c) => Ok(c),
@@ -460,9 +450,7 @@ impl AppState {
     /// remembered by this one until it nears expiry), fetched from TikTok when
     /// missing, expiring, or `refused` (TikTok said it is no longer valid).
     pub async fn app_token(
-        &self,
-        deadline: Instant,
-        refused: Option<&AccessToken>,
+        &self, deadline: Instant, refused: Option<&AccessToken>,
     ) -> Result<AccessToken, Error> {
         let usable = |token: &AccessToken, expires_at: i64| {
             refused.is_none_or(|r| r != token) && expires_at > self.now() + EXPIRY_SKEW_SECS
@@ -675,10 +663,7 @@ impl<'a> RequestConnection<'a> {
 
     /// One page of a shop's listing.
     pub async fn list_products(
-        &mut self,
-        shop_id: &crate::tiktok::TikTokId,
-        page_start: u32,
-        page_size: u32,
+        &mut self, shop_id: &crate::tiktok::TikTokId, page_start: u32, page_size: u32,
         deadline: Instant,
     ) -> Result<crate::tiktok::Page<Product>, Error> {
         let upstream = self.state.upstream.clone();

@@ -204,8 +204,7 @@ pub fn respond(result: Result<Response<Body>, Error>, request_id: &str) -> Respo
 /// A function's Lambda handler around its `handle`: runs it on `req` and turns
 /// an error into the standard JSON error body carrying the request id.
 pub async fn serve<S: ?Sized>(
-    state: &S,
-    req: Request,
+    state: &S, req: Request,
     handle: impl AsyncFnOnce(&S, &Request) -> Result<Response<Body>, Error>,
 ) -> Result<Response<Body>, lambda_http::Error> {
     let result = handle(state, &req).await;
@@ -221,11 +220,7 @@ pub fn id_param(value: Option<String>, name: &str) -> Result<crate::tiktok::TikT
 
 /// A whole-number query parameter within `min..=max`, `default` when absent.
 pub fn number_param(
-    req: &Request,
-    name: &str,
-    default: u32,
-    min: u32,
-    max: u32,
+    req: &Request, name: &str, default: u32, min: u32, max: u32,
 ) -> Result<u32, Error> {
     match query(req, name) {
         None => Ok(default),

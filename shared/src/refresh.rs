@@ -48,10 +48,7 @@ pub enum Decision {
 
 /// The policy for `connection` at `now`.
 pub fn decide(
-    connection: &Connection,
-    window: DueWindow,
-    config: &RefresherConfig,
-    now: i64,
+    connection: &Connection, window: DueWindow, config: &RefresherConfig, now: i64,
 ) -> Decision {
     if connection.status != ConnectionStatus::Active {
         return Decision::NotDue;
@@ -211,9 +208,7 @@ impl Summary {
 /// and does what the policy says. Returns the outcome and, when the connection
 /// was due, the expiry that made it due.
 pub async fn refresh_one(
-    state: &AppState,
-    user_id: &str,
-    deadline: Instant,
+    state: &AppState, user_id: &str, deadline: Instant,
 ) -> (Outcome, Option<i64>) {
     let connection = match state.store.get_connection(user_id).await {
         Ok(Some(c)) => c,

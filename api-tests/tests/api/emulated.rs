@@ -82,9 +82,7 @@ impl World {
     }
 
     async fn search(
-        &self,
-        container: usize,
-        user: &str,
+        &self, container: usize, user: &str,
     ) -> lambda_http::Response<lambda_http::Body> {
         let q = [("shopId", SUNNY), ("query", "mug"), ("pageSize", "3")];
         search::handler(

@@ -25,9 +25,7 @@ async fn refresh_refused(h: &Harness) {
 
 /// Our refresh of `stale` while `sibling` (another container) runs alongside.
 async fn refresh_racing(
-    h: &Harness,
-    stale: &Connection,
-    sibling: impl Future<Output = ()> + Send + 'static,
+    h: &Harness, stale: &Connection, sibling: impl Future<Output = ()> + Send + 'static,
 ) -> Refresh {
     let sibling = tokio::spawn(sibling);
     let outcome = h

@@ -19,9 +19,7 @@ pub async fn handler(state: &AppState, req: Request) -> Result<Response<Body>, l
 /// Revokes through the provider and deletes from `connections`, the only store
 /// it touches.
 async fn handle<C: Connections + ?Sized>(
-    state: &AppState,
-    connections: &C,
-    req: &Request,
+    state: &AppState, connections: &C, req: &Request,
 ) -> Result<Response<Body>, Error> {
     let user_id = http::user_id(req)?;
     if let Some(connection) = connections.get_connection(&user_id).await? {

@@ -23,9 +23,7 @@ pub async fn handler(state: &AppState, req: Request) -> Result<Response<Body>, l
 
 /// Stores the login's state in `pending`, the only store it touches.
 async fn handle<P: PendingAuth + ?Sized>(
-    state: &AppState,
-    pending: &P,
-    req: &Request,
+    state: &AppState, pending: &P, req: &Request,
 ) -> Result<Response<Body>, Error> {
     let user_id = http::user_id(req)?;
     let return_to = match http::query(req, "returnTo") {

@@ -25,9 +25,7 @@ pub const METRICS_FUNCTION: &str = "token-refresh-worker";
 
 /// Processes one SQS batch; returns the summary and the messages to retry.
 pub async fn process(
-    state: &AppState,
-    event: SqsEvent,
-    deadline: Instant,
+    state: &AppState, event: SqsEvent, deadline: Instant,
 ) -> (Summary, SqsBatchResponse) {
     let margin = state.config.refresher.deadline_margin;
     let stop_taking_work = deadline.checked_sub(margin).unwrap_or(deadline);
@@ -93,8 +91,7 @@ pub async fn process(
 /// The Lambda handler (partial batch responses; the template sets
 /// `FunctionResponseTypes: [ReportBatchItemFailures]`).
 pub async fn handler(
-    state: &AppState,
-    event: lambda_runtime::LambdaEvent<SqsEvent>,
+    state: &AppState, event: lambda_runtime::LambdaEvent<SqsEvent>,
 ) -> Result<SqsBatchResponse, lambda_runtime::Diagnostic> {
     use tracing::Instrument;
     // Without a deadline in the context (a local call): the template's timeout.

@@ -46,9 +46,7 @@ pub async fn run(state: &AppState, deadline: Instant) -> Result<Summary, tiktok_
 
 /// One run, to finish by `deadline`; surplus work goes to `queue` when given.
 pub async fn run_with(
-    state: &AppState,
-    queue: Option<&dyn RefreshQueue>,
-    deadline: Instant,
+    state: &AppState, queue: Option<&dyn RefreshQueue>, deadline: Instant,
 ) -> Result<Summary, tiktok_gateway::Error> {
     let margin = state.config.refresher.deadline_margin;
     let stop_taking_work = deadline.checked_sub(margin).unwrap_or(deadline);
@@ -111,9 +109,7 @@ pub async fn run_with(
 /// shard whose query fails is reported in `summary` and left for the next run;
 /// the others go on. Only when every shard failed is the run an error.
 async fn find_due<D: DueIndex + ?Sized>(
-    index: &D,
-    window: DueWindow,
-    summary: &mut Summary,
+    index: &D, window: DueWindow, summary: &mut Summary,
 ) -> Result<Vec<Due>, tiktok_gateway::Error> {
     let shards = index.due_shards();
     let found = futures::future::join_all(
@@ -141,10 +137,7 @@ async fn find_due<D: DueIndex + ?Sized>(
 /// Renews the app's token when the stored one expires before `expires_before`;
 /// reads it from `tokens`, renews through `state`.
 async fn refresh_app_token<T: AppTokens + ?Sized>(
-    state: &AppState,
-    tokens: &T,
-    expires_before: i64,
-    deadline: Instant,
+    state: &AppState, tokens: &T, expires_before: i64, deadline: Instant,
 ) -> bool {
     let stored = match tokens.get_app_token().await {
         Ok(stored) => stored,
@@ -168,8 +161,7 @@ async fn refresh_app_token<T: AppTokens + ?Sized>(
 /// The Lambda handler: the scheduler's payload is not needed; the deadline comes
 /// from the invocation context.
 pub async fn handler(
-    refresher: &Refresher,
-    event: lambda_runtime::LambdaEvent<serde_json::Value>,
+    refresher: &Refresher, event: lambda_runtime::LambdaEvent<serde_json::Value>,
 ) -> Result<Summary, lambda_runtime::Diagnostic> {
     use tracing::Instrument;
     // Without a deadline in the context (a local call): the template's timeout.

@@ -97,20 +97,14 @@ pub trait Provider: Send + Sync {
 
     /// The browser URL that asks the user to authorize the app.
     fn authorize_url(
-        &self,
-        state: &AppState,
-        secrets: &AppSecrets,
-        oauth_state: &OAuthState,
+        &self, state: &AppState, secrets: &AppSecrets, oauth_state: &OAuthState,
         pkce: Option<&Pkce>,
     ) -> Result<Url, Error>;
 
     /// Authorization code → what to store for the user (tokens, and for a
     /// seller the account and shops).
     async fn connect(
-        &self,
-        state: &AppState,
-        code: &AuthCode,
-        verifier: Option<&CodeVerifier>,
+        &self, state: &AppState, code: &AuthCode, verifier: Option<&CodeVerifier>,
         deadline: Instant,
     ) -> Result<Tokens, Error>;
 
@@ -118,46 +112,30 @@ pub trait Provider: Send + Sync {
     /// leaves out is kept from `previous`. A refused refresh token is
     /// `Error::Upstream(UpstreamError::InvalidGrant)`.
     async fn refresh(
-        &self,
-        state: &AppState,
-        previous: &Tokens,
-        deadline: Instant,
+        &self, state: &AppState, previous: &Tokens, deadline: Instant,
     ) -> Result<Tokens, Error>;
 
     /// Ends the authorization upstream where the API allows it (best effort;
     /// the caller deletes the connection whatever happens).
     async fn revoke(
-        &self,
-        state: &AppState,
-        connection: &Connection,
-        deadline: Instant,
+        &self, state: &AppState, connection: &Connection, deadline: Instant,
     ) -> Result<(), Error>;
 
     /// Shops by name (case-insensitive).
     async fn shops(
-        &self,
-        conn: &mut RequestConnection<'_>,
-        name: &str,
-        deadline: Instant,
+        &self, conn: &mut RequestConnection<'_>, name: &str, deadline: Instant,
     ) -> Result<Vec<ShopView>, Error>;
 
     /// A shop's products filtered by keyword.
     async fn search(
-        &self,
-        conn: &mut RequestConnection<'_>,
-        request: &SearchRequest,
-        deadline: Instant,
+        &self, conn: &mut RequestConnection<'_>, request: &SearchRequest, deadline: Instant,
     ) -> Result<SearchResult, Error>;
 
     /// One product, as the product route answers it (`{"product", ...}`), for
     /// `user_id` (only connected users get data, even from the cache; the
     /// connection and the cache are read at once).
     async fn product(
-        &self,
-        state: &AppState,
-        user_id: &str,
-        shop_id: &TikTokId,
-        product_id: &TikTokId,
+        &self, state: &AppState, user_id: &str, shop_id: &TikTokId, product_id: &TikTokId,
         deadline: Instant,
     ) -> Result<serde_json::Value, Error>;
 }
@@ -165,9 +143,7 @@ pub trait Provider: Send + Sync {
 /// The user's connection and what the product cache holds for them, read at
 /// once. An unreadable cache is a miss (logged): the caller asks TikTok.
 async fn connection_and_cached<'s, T>(
-    state: &'s AppState,
-    user_id: &str,
-    cached: impl Future<Output = Result<Option<T>, StoreError>>,
+    state: &'s AppState, user_id: &str, cached: impl Future<Output = Result<Option<T>, StoreError>>,
 ) -> Result<(RequestConnection<'s>, Option<T>), Error> {
     let (conn, cached) = tokio::join!(state.request_connection(user_id), cached);
     let conn = conn?;

@@ -43,10 +43,7 @@ pub(super) trait Listing {
 
     /// The page at `page`; `Ok(None)` when the upstream ends the listing there.
     async fn page(
-        &self,
-        conn: &mut RequestConnection<'_>,
-        page: &Self::Page,
-        deadline: Instant,
+        &self, conn: &mut RequestConnection<'_>, page: &Self::Page, deadline: Instant,
     ) -> Result<Option<UpstreamPage<Self::Item, Self::Page>>, Error>;
 }
 
@@ -75,11 +72,8 @@ pub(super) struct Found<T, P> {
 /// Reads `listing` from `start` until `wanted` is met, the listing ends or
 /// `wanted.pages` pages have been read.
 pub(super) async fn search<L: Listing>(
-    listing: &L,
-    conn: &mut RequestConnection<'_>,
-    start: Position<L::Page>,
-    wanted: Wanted<impl Fn(&L::Item) -> bool>,
-    deadline: Instant,
+    listing: &L, conn: &mut RequestConnection<'_>, start: Position<L::Page>,
+    wanted: Wanted<impl Fn(&L::Item) -> bool>, deadline: Instant,
 ) -> Result<Found<L::Item, L::Page>, Error> {
     let mut at = start;
     let mut items = Vec::new();

@@ -52,10 +52,7 @@ impl Listing for ShopListing<'_> {
     type Page = u32;
 
     async fn page(
-        &self,
-        conn: &mut RequestConnection<'_>,
-        page: &u32,
-        deadline: Instant,
+        &self, conn: &mut RequestConnection<'_>, page: &u32, deadline: Instant,
     ) -> Result<Option<UpstreamPage<Product, u32>>, Error> {
         let listing = conn
             .list_products(self.shop_id, *page, self.page_size, deadline)
@@ -87,10 +84,7 @@ impl Provider for ResearchProvider {
     }
 
     fn authorize_url(
-        &self,
-        state: &AppState,
-        secrets: &AppSecrets,
-        oauth_state: &OAuthState,
+        &self, state: &AppState, secrets: &AppSecrets, oauth_state: &OAuthState,
         pkce: Option<&Pkce>,
     ) -> Result<Url, Error> {
         Ok(state
@@ -99,10 +93,7 @@ impl Provider for ResearchProvider {
     }
 
     async fn connect(
-        &self,
-        state: &AppState,
-        code: &AuthCode,
-        verifier: Option<&CodeVerifier>,
+        &self, state: &AppState, code: &AuthCode, verifier: Option<&CodeVerifier>,
         deadline: Instant,
     ) -> Result<Tokens, Error> {
         let secrets = state.secrets.get().await?;
@@ -114,10 +105,7 @@ impl Provider for ResearchProvider {
     }
 
     async fn refresh(
-        &self,
-        state: &AppState,
-        previous: &Tokens,
-        deadline: Instant,
+        &self, state: &AppState, previous: &Tokens, deadline: Instant,
     ) -> Result<Tokens, Error> {
         let secrets = state.secrets.get().await?;
         let grant = state
@@ -128,10 +116,7 @@ impl Provider for ResearchProvider {
     }
 
     async fn revoke(
-        &self,
-        state: &AppState,
-        connection: &Connection,
-        deadline: Instant,
+        &self, state: &AppState, connection: &Connection, deadline: Instant,
     ) -> Result<(), Error> {
         let secrets = state.secrets.get().await?;
         state
@@ -146,10 +131,7 @@ impl Provider for ResearchProvider {
     }
 
     async fn shops(
-        &self,
-        conn: &mut RequestConnection<'_>,
-        name: &str,
-        deadline: Instant,
+        &self, conn: &mut RequestConnection<'_>, name: &str, deadline: Instant,
     ) -> Result<Vec<ShopView>, Error> {
         let upstream = conn.state().upstream.clone();
         let shops = conn
@@ -163,10 +145,7 @@ impl Provider for ResearchProvider {
     }
 
     async fn search(
-        &self,
-        conn: &mut RequestConnection<'_>,
-        search: &SearchRequest,
-        deadline: Instant,
+        &self, conn: &mut RequestConnection<'_>, search: &SearchRequest, deadline: Instant,
     ) -> Result<SearchResult, Error> {
         let state = conn.state();
         let page = match &search.cursor {
@@ -210,11 +189,7 @@ impl Provider for ResearchProvider {
     }
 
     async fn product(
-        &self,
-        state: &AppState,
-        user_id: &str,
-        shop_id: &TikTokId,
-        product_id: &TikTokId,
+        &self, state: &AppState, user_id: &str, shop_id: &TikTokId, product_id: &TikTokId,
         deadline: Instant,
     ) -> Result<serde_json::Value, Error> {
         let cached = state.store.cached_product(shop_id, product_id, state.now());
@@ -247,10 +222,7 @@ impl Provider for ResearchProvider {
 
 /// Pages the shop's listing for the product; what it reads is cached (one write).
 async fn find_in_listing(
-    conn: &mut RequestConnection<'_>,
-    shop_id: &TikTokId,
-    product_id: &TikTokId,
-    deadline: Instant,
+    conn: &mut RequestConnection<'_>, shop_id: &TikTokId, product_id: &TikTokId, deadline: Instant,
 ) -> Result<Option<Product>, Error> {
     let state = conn.state();
     let mut read: Vec<Product> = Vec::new();

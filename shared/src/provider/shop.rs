@@ -106,10 +106,7 @@ impl Listing for SellerListing<'_> {
     type Page = Option<String>;
 
     async fn page(
-        &self,
-        conn: &mut RequestConnection<'_>,
-        page_token: &Option<String>,
-        deadline: Instant,
+        &self, conn: &mut RequestConnection<'_>, page_token: &Option<String>, deadline: Instant,
     ) -> Result<Option<UpstreamPage<ListedProduct, Option<String>>>, Error> {
         let page = conn
             .with_token(deadline, |token| {
@@ -254,20 +251,14 @@ impl Provider for ShopProvider {
     }
 
     fn authorize_url(
-        &self,
-        _state: &AppState,
-        _secrets: &AppSecrets,
-        oauth_state: &OAuthState,
+        &self, _state: &AppState, _secrets: &AppSecrets, oauth_state: &OAuthState,
         _pkce: Option<&Pkce>,
     ) -> Result<Url, Error> {
         Ok(self.client.authorize_url(oauth_state))
     }
 
     async fn connect(
-        &self,
-        state: &AppState,
-        code: &AuthCode,
-        _verifier: Option<&CodeVerifier>,
+        &self, state: &AppState, code: &AuthCode, _verifier: Option<&CodeVerifier>,
         deadline: Instant,
     ) -> Result<Tokens, Error> {
         let app = credentials(&*state.secrets.get().await?)?;
@@ -303,10 +294,7 @@ impl Provider for ShopProvider {
     }
 
     async fn refresh(
-        &self,
-        state: &AppState,
-        previous: &Tokens,
-        deadline: Instant,
+        &self, state: &AppState, previous: &Tokens, deadline: Instant,
     ) -> Result<Tokens, Error> {
         let app = credentials(&*state.secrets.get().await?)?;
         let grant = self
@@ -340,20 +328,14 @@ impl Provider for ShopProvider {
     }
 
     async fn revoke(
-        &self,
-        _state: &AppState,
-        _connection: &Connection,
-        _deadline: Instant,
+        &self, _state: &AppState, _connection: &Connection, _deadline: Instant,
     ) -> Result<(), Error> {
         // The Partner API has no revoke endpoint.
         Ok(())
     }
 
     async fn shops(
-        &self,
-        conn: &mut RequestConnection<'_>,
-        name: &str,
-        _deadline: Instant,
+        &self, conn: &mut RequestConnection<'_>, name: &str, _deadline: Instant,
     ) -> Result<Vec<ShopView>, Error> {
         let wanted = name.to_lowercase();
         Ok(conn
@@ -377,10 +359,7 @@ impl Provider for ShopProvider {
     }
 
     async fn search(
-        &self,
-        conn: &mut RequestConnection<'_>,
-        search: &SearchRequest,
-        deadline: Instant,
+        &self, conn: &mut RequestConnection<'_>, search: &SearchRequest, deadline: Instant,
     ) -> Result<SearchResult, Error> {
         let state = conn.state();
         let shop = seller_shop(conn, &search.shop_id)?;
@@ -427,11 +406,7 @@ impl Provider for ShopProvider {
     }
 
     async fn product(
-        &self,
-        state: &AppState,
-        user_id: &str,
-        shop_id: &TikTokId,
-        product_id: &TikTokId,
+        &self, state: &AppState, user_id: &str, shop_id: &TikTokId, product_id: &TikTokId,
         deadline: Instant,
     ) -> Result<serde_json::Value, Error> {
         let cached = state.store.cached_detail(shop_id, product_id, state.now());

@@ -168,12 +168,7 @@ impl DynamoStore {
     /// The users in `shard` of `index` whose `attribute` is in `from..before`,
     /// with that attribute (a keys-only index still projects its own keys), every page.
     async fn query_due(
-        &self,
-        index: &str,
-        attribute: &str,
-        shard: u32,
-        from: i64,
-        before: i64,
+        &self, index: &str, attribute: &str, shard: u32, from: i64, before: i64,
     ) -> Result<Vec<(String, i64)>, StoreError> {
         let mut users = Vec::new();
         let mut start: Option<Item> = None;
@@ -216,10 +211,7 @@ impl DynamoStore {
     /// as a use; the version moves past any earlier one), otherwise a refresh
     /// of that version only ([`StoreError::Conflict`] if it moved on).
     async fn write_connection(
-        &self,
-        user_id: &str,
-        tokens: &Tokens,
-        expected_version: Option<u64>,
+        &self, user_id: &str, tokens: &Tokens, expected_version: Option<u64>,
     ) -> Result<Connection, StoreError> {
         let ring = self.keyring().await?;
         let (set, mut values) = token_values(&ring, user_id, tokens, self.shard_value(user_id))?;
@@ -286,10 +278,7 @@ impl DynamoStore {
 
     /// The item under `key` unless its `expires_at` ([`expiring`]) is past at `now`.
     async fn get_unexpired(
-        &self,
-        key: Item,
-        now: i64,
-        consistent: bool,
+        &self, key: Item, now: i64, consistent: bool,
     ) -> Result<Option<Item>, StoreError> {
         match self.get(key, consistent).await? {
             Some(item) if get_n::<i64>(&item, "expires_at")? > now => Ok(Some(item)),
@@ -301,9 +290,7 @@ impl DynamoStore {
     /// `expires_at`, atomically, so a replay finds nothing: `None` when there
     /// was none or it had expired at `now` (removed all the same).
     async fn take_single_use(
-        &self,
-        key: Item,
-        now: i64,
+        &self, key: Item, now: i64,
     ) -> Result<Option<(Item, i64)>, StoreError> {
         let output = self
             .client
@@ -475,10 +462,7 @@ fn tokens_item(ring: &Keyring, pk: &str, tokens: &Tokens) -> Result<Item, StoreE
 /// `legacy_pk`: also accept the context connections were sealed with before
 /// contexts named the item type (`<sub>/<field>`).
 fn open_tokens(
-    ring: &Keyring,
-    item: &Item,
-    pk: &str,
-    legacy_pk: Option<&str>,
+    ring: &Keyring, item: &Item, pk: &str, legacy_pk: Option<&str>,
 ) -> Result<(AccessToken, RefreshToken), CryptoError> {
     let open = |field: &str| {
         let sealed = get_s(item, field).map_err(|_| CryptoError::Corrupt)?;
@@ -495,9 +479,7 @@ fn open_tokens(
 
 /// The tokens [`tokens_item`] wrote, with their opened access and refresh token.
 fn tokens_from_item(
-    item: &Item,
-    access_token: AccessToken,
-    refresh_token: RefreshToken,
+    item: &Item, access_token: AccessToken, refresh_token: RefreshToken,
 ) -> Result<Tokens, StoreError> {
     let scopes = match item.get("scopes") {
         Some(AttributeValue::L(list)) => {
@@ -566,10 +548,7 @@ fn connection_from(ring: &Keyring, item: &Item) -> Result<Connection, StoreError
 /// attribute of [`tokens_item`] as `<name> = :<name>`, the user, the status
 /// (active) and the due shard, and `:one`.
 fn token_values(
-    ring: &Keyring,
-    user_id: &str,
-    tokens: &Tokens,
-    shard: AttributeValue,
+    ring: &Keyring, user_id: &str, tokens: &Tokens, shard: AttributeValue,
 ) -> Result<(String, Item), StoreError> {
     let mut attributes = tokens_item(ring, &user_pk(user_id), tokens)?;
     // Written even without an account, so a reconnect clears an earlier one.
@@ -642,10 +621,7 @@ impl ConnectionActivity for DynamoStore {
     }
 
     async fn mark_dormant(
-        &self,
-        user_id: &str,
-        expected_version: u64,
-        used_since: i64,
+        &self, user_id: &str, expected_version: u64, used_since: i64,
     ) -> Result<(), StoreError> {
         self.client
             .update_item()
@@ -680,9 +656,7 @@ impl Connections for DynamoStore {
     }
 
     async fn put_connection(
-        &self,
-        user_id: &str,
-        tokens: &Tokens,
+        &self, user_id: &str, tokens: &Tokens,
     ) -> Result<Connection, StoreError> {
         let connection = self.write_connection(user_id, tokens, None).await?;
         // A seller's shops point back at the user, for TikTok Shop's webhooks
@@ -703,19 +677,14 @@ impl Connections for DynamoStore {
     }
 
     async fn update_tokens(
-        &self,
-        user_id: &str,
-        expected_version: u64,
-        tokens: &Tokens,
+        &self, user_id: &str, expected_version: u64, tokens: &Tokens,
     ) -> Result<Connection, StoreError> {
         self.write_connection(user_id, tokens, Some(expected_version))
             .await
     }
 
     async fn mark_reconnect_required(
-        &self,
-        user_id: &str,
-        expected_version: u64,
+        &self, user_id: &str, expected_version: u64,
     ) -> Result<(), StoreError> {
         self.client
             .update_item()
@@ -802,9 +771,7 @@ impl PendingAuth for DynamoStore {
     }
 
     async fn take_login(
-        &self,
-        state_hash: &str,
-        now: i64,
+        &self, state_hash: &str, now: i64,
     ) -> Result<Option<PendingLogin>, StoreError> {
         let pk = login_pk(state_hash);
         let Some((item, expires_at)) = self.take_single_use(key(&pk, "LOGIN"), now).await? else {
@@ -828,9 +795,7 @@ impl PendingAuth for DynamoStore {
     }
 
     async fn put_grant(
-        &self,
-        completion_hash: &str,
-        grant: &PendingGrant,
+        &self, completion_hash: &str, grant: &PendingGrant,
     ) -> Result<(), StoreError> {
         let pk = grant_pk(completion_hash);
         let mut item = tokens_item(&self.keyring().await?, &pk, &grant.tokens)?;
@@ -840,9 +805,7 @@ impl PendingAuth for DynamoStore {
     }
 
     async fn take_grant(
-        &self,
-        completion_hash: &str,
-        now: i64,
+        &self, completion_hash: &str, now: i64,
     ) -> Result<Option<PendingGrant>, StoreError> {
         // The keys before the delete: if they cannot be had, the grant stays.
         let ring = self.keyring().await?;
@@ -887,11 +850,7 @@ impl WebhookDeliveries for DynamoStore {
 #[async_trait]
 impl UpstreamBudget for DynamoStore {
     async fn spend_upstream_call(
-        &self,
-        user_id: &str,
-        day: i64,
-        limit: u32,
-        expires_at: i64,
+        &self, user_id: &str, day: i64, limit: u32, expires_at: i64,
     ) -> Result<bool, StoreError> {
         let counted = self
             .client
@@ -940,10 +899,7 @@ impl AppTokens for DynamoStore {
     }
 
     async fn put_app_token(
-        &self,
-        access_token: &AccessToken,
-        expires_at: i64,
-        expected_version: Option<u64>,
+        &self, access_token: &AccessToken, expires_at: i64, expected_version: Option<u64>,
     ) -> Result<AppToken, StoreError> {
         let ring = self.keyring().await?;
         let version = expected_version.unwrap_or(0) + 1;
@@ -978,10 +934,7 @@ impl AppTokens for DynamoStore {
 #[async_trait]
 impl ProductCache for DynamoStore {
     async fn cache_products(
-        &self,
-        shop_id: &TikTokId,
-        products: &[Product],
-        expires_at: i64,
+        &self, shop_id: &TikTokId, products: &[Product], expires_at: i64,
     ) -> Result<(), StoreError> {
         // DynamoDB refuses a batch that holds one key twice, and a listing read
         // over several pages can repeat a product: keep each product's last
@@ -1028,10 +981,7 @@ impl ProductCache for DynamoStore {
     }
 
     async fn cached_product(
-        &self,
-        shop_id: &TikTokId,
-        product_id: &TikTokId,
-        now: i64,
+        &self, shop_id: &TikTokId, product_id: &TikTokId, now: i64,
     ) -> Result<Option<Product>, StoreError> {
         let key = shop_item_key(shop_id, "PRODUCT", product_id);
         let Some(item) = self.get_unexpired(key, now, false).await? else {
@@ -1043,11 +993,7 @@ impl ProductCache for DynamoStore {
     }
 
     async fn cache_detail(
-        &self,
-        shop_id: &TikTokId,
-        product_id: &TikTokId,
-        json: &str,
-        expires_at: i64,
+        &self, shop_id: &TikTokId, product_id: &TikTokId, json: &str, expires_at: i64,
     ) -> Result<(), StoreError> {
         let mut item = shop_item_key(shop_id, "DETAIL", product_id);
         item.insert("product".into(), s(json));
@@ -1055,10 +1001,7 @@ impl ProductCache for DynamoStore {
     }
 
     async fn cached_detail(
-        &self,
-        shop_id: &TikTokId,
-        product_id: &TikTokId,
-        now: i64,
+        &self, shop_id: &TikTokId, product_id: &TikTokId, now: i64,
     ) -> Result<Option<String>, StoreError> {
         let key = shop_item_key(shop_id, "DETAIL", product_id);
         let Some(item) = self.get_unexpired(key, now, false).await? else {

@@ -163,9 +163,7 @@ impl TikTokClient {
     }
 
     async fn token_call(
-        &self,
-        form: &[(&str, &str)],
-        deadline: Instant,
+        &self, form: &[(&str, &str)], deadline: Instant,
     ) -> Result<TokenGrant, UpstreamError> {
         self.execute(
             deadline,
@@ -177,10 +175,7 @@ impl TikTokClient {
 
     /// Exchanges an authorization code for the user's tokens.
     pub async fn exchange_code(
-        &self,
-        app: &AppCredentials,
-        code: &AuthCode,
-        verifier: Option<&CodeVerifier>,
+        &self, app: &AppCredentials, code: &AuthCode, verifier: Option<&CodeVerifier>,
         deadline: Instant,
     ) -> Result<TokenGrant, UpstreamError> {
         let mut form = vec![
@@ -199,10 +194,7 @@ impl TikTokClient {
     /// Refreshes a user's tokens. The answer's refresh token replaces the one sent,
     /// which stops working at TikTok.
     pub async fn refresh(
-        &self,
-        app: &AppCredentials,
-        refresh_token: &RefreshToken,
-        deadline: Instant,
+        &self, app: &AppCredentials, refresh_token: &RefreshToken, deadline: Instant,
     ) -> Result<TokenGrant, UpstreamError> {
         let form = [
             ("client_key", app.client_key.as_str()),
@@ -215,9 +207,7 @@ impl TikTokClient {
 
     /// Gets the app's own client-credentials token.
     pub async fn client_token(
-        &self,
-        app: &AppCredentials,
-        deadline: Instant,
+        &self, app: &AppCredentials, deadline: Instant,
     ) -> Result<TokenGrant, UpstreamError> {
         let form = [
             ("client_key", app.client_key.as_str()),
@@ -229,10 +219,7 @@ impl TikTokClient {
 
     /// Revokes a user's access token (and with it the authorization).
     pub async fn revoke(
-        &self,
-        app: &AppCredentials,
-        token: &AccessToken,
-        deadline: Instant,
+        &self, app: &AppCredentials, token: &AccessToken, deadline: Instant,
     ) -> Result<(), UpstreamError> {
         let form = [
             ("client_key", app.client_key.as_str()),

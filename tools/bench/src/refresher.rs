@@ -51,9 +51,7 @@ fn container(running: &RunningEmulator, store: Arc<dyn TokenStore>, rate: u32) -
 /// Stores `n` connections `user-<i>`, each from a real authorization-code
 /// exchange at the emulator, with access tokens expiring in 30 s (due).
 async fn populate(
-    running: &RunningEmulator,
-    store: Arc<dyn TokenStore>,
-    n: usize,
+    running: &RunningEmulator, store: Arc<dyn TokenStore>, n: usize,
 ) -> Res<Duration> {
     let minter = container(running, store.clone(), 1_000_000)?;
     let app = minter.secrets.get().await.map_err(|e| e.to_string())?;
@@ -112,10 +110,7 @@ struct Audit {
 }
 
 async fn audit(
-    store: &dyn TokenStore,
-    emulator: &Emulator,
-    n: usize,
-    due_before: i64,
+    store: &dyn TokenStore, emulator: &Emulator, n: usize, due_before: i64,
 ) -> Res<Audit> {
     let mut audit = Audit {
         active: 0,
@@ -285,11 +280,7 @@ pub async fn run(ns: &[usize], rate: u32, race_n: Option<usize>, sink: &Sink) ->
 /// Two refresher runs at once (two containers) on the same store, and a third
 /// container serving searches for the same due connections.
 async fn race(
-    section: &mut Section,
-    running: &RunningEmulator,
-    rate: u32,
-    n: usize,
-    sink: &Sink,
+    section: &mut Section, running: &RunningEmulator, rate: u32, n: usize, sink: &Sink,
 ) -> Res<()> {
     let emulator = &running.emulator;
     emulator.set_knobs(Knobs::default());

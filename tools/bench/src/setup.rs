@@ -50,10 +50,7 @@ pub fn tiktok_urls(base: &str) -> Vec<(&'static str, String)> {
 /// The functions' settings: required ones, TikTok at `tiktok_base`, then `extra`
 /// (which wins). Nothing is read from this process's environment.
 pub fn app_vars(
-    tiktok_base: &str,
-    table: &str,
-    secret_id: &str,
-    extra: &[(&'static str, String)],
+    tiktok_base: &str, table: &str, secret_id: &str, extra: &[(&'static str, String)],
 ) -> Vec<(&'static str, String)> {
     let mut vars = vec![
         ("TABLE_NAME", table.to_owned()),

@@ -244,10 +244,7 @@ const PARTNER_SHOP: &str = tiktok_emulator::partner::SHOPS[0].id;
 /// the memory store, compared with the same signed Search Products call made
 /// directly with the gateway's `ShopClient`.
 async fn shop_search(
-    running: &tiktok_emulator::RunningEmulator,
-    iterations: usize,
-    warmup: usize,
-    sink: &Sink,
+    running: &tiktok_emulator::RunningEmulator, iterations: usize, warmup: usize, sink: &Sink,
 ) -> Res<String> {
     use tiktok_gateway::tiktok::shop::{ShopClient, MAX_SEARCH_PAGE_SIZE};
     use tiktok_gateway::tiktok::AppCredentials;
@@ -413,12 +410,7 @@ fn route_table() -> Table {
 }
 
 fn report_route(
-    section: &mut Section,
-    table: &mut Table,
-    sink: &Sink,
-    backend: &str,
-    route: Route,
-    n: usize,
+    section: &mut Section, table: &mut Table, sink: &Sink, backend: &str, route: Route, n: usize,
     r: &RouteResult,
 ) {
     let per = |v: u64| v as f64 / n as f64;
@@ -519,12 +511,7 @@ async fn first_product(state: &AppState) -> Res<String> {
 /// The route's upstream calls made directly: `calls` requests to its endpoint
 /// (listing pages 1..=calls for search), `n` times.
 async fn direct_upstream(
-    http: &reqwest::Client,
-    base: &str,
-    token: &str,
-    route: Route,
-    calls: u32,
-    product_id: &str,
+    http: &reqwest::Client, base: &str, token: &str, route: Route, calls: u32, product_id: &str,
     n: usize,
 ) -> Res<Samples> {
     let (path, fields) = match route {
@@ -572,11 +559,8 @@ async fn direct_upstream(
 /// The AWS API calls each route makes per warm request, recorded by a proxy in
 /// front of moto (a second state, another user on the same table).
 async fn record_wire_calls(
-    moto: &Moto,
-    tiktok_base: &str,
-    extra: &[(&'static str, String)],
-    emulator: &tiktok_emulator::Emulator,
-    product_id: &str,
+    moto: &Moto, tiktok_base: &str, extra: &[(&'static str, String)],
+    emulator: &tiktok_emulator::Emulator, product_id: &str,
 ) -> Res<Vec<(&'static str, Vec<String>)>> {
     let recorder = test_support::Recorder::start(&moto.endpoint).await;
     let aws = test_support::aws_config_for(&recorder.endpoint);

@@ -190,12 +190,8 @@ fn local_user(req: &AxumRequest<AxumBody>) -> Option<String> {
 
 /// Builds the API Gateway HTTP API v2 event for `req`, as API Gateway would.
 pub fn to_event(
-    req: &AxumRequest<AxumBody>,
-    body: &[u8],
-    route: &Route,
-    path_params: &HashMap<String, String>,
-    user: Option<&str>,
-    request_id: &str,
+    req: &AxumRequest<AxumBody>, body: &[u8], route: &Route, path_params: &HashMap<String, String>,
+    user: Option<&str>, request_id: &str,
 ) -> serde_json::Value {
     let headers: Vec<(&str, &str)> = req
         .headers()
@@ -507,9 +503,7 @@ fn own_hosts(port: u16) -> Arc<Vec<String>> {
 /// `evil.example` that rebinds its name to 127.0.0.1 still sends
 /// `Host: evil.example:<port>`.
 async fn host_guard(
-    State(hosts): State<Arc<Vec<String>>>,
-    req: AxumRequest<AxumBody>,
-    next: axum::middleware::Next,
+    State(hosts): State<Arc<Vec<String>>>, req: AxumRequest<AxumBody>, next: axum::middleware::Next,
 ) -> AxumResponse {
     let host = req
         .headers()
@@ -557,9 +551,7 @@ fn insert_static(headers: &mut axum::http::HeaderMap, pairs: &[(&'static str, &'
 /// origin only, with credentials; preflights answered before any route (and
 /// before the authorizer), as API Gateway does.
 async fn cors(
-    State(gateway): State<Gateway>,
-    req: AxumRequest<AxumBody>,
-    next: axum::middleware::Next,
+    State(gateway): State<Gateway>, req: AxumRequest<AxumBody>, next: axum::middleware::Next,
 ) -> AxumResponse {
     let origin = req
         .headers()
@@ -620,8 +612,7 @@ pub const PAGE: &str = include_str!("page.html");
 /// own container state at its share of the refresh rate, as Lambda's SQS event
 /// source would run them.
 async fn refresh_workers(
-    state: &AppState,
-    endpoint: &str,
+    state: &AppState, endpoint: &str,
 ) -> std::io::Result<Arc<dyn tiktok_gateway::queue::RefreshQueue>> {
     let aws = aws_config::defaults(aws_config::BehaviorVersion::latest())
         .endpoint_url(endpoint)
@@ -678,8 +669,7 @@ async fn run_refresher(State(refresher): State<token_refresher::Refresher>) -> A
 }
 
 async fn gateway(
-    State(Gateway { state, .. }): State<Gateway>,
-    req: AxumRequest<AxumBody>,
+    State(Gateway { state, .. }): State<Gateway>, req: AxumRequest<AxumBody>,
 ) -> AxumResponse {
     let Some((route, params)) = route(req.method().as_str(), req.uri().path()) else {
         return (
