@@ -410,62 +410,21 @@ async fn get_product_carries_shop_cipher_and_decodes_images_skus_and_html() {
 async fn every_error_row_maps_to_its_site_facing_status() {
     use Becomes::*;
     // (HTTP status, code, message, site status, what the error must be)
+    #[rustfmt::skip]
     let rows = [
-        (
-            200,
-            105002,
-            "Access token is expired",
-            502,
-            AccessTokenInvalid,
-        ),
-        (
-            401,
-            36009004,
-            "x-tts-access-token header is invalid",
-            502,
-            AccessTokenInvalid,
-        ),
+        (200, 105002, "Access token is expired", 502, AccessTokenInvalid),
+        (401, 36009004, "x-tts-access-token header is invalid", 502, AccessTokenInvalid),
         (200, 36009004, "Invalid timestamp", 502, Misconfigured),
         (200, 36009004, "Invalid app_key", 502, Misconfigured),
-        (
-            200,
-            36009004,
-            "Unexpected identifier: shop_cipher",
-            502,
-            Misconfigured,
-        ),
+        (200, 36009004, "Unexpected identifier: shop_cipher", 502, Misconfigured),
         (401, 106001, "Invalid sign", 502, Misconfigured),
-        (
-            200,
-            105005,
-            "Scope seller.product.basic is not authorized",
-            403,
-            ScopeMissing,
-        ),
-        (
-            200,
-            106013,
-            "Missing identifier: shop_cipher",
-            502,
-            Misconfigured,
-        ),
+        (200, 105005, "Scope seller.product.basic is not authorized", 403, ScopeMissing),
+        (200, 106013, "Missing identifier: shop_cipher", 502, Misconfigured),
         (429, 36009002, "Too many requests", 429, RateLimited),
         (200, 36009003, "Internal error", 502, Retryable),
         (200, 36009007, "Timeout", 502, Retryable),
-        (
-            200,
-            36009033,
-            "IP is not in the allow-list",
-            502,
-            Misconfigured,
-        ),
-        (
-            200,
-            12019150,
-            "The product ID does not exist.",
-            404,
-            NotFound,
-        ),
+        (200, 36009033, "IP is not in the allow-list", 502, Misconfigured),
+        (200, 12019150, "The product ID does not exist.", 404, NotFound),
     ];
     for (status, code, message, site_status, expected) in rows {
         let answer = error_envelope(status, code, message);
