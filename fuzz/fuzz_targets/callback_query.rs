@@ -9,7 +9,7 @@ use std::time::Duration;
 use libfuzzer_sys::fuzz_target;
 use secrecy::SecretString;
 use tiktok_gateway::app_secrets::StaticSecret;
-use tiktok_gateway::{AppState, Config, MemoryStore, Secrets, TikTokClient};
+use tiktok_gateway::{AppState, Config, MemoryStore, Secrets};
 
 fn world() -> &'static (tokio::runtime::Runtime, AppState) {
     static WORLD: OnceLock<(tokio::runtime::Runtime, AppState)> = OnceLock::new();
@@ -32,11 +32,13 @@ fn world() -> &'static (tokio::runtime::Runtime, AppState) {
             Arc::new(StaticSecret(SecretString::from(secret))),
             Duration::from_secs(3600),
         ));
-        let upstream = Arc::new(TikTokClient::new(
-            TikTokClient::http_client(&config.tiktok).expect("http client"),
-            config.tiktok.clone(),
-        ));
-        let state = AppState::new(config, Arc::new(MemoryStore::new(1)), upstream, secrets);
+        let state = tiktok_gateway::boot::assemble(
+            config,
+            Arc::new(MemoryStore::new(1)),
+            secrets,
+            tiktok_gateway::clock::system_clock(),
+        )
+        .expect("state");
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()

@@ -415,7 +415,9 @@ impl Env<'_> {
     }
 
     fn number<T: std::str::FromStr + TryFrom<u32>>(
-        &self, name: &'static str, default: u32,
+        &self,
+        name: &'static str,
+        default: u32,
     ) -> Result<T, ConfigError> {
         let invalid = |reason: String| ConfigError::Invalid { name, reason };
         match self.get(name) {

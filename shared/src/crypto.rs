@@ -45,7 +45,8 @@ impl std::fmt::Debug for Keyring {
 impl Keyring {
     /// Builds a keyring from base64-encoded 32-byte keys.
     pub fn from_base64(
-        active: &str, keys: impl IntoIterator<Item = (String, String)>,
+        active: &str,
+        keys: impl IntoIterator<Item = (String, String)>,
     ) -> Result<Self, CryptoError> {
         let mut ciphers = HashMap::new();
         for (id, encoded) in keys {

@@ -61,27 +61,6 @@ where
     handler(req).instrument(span).await
 }
 
-/// The `main` of an HTTP function: boot once (JSON logs, config, AWS clients),
-/// then serve each invocation of `handler` inside its `request` span
-/// ([`traced`]). The calling crate depends on `tokio` and `lambda_http`.
-///
-/// ```ignore
-/// tiktok_gateway::http_main!("search", search::handler);
-/// ```
-#[macro_export]
-macro_rules! http_main {
-    ($function:literal, $handler:path) => {
-        #[tokio::main]
-        async fn main() -> Result<(), lambda_http::Error> {
-            let state = $crate::boot().await;
-            lambda_http::run(lambda_http::service_fn(|req| {
-                $crate::http::traced($function, req, |req| $handler(&state, req))
-            }))
-            .await
-        }
-    };
-}
-
 /// A query parameter's first value.
 pub fn query(req: &Request, name: &str) -> Option<String> {
     req.query_string_parameters_ref()
@@ -204,7 +183,8 @@ pub fn respond(result: Result<Response<Body>, Error>, request_id: &str) -> Respo
 /// A function's Lambda handler around its `handle`: runs it on `req` and turns
 /// an error into the standard JSON error body carrying the request id.
 pub async fn serve<S: ?Sized>(
-    state: &S, req: Request,
+    state: &S,
+    req: Request,
     handle: impl AsyncFnOnce(&S, &Request) -> Result<Response<Body>, Error>,
 ) -> Result<Response<Body>, lambda_http::Error> {
     let result = handle(state, &req).await;
@@ -220,7 +200,11 @@ pub fn id_param(value: Option<String>, name: &str) -> Result<crate::tiktok::TikT
 
 /// A whole-number query parameter within `min..=max`, `default` when absent.
 pub fn number_param(
-    req: &Request, name: &str, default: u32, min: u32, max: u32,
+    req: &Request,
+    name: &str,
+    default: u32,
+    min: u32,
+    max: u32,
 ) -> Result<u32, Error> {
     match query(req, name) {
         None => Ok(default),
@@ -256,7 +240,7 @@ mod tests {
         let captured = Captured::default();
         let writer = captured.clone();
         let _guard =
-            tracing::subscriber::set_default(crate::app::log_subscriber("info", move || {
+            tracing::subscriber::set_default(crate::telemetry::log_subscriber("info", move || {
                 writer.clone()
             }));
         let event = serde_json::json!({
@@ -288,7 +272,7 @@ mod tests {
         let captured = Captured::default();
         let writer = captured.clone();
         let _guard =
-            tracing::subscriber::set_default(crate::app::log_subscriber("info", move || {
+            tracing::subscriber::set_default(crate::telemetry::log_subscriber("info", move || {
                 writer.clone()
             }));
         let refusal = || {

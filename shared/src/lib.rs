@@ -8,10 +8,15 @@
 //!   DynamoDB and in-memory adapters.
 //! - [`secrets`], [`config`], [`error`], [`http`]: credentials, settings, the one
 //!   error type, and API Gateway request/response helpers.
-//! - [`app`]: the state each function builds once, and the shared token logic.
+//! - [`boot`]: start-up, the one place everything is built; [`telemetry`]: the
+//!   logs; [`app`]: the state each function builds once ([`AppState`]).
+//! - [`tokens`]: usable tokens for a request ([`TokenService`],
+//!   [`RequestConnection`]): refresh with race recovery, the app token, the budget.
 //! - [`product`]: the dshipit product record.
-//! - [`provider`]: the [`Provider`] port the functions call, one implementation
-//!   per upstream (Research API, TikTok Shop Partner API).
+//! - [`provider`]: the two ports the functions call, [`Authorization`] and
+//!   [`Catalogue`], one implementation per upstream (Research API, TikTok Shop
+//!   Partner API), siblings.
+//! - [`clock`]: the clock and the Lambda deadline.
 //! - [`refresh`]: the refresh policy, shared by the refresher and the refresh
 //!   worker; [`queue`]: the fan-out queue between them.
 #![warn(missing_docs)]
@@ -22,6 +27,8 @@
 pub mod app;
 pub mod app_secrets;
 pub mod aws;
+pub mod boot;
+pub mod clock;
 pub mod config;
 pub mod crypto;
 pub mod error;
@@ -33,20 +40,24 @@ pub mod redacted;
 pub mod refresh;
 pub mod status;
 pub mod store;
+pub mod telemetry;
 pub mod tiktok;
+pub mod tokens;
 
-pub use app::{
-    boot, boot_with, init_tracing, AppState, BootError, Clock, Refresh, RequestConnection,
-};
+pub use app::AppState;
 pub use app_secrets::{AppSecrets, Secrets, SecretsError};
+pub use boot::{boot, boot_with, BootError};
+pub use clock::Clock;
 pub use config::{Config, ConfigError, ProviderKind, TokenMode};
 pub use error::Error;
 pub use product::DshipitProduct;
-pub use provider::{Provider, SearchRequest, SearchResult, ShopView};
+pub use provider::{Authorization, Catalogue, SearchRequest, SearchResult, Session, ShopView};
 pub use redacted::{AccessToken, AuthCode, ClientSecret, CodeVerifier, OAuthState, RefreshToken};
 pub use store::{
     AppTokens, Connection, ConnectionActivity, ConnectionStatus, Connections, DueIndex,
     DynamoStore, MemoryStore, PendingAuth, ProductCache, StoreError, TokenStore, Tokens,
     UpstreamBudget, WebhookDeliveries,
 };
+pub use telemetry::init_tracing;
 pub use tiktok::{TikTokClient, TikTokId, UpstreamError};
+pub use tokens::{Refresh, RequestConnection, TokenService};

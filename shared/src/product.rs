@@ -276,7 +276,11 @@ impl DshipitProduct {
     /// The record's common part: ids, links and prices (the sale price's
     /// currency), no image, no rating and no sales count.
     fn priced(
-        id: String, title: &str, shop_id: String, sale: Option<Price>, original: Option<Price>,
+        id: String,
+        title: &str,
+        shop_id: String,
+        sale: Option<Price>,
+        original: Option<Price>,
     ) -> Self {
         let amount = |price: Option<&Price>| price.map(|p| p.amount.to_string());
         Self {

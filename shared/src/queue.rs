@@ -122,7 +122,9 @@ impl RefreshQueue for SqsQueue {
 /// hidden (the template: six times the worker's timeout). Returns the queue's
 /// and the dead-letter queue's URLs.
 pub async fn create_queue(
-    client: &aws_sdk_sqs::Client, name: &str, visibility_timeout_secs: u32,
+    client: &aws_sdk_sqs::Client,
+    name: &str,
+    visibility_timeout_secs: u32,
 ) -> Result<(String, String), QueueError> {
     use aws_sdk_sqs::types::QueueAttributeName;
     let failed = |e: aws_sdk_sqs::Error| QueueError::Unavailable(Box::new(e));

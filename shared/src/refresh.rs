@@ -15,9 +15,10 @@
 use serde::Serialize;
 use tokio::time::Instant;
 
-use crate::app::{AppState, Refresh};
 use crate::config::RefresherConfig;
 use crate::store::{Connection, ConnectionStatus, DueWindow, StoreError};
+use crate::store::{ConnectionActivity, Connections};
+use crate::tokens::{Refresh, TokenService};
 
 /// The CloudWatch namespace of the refresh metrics.
 pub const METRICS_NAMESPACE: &str = "dshipit/TokenRefresh";
@@ -48,7 +49,10 @@ pub enum Decision {
 
 /// The policy for `connection` at `now`.
 pub fn decide(
-    connection: &Connection, window: DueWindow, config: &RefresherConfig, now: i64,
+    connection: &Connection,
+    window: DueWindow,
+    config: &RefresherConfig,
+    now: i64,
 ) -> Decision {
     if connection.status != ConnectionStatus::Active {
         return Decision::NotDue;
@@ -205,12 +209,20 @@ impl Summary {
 }
 
 /// Reads `user_id`'s connection (strongly: the index is eventually consistent)
-/// and does what the policy says. Returns the outcome and, when the connection
-/// was due, the expiry that made it due.
-pub async fn refresh_one(
-    state: &AppState, user_id: &str, deadline: Instant,
-) -> (Outcome, Option<i64>) {
-    let connection = match state.store.get_connection(user_id).await {
+/// and does what `policy` says at `now`, refreshing through `tokens`. Returns
+/// the outcome and, when the connection was due, the expiry that made it due.
+pub async fn refresh_one<S>(
+    store: &S,
+    tokens: &TokenService,
+    policy: &RefresherConfig,
+    now: i64,
+    user_id: &str,
+    deadline: Instant,
+) -> (Outcome, Option<i64>)
+where
+    S: Connections + ConnectionActivity + ?Sized,
+{
+    let connection = match store.get_connection(user_id).await {
         Ok(Some(c)) => c,
         Ok(None) => return (Outcome::Skipped, None),
         Err(error) => {
@@ -218,9 +230,8 @@ pub async fn refresh_one(
             return (Outcome::Failed, None);
         }
     };
-    let now = state.now();
-    let window = due_window(&state.config.refresher, now);
-    let decision = decide(&connection, window, &state.config.refresher, now);
+    let window = due_window(policy, now);
+    let decision = decide(&connection, window, policy, now);
     let due_expiry = (decision != Decision::NotDue).then(|| {
         connection
             .tokens
@@ -231,10 +242,8 @@ pub async fn refresh_one(
         Decision::NotDue => Outcome::Skipped,
         Decision::Idle => Outcome::Idle,
         Decision::Dormant => {
-            let used_since =
-                now.saturating_sub(state.config.refresher.keep_alive_within.as_secs() as i64);
-            match state
-                .store
+            let used_since = now.saturating_sub(policy.keep_alive_within.as_secs() as i64);
+            match store
                 .mark_dormant(user_id, connection.version, used_since)
                 .await
             {
@@ -247,7 +256,7 @@ pub async fn refresh_one(
                 }
             }
         }
-        Decision::Refresh => match state.refresh_connection(&connection, deadline).await {
+        Decision::Refresh => match tokens.refresh_connection(&connection, deadline).await {
             Ok(Refresh::Refreshed(refreshed)) => {
                 let expiring = refreshed.tokens.refresh_expires_at < window.refresh_before;
                 if expiring {

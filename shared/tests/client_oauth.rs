@@ -51,7 +51,9 @@ const CLIENT_CREDENTIALS_FORM: [(&str, &str); 3] = [
 /// The token endpoint answers `status` with `body`, once, to the code exchange
 /// of `code`; the client exchanges `code`.
 async fn exchange_answered(
-    code: &str, status: u16, body: String,
+    code: &str,
+    status: u16,
+    body: String,
 ) -> Result<TokenGrant, UpstreamError> {
     let server = serve_once(token_call(&code_form(code)), json(status, body)).await;
     exchange_code(&server, code).await

@@ -64,7 +64,10 @@ fn product_page(page_start: u32, page_size: u32) -> MockBuilder {
 
 /// TikTok answers `answer` to `expected`, once; the client searches shops.
 async fn shops(
-    expected: MockBuilder, answer: ResponseTemplate, name: &str, limit: u32,
+    expected: MockBuilder,
+    answer: ResponseTemplate,
+    name: &str,
+    limit: u32,
 ) -> Result<Vec<Shop>, UpstreamError> {
     let server = serve_once(expected, answer).await;
     client(&server)
@@ -75,7 +78,10 @@ async fn shops(
 /// TikTok answers `answer` to `expected`, once; the client asks for a page of
 /// [`SHOP_ID`]'s products.
 async fn products(
-    expected: MockBuilder, answer: ResponseTemplate, page_start: u32, page_size: u32,
+    expected: MockBuilder,
+    answer: ResponseTemplate,
+    page_start: u32,
+    page_size: u32,
 ) -> Result<Page<Product>, UpstreamError> {
     let server = serve_once(expected, answer).await;
     client(&server)
@@ -92,7 +98,10 @@ async fn products(
 /// TikTok answers `answer` to `expected`, once; the client asks for a page of
 /// [`LAMP_ID`]'s reviews.
 async fn reviews(
-    expected: MockBuilder, answer: ResponseTemplate, page_start: u32, page_size: u32,
+    expected: MockBuilder,
+    answer: ResponseTemplate,
+    page_start: u32,
+    page_size: u32,
 ) -> Result<Page<Review>, UpstreamError> {
     let server = serve_once(expected, answer).await;
     client(&server)

@@ -102,7 +102,9 @@ fn secrets_with_key(key_id: &str) -> Arc<Secrets> {
 
 /// A DynamoDB store over `table` (4 due shards) sealing with `secrets`.
 fn store_over(
-    client: &aws_sdk_dynamodb::Client, table: &str, secrets: Arc<Secrets>,
+    client: &aws_sdk_dynamodb::Client,
+    table: &str,
+    secrets: Arc<Secrets>,
 ) -> DynamoStore {
     let layout = TableLayout {
         table: table.to_owned(),
@@ -383,7 +385,10 @@ impl Pending {
 
     /// Takes what is stored under `id` as a pending item of this one's kind.
     async fn take_same_kind(
-        &self, store: &dyn TokenStore, id: &str, now: i64,
+        &self,
+        store: &dyn TokenStore,
+        id: &str,
+        now: i64,
     ) -> Result<Option<Pending>, StoreError> {
         Ok(match self {
             Self::Login(_) => store.take_login(id, now).await?.map(Self::Login),
@@ -783,7 +788,10 @@ async fn a_connection_under_a_removed_key_reads_as_reconnect_required() {
 }
 
 async fn copy_attribute(
-    client: &aws_sdk_dynamodb::Client, table: &str, from: (&str, &str), to: (&str, &str),
+    client: &aws_sdk_dynamodb::Client,
+    table: &str,
+    from: (&str, &str),
+    to: (&str, &str),
     attribute: &str,
 ) {
     use aws_sdk_dynamodb::types::AttributeValue;

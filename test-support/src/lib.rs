@@ -80,7 +80,9 @@ pub fn shop_secret_json(app_key: &str, app_secret: &str) -> String {
 
 /// Creates a secret holding `json`; returns its ARN.
 pub async fn create_secret(
-    client: &aws_sdk_secretsmanager::Client, name: &str, json: &str,
+    client: &aws_sdk_secretsmanager::Client,
+    name: &str,
+    json: &str,
 ) -> String {
     client
         .create_secret()
@@ -98,7 +100,11 @@ pub async fn create_secret(
 /// event's `cookies`, `productId` taken from a product path, request id
 /// `req-test-1`.
 pub fn api_event(
-    method: &str, path: &str, query: &[(&str, &str)], user: Option<&str>, headers: &[(&str, &str)],
+    method: &str,
+    path: &str,
+    query: &[(&str, &str)],
+    user: Option<&str>,
+    headers: &[(&str, &str)],
 ) -> lambda_http::Request {
     let event = event_json(method, path, query, user, headers);
     lambda_http::request::from_str(&event.to_string()).expect("a valid API Gateway event")
@@ -106,7 +112,11 @@ pub fn api_event(
 
 /// As [`api_event`], without a query and with a (text) body.
 pub fn api_event_with_body(
-    method: &str, path: &str, user: Option<&str>, headers: &[(&str, &str)], body: &str,
+    method: &str,
+    path: &str,
+    user: Option<&str>,
+    headers: &[(&str, &str)],
+    body: &str,
 ) -> lambda_http::Request {
     let mut event = event_json(method, path, &[], user, headers);
     event["body"] = body.into();
@@ -114,7 +124,11 @@ pub fn api_event_with_body(
 }
 
 fn event_json(
-    method: &str, path: &str, query: &[(&str, &str)], user: Option<&str>, headers: &[(&str, &str)],
+    method: &str,
+    path: &str,
+    query: &[(&str, &str)],
+    user: Option<&str>,
+    headers: &[(&str, &str)],
 ) -> serde_json::Value {
     let raw_query = url::form_urlencoded::Serializer::new(String::new())
         .extend_pairs(query)

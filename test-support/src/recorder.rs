@@ -122,8 +122,11 @@ fn action(headers: &HeaderMap) -> String {
 }
 
 async fn proxy(
-    axum::extract::State(forward): axum::extract::State<Forward>, method: Method, uri: Uri,
-    headers: HeaderMap, body: Bytes,
+    axum::extract::State(forward): axum::extract::State<Forward>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
 ) -> Response {
     let action = action(&headers);
     forward

@@ -9,7 +9,9 @@ use url::Url;
 /// is passed in (e.g. `tiktok_gateway::tiktok::shop::sign_request` with the app
 /// secret), so this crate need not depend on the gateway.
 pub fn signed_as_received(
-    url: &Url, body: &[u8], sign: impl Fn(&str, &[(&str, &str)], Option<&[u8]>) -> String,
+    url: &Url,
+    body: &[u8],
+    sign: impl Fn(&str, &[(&str, &str)], Option<&[u8]>) -> String,
 ) -> bool {
     let pairs: Vec<(String, String)> = url.query_pairs().into_owned().collect();
     let Some((_, received)) = pairs.iter().find(|(k, _)| k == "sign") else {

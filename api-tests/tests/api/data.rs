@@ -202,7 +202,8 @@ async fn access_token_invalid_refreshes_once_and_retries_once() {
 
 /// `response` is a 409 asking `user-1` to reconnect, and the connection is marked.
 async fn assert_reconnect_required(
-    h: &Harness, response: &lambda_http::Response<lambda_http::Body>,
+    h: &Harness,
+    response: &lambda_http::Response<lambda_http::Body>,
 ) {
     assert_eq!(response.status(), 409);
     assert_eq!(error_code(response), "reconnect_required");

@@ -43,10 +43,13 @@ async fn world(containers: usize, extra: &[(&str, &str)]) -> World {
     let clock = Arc::new(AtomicI64::new(START));
     let containers = (0..containers)
         .map(|_| {
-            let mut state = AppState::from_aws(config(&tiktok.base_url, &vars), &aws).unwrap();
             let reader = clock.clone();
-            state.clock = Arc::new(move || reader.load(Ordering::SeqCst));
-            state
+            tiktok_gateway::boot::from_aws_at(
+                config(&tiktok.base_url, &vars),
+                &aws,
+                Arc::new(move || reader.load(Ordering::SeqCst)),
+            )
+            .unwrap()
         })
         .collect();
     World {
@@ -82,7 +85,9 @@ impl World {
     }
 
     async fn search(
-        &self, container: usize, user: &str,
+        &self,
+        container: usize,
+        user: &str,
     ) -> lambda_http::Response<lambda_http::Body> {
         let q = [("shopId", SUNNY), ("query", "mug"), ("pageSize", "3")];
         search::handler(

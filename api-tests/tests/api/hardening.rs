@@ -124,8 +124,9 @@ async fn a_connection_sealed_under_a_removed_key_asks_for_a_reconnect() {
         .await
         .unwrap();
     // A container started after the rotation.
-    let mut state = tiktok_gateway::AppState::from_aws((*h.state.config).clone(), &aws).unwrap();
-    state.clock = h.state.clock.clone();
+    let state =
+        tiktok_gateway::boot::from_aws_at((*h.state.config).clone(), &aws, h.state.clock().clone())
+            .unwrap();
     h.state = state;
 
     let body = h.status("user-1").await;

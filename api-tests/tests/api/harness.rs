@@ -10,6 +10,8 @@ use std::time::Duration;
 use lambda_http::{Body, Request, Response};
 use secrecy::SecretString;
 use tiktok_gateway::app_secrets::StaticSecret;
+use tiktok_gateway::boot;
+use tiktok_gateway::clock::Clock;
 use tiktok_gateway::refresh::Summary;
 use tiktok_gateway::{
     AccessToken, AppState, Config, Connection, MemoryStore, RefreshToken, Secrets, Tokens,
@@ -93,17 +95,15 @@ impl Harness {
     pub async fn memory(extra: &[(&str, &str)]) -> Self {
         let tiktok = MockServer::start().await;
         let config = config(&tiktok.uri(), extra);
-        let upstream = Arc::new(tiktok_gateway::TikTokClient::new(
-            tiktok_gateway::TikTokClient::http_client(&config.tiktok).unwrap(),
-            config.tiktok.clone(),
-        ));
-        let state = AppState::new(
-            config,
-            Arc::new(MemoryStore::new(4)),
-            upstream,
-            static_secrets(),
-        );
-        Self::with_clock(state, tiktok)
+        Self::with_clock(tiktok, |clock| {
+            boot::assemble(
+                config,
+                Arc::new(MemoryStore::new(4)),
+                static_secrets(),
+                clock,
+            )
+            .unwrap()
+        })
     }
 
     /// The production wiring (`AppState::from_aws`) over moto: a fresh table and
@@ -120,22 +120,27 @@ impl Harness {
         let mut extra: Vec<(&str, &str)> = extra.to_vec();
         extra.push(("TABLE_NAME", &table));
         extra.push(("SECRET_ID", &secret));
-        let state = AppState::from_aws(config(&tiktok.uri(), &extra), through).unwrap();
-        Self::with_clock(state, tiktok)
+        let config = config(&tiktok.uri(), &extra);
+        Self::with_clock(tiktok, |clock| {
+            boot::from_aws_at(config, through, clock).unwrap()
+        })
     }
 
     /// `TIKTOK_PROVIDER=shop` over moto: every Partner API host on the
     /// wiremock, the secret holding `app_key` and `app_secret`.
     pub async fn shop(extra: &[(&str, &str)]) -> Self {
         let tiktok = MockServer::start().await;
-        let state = shop_state(&tiktok.uri(), extra).await;
-        Self::with_clock(state, tiktok)
+        let (config, aws) = shop_config(&tiktok.uri(), extra).await;
+        Self::with_clock(tiktok, |clock| {
+            boot::from_aws_at(config, &aws, clock).unwrap()
+        })
     }
 
-    fn with_clock(mut state: AppState, tiktok: MockServer) -> Self {
+    /// The harness over the state `build` wires on a clock the test moves.
+    fn with_clock(tiktok: MockServer, build: impl FnOnce(Clock) -> AppState) -> Self {
         let clock = Arc::new(AtomicI64::new(START));
         let reader = clock.clone();
-        state.clock = Arc::new(move || reader.load(Ordering::SeqCst));
+        let state = build(Arc::new(move || reader.load(Ordering::SeqCst)));
         Self {
             state,
             tiktok,
@@ -555,7 +560,7 @@ pub async fn fresh_table_and_secret(prefix: &str, secret_json: &str) -> (String,
 
 /// The production wiring of `TIKTOK_PROVIDER=shop` over moto: every Partner
 /// API URL on `base`, the secret holding `app_key` and `app_secret`, and `extra`.
-async fn shop_state(base: &str, extra: &[(&str, &str)]) -> AppState {
+async fn shop_config(base: &str, extra: &[(&str, &str)]) -> (Config, aws_config::SdkConfig) {
     let (table, secret) =
         fresh_table_and_secret("shop", &test_support::shop_secret_json(APP_KEY, APP_SECRET)).await;
     let urls = [
@@ -574,5 +579,11 @@ async fn shop_state(base: &str, extra: &[(&str, &str)]) -> AppState {
         ("SECRET_ID", &secret),
     ];
     vars.extend_from_slice(extra);
-    AppState::from_aws(config(base, &vars), &test_support::moto_config()).unwrap()
+    (config(base, &vars), test_support::moto_config())
+}
+
+/// `TIKTOK_PROVIDER=shop` over moto on the wall clock (see [`shop_config`]).
+pub async fn shop_state(base: &str, extra: &[(&str, &str)]) -> AppState {
+    let (config, aws) = shop_config(base, extra).await;
+    boot::from_aws(config, &aws).unwrap()
 }

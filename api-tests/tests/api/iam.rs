@@ -83,8 +83,9 @@ where
 /// on the harness's clock; forgets the set-up's calls.
 fn cold(h: &Harness, recorder: &Recorder) -> tiktok_gateway::AppState {
     let aws = test_support::aws_config_for(&recorder.endpoint);
-    let mut state = tiktok_gateway::AppState::from_aws((*h.state.config).clone(), &aws).unwrap();
-    state.clock = h.state.clock.clone();
+    let state =
+        tiktok_gateway::boot::from_aws_at((*h.state.config).clone(), &aws, h.state.clock().clone())
+            .unwrap();
     recorder.take();
     state
 }

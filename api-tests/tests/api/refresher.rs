@@ -25,11 +25,14 @@ async fn refresh_refused(h: &Harness) {
 
 /// Our refresh of `stale` while `sibling` (another container) runs alongside.
 async fn refresh_racing(
-    h: &Harness, stale: &Connection, sibling: impl Future<Output = ()> + Send + 'static,
+    h: &Harness,
+    stale: &Connection,
+    sibling: impl Future<Output = ()> + Send + 'static,
 ) -> Refresh {
     let sibling = tokio::spawn(sibling);
     let outcome = h
         .state
+        .tokens
         .refresh_connection(stale, deadline_in(5))
         .await
         .unwrap();
@@ -111,6 +114,7 @@ async fn a_lost_race_is_not_a_reconnect() {
     refresh_refused(&h).await;
     let outcome = h
         .state
+        .tokens
         .refresh_connection(&stale, deadline_in(5))
         .await
         .unwrap();

@@ -265,7 +265,10 @@ async fn an_hour_after_connecting(seller: &Seller) -> Harness {
 }
 
 async fn call(
-    h: &Harness, handler: &str, route: &str, query: &[(&str, &str)],
+    h: &Harness,
+    handler: &str,
+    route: &str,
+    query: &[(&str, &str)],
 ) -> (u16, serde_json::Value) {
     let req = get(route, query, Some("seller-1"));
     let response = match handler {
@@ -589,7 +592,10 @@ mod emulated {
 
     /// The seller clicks through the emulator's authorization page.
     async fn connect(
-        state: &AppState, tiktok: &RunningEmulator, user: &str, decision: &str,
+        state: &AppState,
+        tiktok: &RunningEmulator,
+        user: &str,
+        decision: &str,
     ) -> url::Url {
         let response = login_redirect::handler(state, get("/auth/tiktok/login", &[], Some(user)))
             .await
@@ -632,7 +638,9 @@ mod emulated {
     }
 
     async fn call(
-        state: &AppState, route: &str, query: &[(&str, &str)],
+        state: &AppState,
+        route: &str,
+        query: &[(&str, &str)],
     ) -> (u16, serde_json::Value) {
         let req = get(route, query, Some("seller-emu"));
         let response = if route.ends_with("/search") {

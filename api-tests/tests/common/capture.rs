@@ -29,7 +29,7 @@ impl Captured {
 pub fn capture_logs_at_trace_level() -> Captured {
     let captured = Captured::default();
     let writer = captured.clone();
-    tracing::subscriber::set_global_default(tiktok_gateway::app::log_subscriber(
+    tracing::subscriber::set_global_default(tiktok_gateway::telemetry::log_subscriber(
         "trace",
         move || writer.clone(),
     ))

@@ -19,7 +19,9 @@ pub async fn handler(state: &AppState, req: Request) -> Result<Response<Body>, l
 
 /// Reads the caller's connection; touches nothing else.
 async fn status<C: Connections + ?Sized>(
-    connections: &C, now: i64, req: &Request,
+    connections: &C,
+    now: i64,
+    req: &Request,
 ) -> Result<Response<Body>, Error> {
     let user_id = http::user_id(req)?;
     let connection = connections.get_connection(&user_id).await?;

@@ -1,3 +1,16 @@
-//! Boots `connection-status`; the handler is in the library.
+//! Boots `connection-status`: the state once, then each invocation in its `request` span.
+//! The handler is in the library.
 
-tiktok_gateway::http_main!("connection-status", connection_status::handler);
+use lambda_http::{run, service_fn, Error};
+use tiktok_gateway::{boot, http};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    let state = boot().await;
+    run(service_fn(|req| {
+        http::traced("connection-status", req, |req| {
+            connection_status::handler(&state, req)
+        })
+    }))
+    .await
+}

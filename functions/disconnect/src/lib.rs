@@ -19,7 +19,9 @@ pub async fn handler(state: &AppState, req: Request) -> Result<Response<Body>, l
 /// Revokes through the provider and deletes from `connections`, the only store
 /// it touches.
 async fn handle<C: Connections + ?Sized>(
-    state: &AppState, connections: &C, req: &Request,
+    state: &AppState,
+    connections: &C,
+    req: &Request,
 ) -> Result<Response<Body>, Error> {
     let user_id = http::user_id(req)?;
     if let Some(connection) = connections.get_connection(&user_id).await? {
@@ -27,8 +29,8 @@ async fn handle<C: Connections + ?Sized>(
         let readable = !connection.tokens.access_token.expose().is_empty();
         let revoked = if readable {
             state
-                .provider
-                .revoke(state, &connection, state.deadline(req))
+                .authorization
+                .revoke(&connection, state.deadline(req))
                 .await
         } else {
             Ok(())

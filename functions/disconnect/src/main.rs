@@ -1,3 +1,14 @@
-//! Boots `disconnect`; the handler is in the library.
+//! Boots `disconnect`: the state once, then each invocation in its `request` span.
+//! The handler is in the library.
 
-tiktok_gateway::http_main!("disconnect", disconnect::handler);
+use lambda_http::{run, service_fn, Error};
+use tiktok_gateway::{boot, http};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    let state = boot().await;
+    run(service_fn(|req| {
+        http::traced("disconnect", req, |req| disconnect::handler(&state, req))
+    }))
+    .await
+}

@@ -23,7 +23,9 @@ pub async fn handler(state: &AppState, req: Request) -> Result<Response<Body>, l
 
 /// Stores the login's state in `pending`, the only store it touches.
 async fn handle<P: PendingAuth + ?Sized>(
-    state: &AppState, pending: &P, req: &Request,
+    state: &AppState,
+    pending: &P,
+    req: &Request,
 ) -> Result<Response<Body>, Error> {
     let user_id = http::user_id(req)?;
     let return_to = match http::query(req, "returnTo") {
@@ -35,7 +37,7 @@ async fn handle<P: PendingAuth + ?Sized>(
     };
     let secrets = state.secrets.get().await?;
     let oauth_state = OAuthState::new(random_token(32));
-    let pkce = (state.config.use_pkce && state.provider.supports_pkce()).then(Pkce::generate);
+    let pkce = (state.config.use_pkce && state.authorization.supports_pkce()).then(Pkce::generate);
     let login = PendingLogin {
         user_id,
         return_to,
@@ -46,8 +48,8 @@ async fn handle<P: PendingAuth + ?Sized>(
         .put_login(&sha256_hex(oauth_state.expose()), &login)
         .await?;
     let url = state
-        .provider
-        .authorize_url(state, &secrets, &oauth_state, pkce.as_ref())?;
+        .authorization
+        .authorize_url(&secrets, &oauth_state, pkce.as_ref())?;
     if http::wants_json(req) {
         http::json(200, &serde_json::json!({ "authorizeUrl": url.as_str() }))
     } else {

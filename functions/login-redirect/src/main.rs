@@ -1,3 +1,16 @@
-//! Boots `login-redirect`; the handler is in the library.
+//! Boots `login-redirect`: the state once, then each invocation in its `request` span.
+//! The handler is in the library.
 
-tiktok_gateway::http_main!("login-redirect", login_redirect::handler);
+use lambda_http::{run, service_fn, Error};
+use tiktok_gateway::{boot, http};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    let state = boot().await;
+    run(service_fn(|req| {
+        http::traced("login-redirect", req, |req| {
+            login_redirect::handler(&state, req)
+        })
+    }))
+    .await
+}

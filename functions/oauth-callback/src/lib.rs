@@ -43,7 +43,9 @@ fn param(req: &Request, name: &str) -> Result<Option<String>, Error> {
 /// Consumes the login's state and keeps the grant; the only store it touches
 /// is `pending` (the connection is stored by the completion step).
 async fn handle<P: PendingAuth + ?Sized>(
-    state: &AppState, pending: &P, req: &Request,
+    state: &AppState,
+    pending: &P,
+    req: &Request,
 ) -> Result<Response<Body>, Error> {
     let oauth_state = param(req, "state")?;
     let tiktok_error = param(req, "error")?;
@@ -100,16 +102,15 @@ async fn handle<P: PendingAuth + ?Sized>(
 /// Exchanges the code and keeps the result as a pending grant; returns the
 /// completion id the site completes it with.
 async fn connect<P: PendingAuth + ?Sized>(
-    state: &AppState, pending: &P, req: &Request, login: &PendingLogin, code: AuthCode,
+    state: &AppState,
+    pending: &P,
+    req: &Request,
+    login: &PendingLogin,
+    code: AuthCode,
 ) -> Result<String, Error> {
     let tokens = state
-        .provider
-        .connect(
-            state,
-            &code,
-            login.code_verifier.as_ref(),
-            state.deadline(req),
-        )
+        .authorization
+        .connect(&code, login.code_verifier.as_ref(), state.deadline(req))
         .await?;
     let completion = random_token(32);
     let grant = PendingGrant {
@@ -137,7 +138,9 @@ fn sanitize(error: &str) -> String {
 }
 
 fn back_to_site(
-    state: &AppState, login: Option<&PendingLogin>, params: &[(&str, &str)],
+    state: &AppState,
+    login: Option<&PendingLogin>,
+    params: &[(&str, &str)],
 ) -> Response<Body> {
     let mut url = login
         .and_then(|l| l.return_to.as_deref())

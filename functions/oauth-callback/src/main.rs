@@ -1,3 +1,16 @@
-//! Boots `oauth-callback`; the handler is in the library.
+//! Boots `oauth-callback`: the state once, then each invocation in its `request` span.
+//! The handler is in the library.
 
-tiktok_gateway::http_main!("oauth-callback", oauth_callback::handler);
+use lambda_http::{run, service_fn, Error};
+use tiktok_gateway::{boot, http};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    let state = boot().await;
+    run(service_fn(|req| {
+        http::traced("oauth-callback", req, |req| {
+            oauth_callback::handler(&state, req)
+        })
+    }))
+    .await
+}

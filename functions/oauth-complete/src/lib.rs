@@ -61,7 +61,9 @@ fn completion_id(req: &Request) -> Result<String, Error> {
 /// Takes the pending grant and, when it is the caller's, stores it as their
 /// connection: the two stores it touches are in its signature.
 async fn complete<S: PendingAuth + Connections + ?Sized>(
-    store: &S, now: i64, req: &Request,
+    store: &S,
+    now: i64,
+    req: &Request,
 ) -> Result<Response<Body>, Error> {
     let user_id = http::user_id(req)?;
     let completion = completion_id(req)?;

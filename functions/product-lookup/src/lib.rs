@@ -20,8 +20,13 @@ async fn handle(state: &AppState, req: &Request) -> Result<Response<Body>, Error
     let shop_id = http::id_param(http::query(req, "shopId"), "shopId")?;
     let deadline = state.deadline(req);
     let answer = state
-        .provider
-        .product(state, &user_id, &shop_id, &product_id, deadline)
+        .catalogue
+        .product(
+            state.tokens.opening_session(&user_id),
+            &shop_id,
+            &product_id,
+            deadline,
+        )
         .await?;
     http::json(200, &answer)
 }

@@ -1,3 +1,16 @@
-//! Boots `product-lookup`; the handler is in the library.
+//! Boots `product-lookup`: the state once, then each invocation in its `request` span.
+//! The handler is in the library.
 
-tiktok_gateway::http_main!("product-lookup", product_lookup::handler);
+use lambda_http::{run, service_fn, Error};
+use tiktok_gateway::{boot, http};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    let state = boot().await;
+    run(service_fn(|req| {
+        http::traced("product-lookup", req, |req| {
+            product_lookup::handler(&state, req)
+        })
+    }))
+    .await
+}

@@ -56,9 +56,12 @@ pub async fn handler(state: &AppState, req: Request) -> Result<Response<Body>, l
 
 async fn handle(state: &AppState, req: &Request) -> Result<Response<Body>, Error> {
     let user_id = http::user_id(req)?;
-    let search = parse(req, state.provider.max_page_size())?;
+    let search = parse(req, state.catalogue.max_page_size())?;
     let deadline = state.deadline(req);
-    let mut conn = state.request_connection(&user_id).await?;
-    let result = state.provider.search(&mut conn, &search, deadline).await?;
+    let mut session = state.tokens.request_connection(&user_id).await?;
+    let result = state
+        .catalogue
+        .search(&mut session, &search, deadline)
+        .await?;
     http::json(200, &result)
 }

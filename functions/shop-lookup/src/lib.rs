@@ -22,7 +22,7 @@ async fn handle(state: &AppState, req: &Request) -> Result<Response<Body>, Error
     let name = http::query(req, "name")
         .map(|n| n.trim().to_owned())
         .unwrap_or_default();
-    if name.is_empty() && state.provider.shop_name_required() {
+    if name.is_empty() && state.catalogue.shop_name_required() {
         return Err(Error::BadRequest("name is required".into()));
     }
     if name.chars().count() > MAX_NAME_CHARS || name.chars().any(char::is_control) {
@@ -31,8 +31,8 @@ async fn handle(state: &AppState, req: &Request) -> Result<Response<Body>, Error
         )));
     }
     let deadline = state.deadline(req);
-    let mut conn = state.request_connection(&user_id).await?;
-    let shops = state.provider.shops(&mut conn, &name, deadline).await?;
+    let mut session = state.tokens.request_connection(&user_id).await?;
+    let shops = state.catalogue.shops(&mut session, &name, deadline).await?;
     if shops.is_empty() {
         return Err(Error::NotFound("shop".into()));
     }

@@ -1,3 +1,14 @@
-//! Boots `shop-lookup`; the handler is in the library.
+//! Boots `shop-lookup`: the state once, then each invocation in its `request` span.
+//! The handler is in the library.
 
-tiktok_gateway::http_main!("shop-lookup", shop_lookup::handler);
+use lambda_http::{run, service_fn, Error};
+use tiktok_gateway::{boot, http};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    let state = boot().await;
+    run(service_fn(|req| {
+        http::traced("shop-lookup", req, |req| shop_lookup::handler(&state, req))
+    }))
+    .await
+}

@@ -73,7 +73,9 @@ pub async fn handler(state: &AppState, req: Request) -> Result<Response<Body>, l
 /// Verifies and applies one delivery: `store` is touched as the delivery log
 /// and the connections, nothing else.
 async fn handle<S: WebhookDeliveries + Connections + ?Sized>(
-    state: &AppState, store: &S, req: &Request,
+    state: &AppState,
+    store: &S,
+    req: &Request,
 ) -> Result<Response<Body>, Error> {
     let body: &[u8] = match req.body() {
         Body::Text(text) => text.as_bytes(),
@@ -146,7 +148,8 @@ fn expiration(data: &serde_json::Value) -> Option<i64> {
 
 /// The connection of the user owning `shop_id`, if it still covers that shop.
 async fn owner<C: Connections + ?Sized>(
-    connections: &C, shop_id: &str,
+    connections: &C,
+    shop_id: &str,
 ) -> Result<Option<tiktok_gateway::Connection>, Error> {
     let Some(user) = connections.user_of_shop(shop_id).await? else {
         tracing::info!(shop_id, "webhook for a shop no user connected");
@@ -196,7 +199,9 @@ async fn deauthorize<C: Connections + ?Sized>(connections: &C, shop_id: &str) ->
 
 /// Records when the seller's authorization expires.
 async fn record_expiry<C: Connections + ?Sized>(
-    connections: &C, shop_id: &str, at: i64,
+    connections: &C,
+    shop_id: &str,
+    at: i64,
 ) -> Result<(), Error> {
     for _ in 0..ATTEMPTS {
         let Some(connection) = owner(connections, shop_id).await? else {

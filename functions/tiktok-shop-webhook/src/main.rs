@@ -1,3 +1,16 @@
-//! Boots `tiktok-shop-webhook`; the handler is in the library.
+//! Boots `tiktok-shop-webhook`: the state once, then each invocation in its `request` span.
+//! The handler is in the library.
 
-tiktok_gateway::http_main!("tiktok-shop-webhook", tiktok_shop_webhook::handler);
+use lambda_http::{run, service_fn, Error};
+use tiktok_gateway::{boot, http};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    let state = boot().await;
+    run(service_fn(|req| {
+        http::traced("tiktok-shop-webhook", req, |req| {
+            tiktok_shop_webhook::handler(&state, req)
+        })
+    }))
+    .await
+}

@@ -37,7 +37,10 @@ impl EventSource {
     /// Receives one batch (waiting up to `wait_secs` for one), runs the worker,
     /// deletes what succeeded.
     pub async fn poll_once(
-        &self, state: &AppState, wait_secs: i32, deadline: Instant,
+        &self,
+        state: &AppState,
+        wait_secs: i32,
+        deadline: Instant,
     ) -> Result<Polled, aws_sdk_sqs::Error> {
         let received = self
             .client

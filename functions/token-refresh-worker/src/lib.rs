@@ -25,7 +25,9 @@ pub const METRICS_FUNCTION: &str = "token-refresh-worker";
 
 /// Processes one SQS batch; returns the summary and the messages to retry.
 pub async fn process(
-    state: &AppState, event: SqsEvent, deadline: Instant,
+    state: &AppState,
+    event: SqsEvent,
+    deadline: Instant,
 ) -> (Summary, SqsBatchResponse) {
     let margin = state.config.refresher.deadline_margin;
     let stop_taking_work = deadline.checked_sub(margin).unwrap_or(deadline);
@@ -60,7 +62,15 @@ pub async fn process(
             if Instant::now() >= stop_taking_work {
                 return (index, Outcome::NotStarted, None);
             }
-            let (outcome, due) = refresh::refresh_one(state, &user_id, deadline).await;
+            let (outcome, due) = refresh::refresh_one(
+                state.store.as_ref(),
+                &state.tokens,
+                &state.config.refresher,
+                now,
+                &user_id,
+                deadline,
+            )
+            .await;
             (index, outcome, due)
         })
         .buffer_unordered(state.config.refresher.concurrency)
@@ -91,11 +101,12 @@ pub async fn process(
 /// The Lambda handler (partial batch responses; the template sets
 /// `FunctionResponseTypes: [ReportBatchItemFailures]`).
 pub async fn handler(
-    state: &AppState, event: lambda_runtime::LambdaEvent<SqsEvent>,
+    state: &AppState,
+    event: lambda_runtime::LambdaEvent<SqsEvent>,
 ) -> Result<SqsBatchResponse, lambda_runtime::Diagnostic> {
     use tracing::Instrument;
     // Without a deadline in the context (a local call): the template's timeout.
-    let deadline = tiktok_gateway::app::lambda_deadline(event.context.deadline)
+    let deadline = tiktok_gateway::clock::lambda_deadline(event.context.deadline)
         .unwrap_or_else(|| Instant::now() + std::time::Duration::from_secs(60));
     let span = tracing::info_span!(
         "request",

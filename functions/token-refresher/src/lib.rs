@@ -46,7 +46,9 @@ pub async fn run(state: &AppState, deadline: Instant) -> Result<Summary, tiktok_
 
 /// One run, to finish by `deadline`; surplus work goes to `queue` when given.
 pub async fn run_with(
-    state: &AppState, queue: Option<&dyn RefreshQueue>, deadline: Instant,
+    state: &AppState,
+    queue: Option<&dyn RefreshQueue>,
+    deadline: Instant,
 ) -> Result<Summary, tiktok_gateway::Error> {
     let margin = state.config.refresher.deadline_margin;
     let stop_taking_work = deadline.checked_sub(margin).unwrap_or(deadline);
@@ -93,7 +95,16 @@ pub async fn run_with(
             if Instant::now() >= stop_taking_work {
                 return Outcome::NotStarted;
             }
-            refresh::refresh_one(state, &user_id, deadline).await.0
+            refresh::refresh_one(
+                state.store.as_ref(),
+                &state.tokens,
+                &state.config.refresher,
+                now,
+                &user_id,
+                deadline,
+            )
+            .await
+            .0
         })
         .buffer_unordered(state.config.refresher.concurrency)
         .collect::<Vec<_>>()
@@ -109,7 +120,9 @@ pub async fn run_with(
 /// shard whose query fails is reported in `summary` and left for the next run;
 /// the others go on. Only when every shard failed is the run an error.
 async fn find_due<D: DueIndex + ?Sized>(
-    index: &D, window: DueWindow, summary: &mut Summary,
+    index: &D,
+    window: DueWindow,
+    summary: &mut Summary,
 ) -> Result<Vec<Due>, tiktok_gateway::Error> {
     let shards = index.due_shards();
     let found = futures::future::join_all(
@@ -137,7 +150,10 @@ async fn find_due<D: DueIndex + ?Sized>(
 /// Renews the app's token when the stored one expires before `expires_before`;
 /// reads it from `tokens`, renews through `state`.
 async fn refresh_app_token<T: AppTokens + ?Sized>(
-    state: &AppState, tokens: &T, expires_before: i64, deadline: Instant,
+    state: &AppState,
+    tokens: &T,
+    expires_before: i64,
+    deadline: Instant,
 ) -> bool {
     let stored = match tokens.get_app_token().await {
         Ok(stored) => stored,
@@ -149,7 +165,11 @@ async fn refresh_app_token<T: AppTokens + ?Sized>(
     let Some(stored) = stored.filter(|t| t.expires_at < expires_before) else {
         return false;
     };
-    match state.app_token(deadline, Some(&stored.access_token)).await {
+    match state
+        .tokens
+        .app_token(deadline, Some(&stored.access_token))
+        .await
+    {
         Ok(_) => true,
         Err(error) => {
             tracing::warn!(error = %error, "could not renew the app token");
@@ -161,11 +181,12 @@ async fn refresh_app_token<T: AppTokens + ?Sized>(
 /// The Lambda handler: the scheduler's payload is not needed; the deadline comes
 /// from the invocation context.
 pub async fn handler(
-    refresher: &Refresher, event: lambda_runtime::LambdaEvent<serde_json::Value>,
+    refresher: &Refresher,
+    event: lambda_runtime::LambdaEvent<serde_json::Value>,
 ) -> Result<Summary, lambda_runtime::Diagnostic> {
     use tracing::Instrument;
     // Without a deadline in the context (a local call): the template's timeout.
-    let deadline = tiktok_gateway::app::lambda_deadline(event.context.deadline)
+    let deadline = tiktok_gateway::clock::lambda_deadline(event.context.deadline)
         .unwrap_or_else(|| Instant::now() + Duration::from_secs(300));
     let span = tracing::info_span!(
         "request",

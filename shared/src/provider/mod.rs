@@ -1,30 +1,35 @@
-//! The provider port: what the functions ask of TikTok, whichever API answers.
-//! One implementation per upstream, siblings: [`research::ResearchProvider`]
-//! (Login Kit and the Research API) and [`shop::ShopProvider`] (the TikTok Shop
-//! Partner API). A deployment picks one at start-up (`TIKTOK_PROVIDER`); the
-//! handlers only see [`Provider`].
+//! The provider ports: what the functions ask of TikTok, whichever API answers.
+//! One implementation per upstream, siblings: [`research`] (Login Kit and the
+//! Research API) and [`shop`] (the TikTok Shop Partner API). A deployment picks
+//! one at start-up (`TIKTOK_PROVIDER`); the handlers only see the two ports:
+//!
+//! - [`Authorization`]: the authorize URL, connect, refresh and revoke. Built
+//!   with its client, the app's secrets and the clock; it never sees a request.
+//! - [`Catalogue`]: shops, search and product lookup, on the request's
+//!   [`Session`] (the user's connection with a usable token).
+//!
+//! This module sits below the token logic that implements [`Session`]
+//! (`crate::tokens`) and the state that wires both (`crate::app`): imports
+//! point down, never back up.
 
 mod paging;
 pub mod research;
 pub mod shop;
 
 use std::future::Future;
+use std::pin::Pin;
 
 use async_trait::async_trait;
 use serde::Serialize;
 use tokio::time::Instant;
 use url::Url;
 
-use crate::app::{AppState, RequestConnection};
 use crate::app_secrets::AppSecrets;
 use crate::error::Error;
 use crate::product::DshipitProduct;
-use crate::redacted::{AuthCode, CodeVerifier, OAuthState};
+use crate::redacted::{AccessToken, AuthCode, CodeVerifier, OAuthState};
 use crate::store::{Connection, StoreError, Tokens};
-use crate::tiktok::{Pkce, TikTokId};
-
-pub use research::ResearchProvider;
-pub use shop::ShopProvider;
+use crate::tiktok::{Pkce, TikTokId, UpstreamError};
 
 /// A shop as the site shows it. Research shops have ratings and counts;
 /// Partner API shops have a region and a seller type instead.
@@ -82,74 +87,178 @@ pub struct SearchResult {
     pub next_cursor: Option<String>,
 }
 
-/// What the functions need from an upstream. Data calls go through the
-/// request's [`RequestConnection`], which refreshes the user's token at most once.
+/// The authorization side of an upstream: how a user connects, and how their
+/// grant is kept alive and ended.
 #[async_trait]
-pub trait Provider: Send + Sync {
-    /// The largest `pageSize` a search accepts.
-    fn max_page_size(&self) -> u32;
-
-    /// Whether a shop lookup needs a name (an empty one lists every shop otherwise).
-    fn shop_name_required(&self) -> bool;
-
+pub trait Authorization: Send + Sync {
     /// Whether the login may use PKCE.
     fn supports_pkce(&self) -> bool;
 
     /// The browser URL that asks the user to authorize the app.
     fn authorize_url(
-        &self, state: &AppState, secrets: &AppSecrets, oauth_state: &OAuthState,
+        &self,
+        secrets: &AppSecrets,
+        oauth_state: &OAuthState,
         pkce: Option<&Pkce>,
     ) -> Result<Url, Error>;
 
     /// Authorization code → what to store for the user (tokens, and for a
     /// seller the account and shops).
     async fn connect(
-        &self, state: &AppState, code: &AuthCode, verifier: Option<&CodeVerifier>,
+        &self,
+        code: &AuthCode,
+        verifier: Option<&CodeVerifier>,
         deadline: Instant,
     ) -> Result<Tokens, Error>;
 
     /// New tokens for `previous` (the refresh token rotates); what the grant
     /// leaves out is kept from `previous`. A refused refresh token is
     /// `Error::Upstream(UpstreamError::InvalidGrant)`.
-    async fn refresh(
-        &self, state: &AppState, previous: &Tokens, deadline: Instant,
-    ) -> Result<Tokens, Error>;
+    async fn refresh(&self, previous: &Tokens, deadline: Instant) -> Result<Tokens, Error>;
 
     /// Ends the authorization upstream where the API allows it (best effort;
     /// the caller deletes the connection whatever happens).
-    async fn revoke(
-        &self, state: &AppState, connection: &Connection, deadline: Instant,
-    ) -> Result<(), Error>;
+    async fn revoke(&self, connection: &Connection, deadline: Instant) -> Result<(), Error>;
+
+    /// A client-credentials token for the app itself and its lifetime in
+    /// seconds (`DATA_TOKEN_MODE=app`; only the Research API has one).
+    async fn client_token(&self, deadline: Instant) -> Result<(AccessToken, u64), Error> {
+        let _ = deadline;
+        Err(Error::Internal(
+            "this provider has no app token (DATA_TOKEN_MODE=app)".into(),
+        ))
+    }
+}
+
+/// One data request's connection, as a catalogue sees it: the user's stored
+/// connection and a usable token for each upstream call. Implemented by the
+/// token logic (`crate::tokens::RequestConnection`), which refreshes the
+/// user's token at most once per request and counts each call.
+#[async_trait]
+pub trait Session: Send {
+    /// The user's connection as this request knows it.
+    fn connection(&self) -> &Connection;
+
+    /// A usable token for the next upstream call (refreshed first when it is
+    /// about to expire), counted against the user's daily budget.
+    async fn token(&mut self, deadline: Instant) -> Result<AccessToken, Error>;
+
+    /// TikTok refused `token`, the one it was just given (`refusal`): a new token to
+    /// retry with, the first time in the request; after that `Ok(None)` (the
+    /// call's error stands) or the error that ends the request (the user
+    /// must reconnect).
+    async fn refused(
+        &mut self,
+        token: &AccessToken,
+        refusal: &UpstreamError,
+        deadline: Instant,
+    ) -> Result<Option<AccessToken>, Error>;
+}
+
+/// The request's [`Session`], still being opened: a catalogue awaits it
+/// together with its own cache read, so the two go out at once.
+pub type OpeningSession<'a> =
+    Pin<Box<dyn Future<Output = Result<Box<dyn Session + 'a>, Error>> + Send + 'a>>;
+
+/// Runs `call` with a usable token from `session`; when TikTok says the token
+/// is no longer valid, asks the session for another and retries, once per
+/// request.
+pub async fn with_token<T, F, Fut>(
+    session: &mut (dyn Session + '_),
+    deadline: Instant,
+    call: F,
+) -> Result<T, Error>
+where
+    F: Fn(AccessToken) -> Fut,
+    Fut: Future<Output = Result<T, UpstreamError>>,
+{
+    let mut token = session.token(deadline).await?;
+    loop {
+        match call(token.clone()).await {
+            Err(refusal @ UpstreamError::AccessTokenInvalid { .. }) => {
+                match session.refused(&token, &refusal, deadline).await? {
+                    Some(next) => token = next,
+                    None => return Err(refusal.into()),
+                }
+            }
+            other => return Ok(other?),
+        }
+    }
+}
+
+/// The catalogue side of an upstream: what the data routes read, on the
+/// request's [`Session`].
+#[async_trait]
+pub trait Catalogue: Send + Sync {
+    /// The largest `pageSize` a search accepts.
+    fn max_page_size(&self) -> u32;
+
+    /// Whether a shop lookup needs a name (an empty one lists every shop otherwise).
+    fn shop_name_required(&self) -> bool;
 
     /// Shops by name (case-insensitive).
     async fn shops(
-        &self, conn: &mut RequestConnection<'_>, name: &str, deadline: Instant,
+        &self,
+        session: &mut (dyn Session + '_),
+        name: &str,
+        deadline: Instant,
     ) -> Result<Vec<ShopView>, Error>;
 
     /// A shop's products filtered by keyword.
     async fn search(
-        &self, conn: &mut RequestConnection<'_>, request: &SearchRequest, deadline: Instant,
+        &self,
+        session: &mut (dyn Session + '_),
+        request: &SearchRequest,
+        deadline: Instant,
     ) -> Result<SearchResult, Error>;
 
-    /// One product, as the product route answers it (`{"product", ...}`), for
-    /// `user_id` (only connected users get data, even from the cache; the
-    /// connection and the cache are read at once).
+    /// One product, as the product route answers it (`{"product", ...}`).
+    /// Only connected users get data, even from the cache: the session and
+    /// the cache are awaited together.
     async fn product(
-        &self, state: &AppState, user_id: &str, shop_id: &TikTokId, product_id: &TikTokId,
+        &self,
+        session: OpeningSession<'_>,
+        shop_id: &TikTokId,
+        product_id: &TikTokId,
         deadline: Instant,
     ) -> Result<serde_json::Value, Error>;
 }
 
-/// The user's connection and what the product cache holds for them, read at
+/// The user's session and what the product cache holds for them, read at
 /// once. An unreadable cache is a miss (logged): the caller asks TikTok.
-async fn connection_and_cached<'s, T>(
-    state: &'s AppState, user_id: &str, cached: impl Future<Output = Result<Option<T>, StoreError>>,
-) -> Result<(RequestConnection<'s>, Option<T>), Error> {
-    let (conn, cached) = tokio::join!(state.request_connection(user_id), cached);
-    let conn = conn?;
+async fn session_and_cached<'s, T>(
+    session: OpeningSession<'s>,
+    cached: impl Future<Output = Result<Option<T>, StoreError>>,
+) -> Result<(Box<dyn Session + 's>, Option<T>), Error> {
+    let (session, cached) = tokio::join!(session, cached);
+    let session = session?;
     let cached = cached.unwrap_or_else(|error| {
         tracing::warn!(error = %error, "product cache unreadable; asking TikTok");
         None
     });
-    Ok((conn, cached))
+    Ok((session, cached))
+}
+
+/// How a catalogue caches what it read: the store's product cache, the
+/// clock, and how long an entry lives.
+#[derive(Clone)]
+pub struct CacheSettings {
+    /// The product cache.
+    pub cache: std::sync::Arc<dyn crate::store::ProductCache>,
+    /// Unix seconds.
+    pub clock: crate::clock::Clock,
+    /// How long a cached product is served.
+    pub ttl: std::time::Duration,
+}
+
+impl CacheSettings {
+    /// Now, in Unix seconds.
+    pub fn now(&self) -> i64 {
+        (self.clock)()
+    }
+
+    /// When an entry written now expires.
+    pub fn expires_at(&self) -> i64 {
+        self.now() + self.ttl.as_secs() as i64
+    }
 }

@@ -6,7 +6,7 @@
 
 use tokio::time::Instant;
 
-use crate::app::RequestConnection;
+use super::Session;
 use crate::error::Error;
 
 /// A place in an upstream listing: a page, and how many of its items were
@@ -43,7 +43,10 @@ pub(super) trait Listing {
 
     /// The page at `page`; `Ok(None)` when the upstream ends the listing there.
     async fn page(
-        &self, conn: &mut RequestConnection<'_>, page: &Self::Page, deadline: Instant,
+        &self,
+        conn: &mut (dyn Session + '_),
+        page: &Self::Page,
+        deadline: Instant,
     ) -> Result<Option<UpstreamPage<Self::Item, Self::Page>>, Error>;
 }
 
@@ -72,8 +75,11 @@ pub(super) struct Found<T, P> {
 /// Reads `listing` from `start` until `wanted` is met, the listing ends or
 /// `wanted.pages` pages have been read.
 pub(super) async fn search<L: Listing>(
-    listing: &L, conn: &mut RequestConnection<'_>, start: Position<L::Page>,
-    wanted: Wanted<impl Fn(&L::Item) -> bool>, deadline: Instant,
+    listing: &L,
+    conn: &mut (dyn Session + '_),
+    start: Position<L::Page>,
+    wanted: Wanted<impl Fn(&L::Item) -> bool>,
+    deadline: Instant,
 ) -> Result<Found<L::Item, L::Page>, Error> {
     let mut at = start;
     let mut items = Vec::new();

@@ -8,23 +8,143 @@
 //! matches; product lookup answers from the cache a recent search filled, and
 //! otherwise pages the listing.
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 use tokio::time::Instant;
 use url::Url;
 
 use super::paging::{self, Listing, Position, UpstreamPage, Wanted};
-use super::{connection_and_cached, Provider, SearchRequest, SearchResult, ShopView};
-use crate::app::{AppState, RequestConnection};
-use crate::app_secrets::AppSecrets;
+use super::{
+    session_and_cached, with_token, Authorization, CacheSettings, Catalogue, OpeningSession,
+    SearchRequest, SearchResult, Session, ShopView,
+};
+use crate::app_secrets::{AppSecrets, Secrets};
+use crate::clock::expires_at;
 use crate::error::Error;
 use crate::product::DshipitProduct;
-use crate::redacted::{AuthCode, CodeVerifier, OAuthState};
+use crate::redacted::{AccessToken, AuthCode, CodeVerifier, OAuthState};
 use crate::store::{Connection, Tokens};
-use crate::tiktok::{Pkce, Product, Shop, TikTokId, MAX_PAGE_SIZE};
+use crate::tiktok::{
+    Page, Pkce, Product, Shop, TikTokClient, TikTokId, TokenGrant, UpstreamError, MAX_PAGE_SIZE,
+};
 
-/// The Research API provider; it calls `AppState::upstream`.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct ResearchProvider;
+/// What the code assumes when a grant does not say how long its refresh token
+/// lives (`refresh_expires_in` absent): TikTok's shorter documented lifetime
+/// (180 days on current pages, 365 on older ones). An absent lifetime is
+/// unknown, not zero. If the token dies sooner, the next refresh gets
+/// `invalid_grant` and the connection is marked for a reconnect then. This is
+/// the only place that assumes a lifetime.
+pub const ASSUMED_REFRESH_LIFETIME_SECS: u64 = 180 * 86_400;
+
+/// The Research API provider: Login Kit and the Research API over its own client.
+#[derive(Clone)]
+pub struct ResearchProvider {
+    client: Arc<TikTokClient>,
+    secrets: Arc<Secrets>,
+    cache: CacheSettings,
+    page_budget: u32,
+}
+
+impl ResearchProvider {
+    /// A provider over `client`, reading the app's credentials from `secrets`,
+    /// caching what searches read in `cache`, reading at most `page_budget`
+    /// listing pages a request.
+    pub fn new(
+        client: Arc<TikTokClient>,
+        secrets: Arc<Secrets>,
+        cache: CacheSettings,
+        page_budget: u32,
+    ) -> Self {
+        Self {
+            client,
+            secrets,
+            cache,
+            page_budget,
+        }
+    }
+
+    fn now(&self) -> i64 {
+        self.cache.now()
+    }
+
+    /// Caches `products` of `shop_id` for product lookups; a failure is logged,
+    /// not fatal (the cache only spares TikTok calls).
+    async fn cache_products(&self, shop_id: &TikTokId, products: &[Product]) {
+        if products.is_empty() {
+            return;
+        }
+        if let Err(error) = self
+            .cache
+            .cache
+            .cache_products(shop_id, products, self.cache.expires_at())
+            .await
+        {
+            tracing::warn!(error = %error, "could not cache products");
+        }
+    }
+
+    /// One page of a shop's listing.
+    async fn list_products(
+        &self,
+        session: &mut (dyn Session + '_),
+        shop_id: &TikTokId,
+        page_start: u32,
+        page_size: u32,
+        deadline: Instant,
+    ) -> Result<Page<Product>, Error> {
+        let client = &self.client;
+        with_token(session, deadline, |token| async move {
+            client
+                .products(&token, shop_id, page_start, page_size, deadline)
+                .await
+        })
+        .await
+    }
+}
+
+/// Tokens from a Login Kit grant at `now`, with absolute expiry times; what
+/// the grant leaves out is kept from `previous`.
+pub fn tokens_from_grant(
+    now: i64,
+    grant: TokenGrant,
+    previous: Option<&Tokens>,
+) -> Result<Tokens, Error> {
+    let refresh_expires_at = match (grant.refresh_expires_in, &grant.refresh_token, previous) {
+        (Some(secs), _, _) => expires_at(now, secs),
+        // Not rotated: the refresh token we hold keeps its expiry.
+        (None, None, Some(previous)) => previous.refresh_expires_at,
+        // A new refresh token (or a first one) of unknown lifetime.
+        (None, _, _) => expires_at(now, ASSUMED_REFRESH_LIFETIME_SECS),
+    };
+    let refresh_token = grant
+        .refresh_token
+        .or_else(|| previous.map(|p| p.refresh_token.clone()))
+        .ok_or_else(|| {
+            Error::Upstream(UpstreamError::Decode {
+                status: 200,
+                body: "[redacted]".into(),
+                source: serde::de::Error::custom("the grant has no refresh_token"),
+            })
+        })?;
+    Ok(Tokens {
+        open_id: grant
+            .open_id
+            .or_else(|| previous.map(|p| p.open_id.clone()))
+            .unwrap_or_default(),
+        scopes: if grant.scopes.is_empty() {
+            previous.map(|p| p.scopes.clone()).unwrap_or_default()
+        } else {
+            grant.scopes
+        },
+        access_token: grant.access_token,
+        refresh_token,
+        access_expires_at: expires_at(now, grant.expires_in),
+        refresh_expires_at,
+        refreshed_at: now,
+        account: previous.and_then(|p| p.account.clone()),
+    })
+}
 
 impl From<Shop> for ShopView {
     fn from(shop: Shop) -> Self {
@@ -43,6 +163,7 @@ impl From<Shop> for ShopView {
 
 /// A shop's product listing, `page_size` a page.
 struct ShopListing<'a> {
+    provider: &'a ResearchProvider,
     shop_id: &'a TikTokId,
     page_size: u32,
 }
@@ -52,10 +173,14 @@ impl Listing for ShopListing<'_> {
     type Page = u32;
 
     async fn page(
-        &self, conn: &mut RequestConnection<'_>, page: &u32, deadline: Instant,
+        &self,
+        conn: &mut (dyn Session + '_),
+        page: &u32,
+        deadline: Instant,
     ) -> Result<Option<UpstreamPage<Product, u32>>, Error> {
-        let listing = conn
-            .list_products(self.shop_id, *page, self.page_size, deadline)
+        let listing = self
+            .provider
+            .list_products(conn, self.shop_id, *page, self.page_size, deadline)
             .await?;
         Ok(Some(UpstreamPage {
             items: listing.items,
@@ -70,57 +195,48 @@ fn matches(product: &Product, query: &str) -> bool {
 }
 
 #[async_trait]
-impl Provider for ResearchProvider {
-    fn max_page_size(&self) -> u32 {
-        MAX_PAGE_SIZE
-    }
-
-    fn shop_name_required(&self) -> bool {
-        true
-    }
-
+impl Authorization for ResearchProvider {
     fn supports_pkce(&self) -> bool {
         true
     }
 
     fn authorize_url(
-        &self, state: &AppState, secrets: &AppSecrets, oauth_state: &OAuthState,
+        &self,
+        secrets: &AppSecrets,
+        oauth_state: &OAuthState,
         pkce: Option<&Pkce>,
     ) -> Result<Url, Error> {
-        Ok(state
-            .upstream
+        Ok(self
+            .client
             .authorize_url(&secrets.credentials.client_key, oauth_state, pkce))
     }
 
     async fn connect(
-        &self, state: &AppState, code: &AuthCode, verifier: Option<&CodeVerifier>,
+        &self,
+        code: &AuthCode,
+        verifier: Option<&CodeVerifier>,
         deadline: Instant,
     ) -> Result<Tokens, Error> {
-        let secrets = state.secrets.get().await?;
-        let grant = state
-            .upstream
+        let secrets = self.secrets.get().await?;
+        let grant = self
+            .client
             .exchange_code(&secrets.credentials, code, verifier, deadline)
             .await?;
-        state.tokens_from_grant(grant, None)
+        tokens_from_grant(self.now(), grant, None)
     }
 
-    async fn refresh(
-        &self, state: &AppState, previous: &Tokens, deadline: Instant,
-    ) -> Result<Tokens, Error> {
-        let secrets = state.secrets.get().await?;
-        let grant = state
-            .upstream
+    async fn refresh(&self, previous: &Tokens, deadline: Instant) -> Result<Tokens, Error> {
+        let secrets = self.secrets.get().await?;
+        let grant = self
+            .client
             .refresh(&secrets.credentials, &previous.refresh_token, deadline)
             .await?;
-        state.tokens_from_grant(grant, Some(previous))
+        tokens_from_grant(self.now(), grant, Some(previous))
     }
 
-    async fn revoke(
-        &self, state: &AppState, connection: &Connection, deadline: Instant,
-    ) -> Result<(), Error> {
-        let secrets = state.secrets.get().await?;
-        state
-            .upstream
+    async fn revoke(&self, connection: &Connection, deadline: Instant) -> Result<(), Error> {
+        let secrets = self.secrets.get().await?;
+        self.client
             .revoke(
                 &secrets.credentials,
                 &connection.tokens.access_token,
@@ -130,24 +246,46 @@ impl Provider for ResearchProvider {
         Ok(())
     }
 
-    async fn shops(
-        &self, conn: &mut RequestConnection<'_>, name: &str, deadline: Instant,
-    ) -> Result<Vec<ShopView>, Error> {
-        let upstream = conn.state().upstream.clone();
-        let shops = conn
-            .with_token(deadline, |token| {
-                let upstream = upstream.clone();
-                let name = name.to_owned();
-                async move { upstream.shops(&token, &name, MAX_PAGE_SIZE, deadline).await }
-            })
+    async fn client_token(&self, deadline: Instant) -> Result<(AccessToken, u64), Error> {
+        let secrets = self.secrets.get().await?;
+        let grant = self
+            .client
+            .client_token(&secrets.credentials, deadline)
             .await?;
+        Ok((grant.access_token, grant.expires_in))
+    }
+}
+
+#[async_trait]
+impl Catalogue for ResearchProvider {
+    fn max_page_size(&self) -> u32 {
+        MAX_PAGE_SIZE
+    }
+
+    fn shop_name_required(&self) -> bool {
+        true
+    }
+
+    async fn shops(
+        &self,
+        session: &mut (dyn Session + '_),
+        name: &str,
+        deadline: Instant,
+    ) -> Result<Vec<ShopView>, Error> {
+        let client = &self.client;
+        let shops = with_token(session, deadline, |token| async move {
+            client.shops(&token, name, MAX_PAGE_SIZE, deadline).await
+        })
+        .await?;
         Ok(shops.into_iter().map(ShopView::from).collect())
     }
 
     async fn search(
-        &self, conn: &mut RequestConnection<'_>, search: &SearchRequest, deadline: Instant,
+        &self,
+        session: &mut (dyn Session + '_),
+        search: &SearchRequest,
+        deadline: Instant,
     ) -> Result<SearchResult, Error> {
-        let state = conn.state();
         let page = match &search.cursor {
             Some(cursor) => cursor
                 .parse::<u32>()
@@ -157,6 +295,7 @@ impl Provider for ResearchProvider {
             None => search.page_start,
         };
         let listing = ShopListing {
+            provider: self,
             shop_id: &search.shop_id,
             page_size: search.page_size,
         };
@@ -165,14 +304,14 @@ impl Provider for ResearchProvider {
             exact: false,
             // Without a keyword, the answer is TikTok's page as it is.
             pages: match search.query {
-                Some(_) => state.config.page_budget,
+                Some(_) => self.page_budget,
                 None => 1,
             },
             matches: |p: &Product| search.query.as_deref().is_none_or(|q| matches(p, q)),
         };
-        let found = paging::search(&listing, conn, Position::at(page), wanted, deadline).await?;
+        let found = paging::search(&listing, session, Position::at(page), wanted, deadline).await?;
         // What the user now sees is what they may open next: one cache write.
-        state.cache_products(&search.shop_id, &found.items).await;
+        self.cache_products(&search.shop_id, &found.items).await;
         let products: Vec<DshipitProduct> = found
             .items
             .iter()
@@ -189,30 +328,32 @@ impl Provider for ResearchProvider {
     }
 
     async fn product(
-        &self, state: &AppState, user_id: &str, shop_id: &TikTokId, product_id: &TikTokId,
+        &self,
+        session: OpeningSession<'_>,
+        shop_id: &TikTokId,
+        product_id: &TikTokId,
         deadline: Instant,
     ) -> Result<serde_json::Value, Error> {
-        let cached = state.store.cached_product(shop_id, product_id, state.now());
-        let (mut conn, cached) = connection_and_cached(state, user_id, cached).await?;
-        let conn = &mut conn;
+        let cached = self
+            .cache
+            .cache
+            .cached_product(shop_id, product_id, self.now());
+        let (mut session, cached) = session_and_cached(session, cached).await?;
+        let session = session.as_mut();
         let product = match cached {
             Some(product) => product,
-            None => find_in_listing(conn, shop_id, product_id, deadline)
+            None => self
+                .find_in_listing(session, shop_id, product_id, deadline)
                 .await?
                 .ok_or_else(|| Error::NotFound("product".into()))?,
         };
-        let upstream = state.upstream.clone();
-        let reviews = conn
-            .with_token(deadline, |token| {
-                let upstream = upstream.clone();
-                let product_id = product_id.clone();
-                async move {
-                    upstream
-                        .reviews(&token, &product_id, 1, MAX_PAGE_SIZE, deadline)
-                        .await
-                }
-            })
-            .await?;
+        let client = &self.client;
+        let reviews = with_token(session, deadline, |token| async move {
+            client
+                .reviews(&token, product_id, 1, MAX_PAGE_SIZE, deadline)
+                .await
+        })
+        .await?;
         Ok(serde_json::json!({
             "product": DshipitProduct::from_tiktok(&product, shop_id),
             "reviews": reviews.items,
@@ -220,27 +361,32 @@ impl Provider for ResearchProvider {
     }
 }
 
-/// Pages the shop's listing for the product; what it reads is cached (one write).
-async fn find_in_listing(
-    conn: &mut RequestConnection<'_>, shop_id: &TikTokId, product_id: &TikTokId, deadline: Instant,
-) -> Result<Option<Product>, Error> {
-    let state = conn.state();
-    let mut read: Vec<Product> = Vec::new();
-    let mut found = None;
-    for page in 1..=state.config.page_budget {
-        let listing = conn
-            .list_products(shop_id, page, MAX_PAGE_SIZE, deadline)
-            .await?;
-        found = listing
-            .items
-            .iter()
-            .find(|p| p.product_id == *product_id)
-            .cloned();
-        read.extend(listing.items);
-        if found.is_some() || !listing.has_more {
-            break;
+impl ResearchProvider {
+    /// Pages the shop's listing for the product; what it reads is cached (one write).
+    async fn find_in_listing(
+        &self,
+        session: &mut (dyn Session + '_),
+        shop_id: &TikTokId,
+        product_id: &TikTokId,
+        deadline: Instant,
+    ) -> Result<Option<Product>, Error> {
+        let mut read: Vec<Product> = Vec::new();
+        let mut found = None;
+        for page in 1..=self.page_budget {
+            let listing = self
+                .list_products(session, shop_id, page, MAX_PAGE_SIZE, deadline)
+                .await?;
+            found = listing
+                .items
+                .iter()
+                .find(|p| p.product_id == *product_id)
+                .cloned();
+            read.extend(listing.items);
+            if found.is_some() || !listing.has_more {
+                break;
+            }
         }
+        self.cache_products(shop_id, &read).await;
+        Ok(found)
     }
-    state.cache_products(shop_id, &read).await;
-    Ok(found)
 }

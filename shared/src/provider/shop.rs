@@ -11,6 +11,8 @@
 //! - There is no revoke: the seller removes the app in Seller Center, and the
 //!   deauthorization webhook reports it.
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
@@ -19,9 +21,11 @@ use tokio::time::Instant;
 use url::Url;
 
 use super::paging::{self, Listing, Position, UpstreamPage, Wanted};
-use super::{connection_and_cached, Provider, SearchRequest, SearchResult, ShopView};
-use crate::app::{AppState, RequestConnection};
-use crate::app_secrets::{AppSecrets, SecretsError};
+use super::{
+    session_and_cached, with_token, Authorization, CacheSettings, Catalogue, OpeningSession,
+    SearchRequest, SearchResult, Session, ShopView,
+};
+use crate::app_secrets::{AppSecrets, Secrets, SecretsError};
 use crate::error::Error;
 use crate::product::{parse_decimal, DshipitProduct};
 use crate::redacted::{AuthCode, CodeVerifier, OAuthState};
@@ -33,15 +37,35 @@ use crate::tiktok::{AppCredentials, Pkce, TikTokId, UpstreamError};
 const RESULT_CAP_CODE: &str = "12052180";
 
 /// The Partner API provider.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct ShopProvider {
     client: ShopClient,
+    secrets: Arc<Secrets>,
+    cache: CacheSettings,
+    page_budget: u32,
 }
 
 impl ShopProvider {
-    /// A provider over `client`.
-    pub fn new(client: ShopClient) -> Self {
-        Self { client }
+    /// A provider over `client`, reading the app's credentials from `secrets`,
+    /// caching product details in `cache`, reading at most `page_budget`
+    /// listing pages a request.
+    pub fn new(
+        client: ShopClient,
+        secrets: Arc<Secrets>,
+        cache: CacheSettings,
+        page_budget: u32,
+    ) -> Self {
+        Self {
+            client,
+            secrets,
+            cache,
+            page_budget,
+        }
+    }
+
+    /// The Partner API pair from the secret.
+    async fn app(&self) -> Result<AppCredentials, Error> {
+        credentials(&*self.secrets.get().await?)
     }
 }
 
@@ -55,7 +79,7 @@ fn credentials(secrets: &AppSecrets) -> Result<AppCredentials, Error> {
 }
 
 /// The connected seller's shop `shop_id` (404 when they did not authorize it).
-fn seller_shop(conn: &RequestConnection<'_>, shop_id: &TikTokId) -> Result<SellerShop, Error> {
+fn seller_shop(conn: &(dyn Session + '_), shop_id: &TikTokId) -> Result<SellerShop, Error> {
     conn.connection()
         .tokens
         .account
@@ -106,30 +130,24 @@ impl Listing for SellerListing<'_> {
     type Page = Option<String>;
 
     async fn page(
-        &self, conn: &mut RequestConnection<'_>, page_token: &Option<String>, deadline: Instant,
+        &self,
+        conn: &mut (dyn Session + '_),
+        page_token: &Option<String>,
+        deadline: Instant,
     ) -> Result<Option<UpstreamPage<ListedProduct, Option<String>>>, Error> {
-        let page = conn
-            .with_token(deadline, |token| {
-                let (client, app, cipher, page_token) = (
-                    self.client.clone(),
-                    self.app.clone(),
-                    self.cipher.clone(),
-                    page_token.clone(),
-                );
-                async move {
-                    client
-                        .search_products(
-                            &app,
-                            &token,
-                            &cipher,
-                            MAX_SEARCH_PAGE_SIZE,
-                            page_token.as_deref(),
-                            deadline,
-                        )
-                        .await
-                }
-            })
-            .await;
+        let page = with_token(conn, deadline, |token| async move {
+            self.client
+                .search_products(
+                    &self.app,
+                    &token,
+                    &self.cipher,
+                    MAX_SEARCH_PAGE_SIZE,
+                    page_token.as_deref(),
+                    deadline,
+                )
+                .await
+        })
+        .await;
         match page {
             Ok(page) => Ok(Some(UpstreamPage {
                 items: page.products,
@@ -237,31 +255,27 @@ fn product_answer(detail: &ProductDetail, shop_id: &TikTokId) -> serde_json::Val
 }
 
 #[async_trait]
-impl Provider for ShopProvider {
-    fn max_page_size(&self) -> u32 {
-        MAX_SEARCH_PAGE_SIZE
-    }
-
-    fn shop_name_required(&self) -> bool {
-        false
-    }
-
+impl Authorization for ShopProvider {
     fn supports_pkce(&self) -> bool {
         false
     }
 
     fn authorize_url(
-        &self, _state: &AppState, _secrets: &AppSecrets, oauth_state: &OAuthState,
+        &self,
+        _secrets: &AppSecrets,
+        oauth_state: &OAuthState,
         _pkce: Option<&Pkce>,
     ) -> Result<Url, Error> {
         Ok(self.client.authorize_url(oauth_state))
     }
 
     async fn connect(
-        &self, state: &AppState, code: &AuthCode, _verifier: Option<&CodeVerifier>,
+        &self,
+        code: &AuthCode,
+        _verifier: Option<&CodeVerifier>,
         deadline: Instant,
     ) -> Result<Tokens, Error> {
-        let app = credentials(&*state.secrets.get().await?)?;
+        let app = self.app().await?;
         let grant = self.client.get_token(&app, code, deadline).await?;
         let shops = self
             .client
@@ -274,7 +288,7 @@ impl Provider for ShopProvider {
             refresh_token: grant.refresh_token,
             access_expires_at: grant.access_expires_at,
             refresh_expires_at: grant.refresh_expires_at,
-            refreshed_at: state.now(),
+            refreshed_at: self.cache.now(),
             account: Some(SellerAccount {
                 seller_name: grant.seller_name,
                 region: grant.seller_base_region,
@@ -293,10 +307,8 @@ impl Provider for ShopProvider {
         })
     }
 
-    async fn refresh(
-        &self, state: &AppState, previous: &Tokens, deadline: Instant,
-    ) -> Result<Tokens, Error> {
-        let app = credentials(&*state.secrets.get().await?)?;
+    async fn refresh(&self, previous: &Tokens, deadline: Instant) -> Result<Tokens, Error> {
+        let app = self.app().await?;
         let grant = self
             .client
             .refresh_token(&app, &previous.refresh_token, deadline)
@@ -322,20 +334,32 @@ impl Provider for ShopProvider {
             refresh_token: grant.refresh_token,
             access_expires_at: grant.access_expires_at,
             refresh_expires_at: grant.refresh_expires_at,
-            refreshed_at: state.now(),
+            refreshed_at: self.cache.now(),
             account,
         })
     }
 
-    async fn revoke(
-        &self, _state: &AppState, _connection: &Connection, _deadline: Instant,
-    ) -> Result<(), Error> {
+    async fn revoke(&self, _connection: &Connection, _deadline: Instant) -> Result<(), Error> {
         // The Partner API has no revoke endpoint.
         Ok(())
     }
+}
+
+#[async_trait]
+impl Catalogue for ShopProvider {
+    fn max_page_size(&self) -> u32 {
+        MAX_SEARCH_PAGE_SIZE
+    }
+
+    fn shop_name_required(&self) -> bool {
+        false
+    }
 
     async fn shops(
-        &self, conn: &mut RequestConnection<'_>, name: &str, _deadline: Instant,
+        &self,
+        conn: &mut (dyn Session + '_),
+        name: &str,
+        _deadline: Instant,
     ) -> Result<Vec<ShopView>, Error> {
         let wanted = name.to_lowercase();
         Ok(conn
@@ -359,9 +383,11 @@ impl Provider for ShopProvider {
     }
 
     async fn search(
-        &self, conn: &mut RequestConnection<'_>, search: &SearchRequest, deadline: Instant,
+        &self,
+        conn: &mut (dyn Session + '_),
+        search: &SearchRequest,
+        deadline: Instant,
     ) -> Result<SearchResult, Error> {
-        let state = conn.state();
         let shop = seller_shop(conn, &search.shop_id)?;
         let start = match &search.cursor {
             Some(raw) => decode(raw)
@@ -375,14 +401,14 @@ impl Provider for ShopProvider {
         };
         let listing = SellerListing {
             client: &self.client,
-            app: credentials(&*state.secrets.get().await?)?,
+            app: self.app().await?,
             cipher: shop.cipher,
             shop_id: &search.shop_id,
         };
         let wanted = Wanted {
             count: search.page_size as usize,
             exact: true,
-            pages: state.config.page_budget,
+            pages: self.page_budget,
             matches: |p: &ListedProduct| {
                 search
                     .query
@@ -406,42 +432,40 @@ impl Provider for ShopProvider {
     }
 
     async fn product(
-        &self, state: &AppState, user_id: &str, shop_id: &TikTokId, product_id: &TikTokId,
+        &self,
+        session: OpeningSession<'_>,
+        shop_id: &TikTokId,
+        product_id: &TikTokId,
         deadline: Instant,
     ) -> Result<serde_json::Value, Error> {
-        let cached = state.store.cached_detail(shop_id, product_id, state.now());
-        let (mut conn, cached) = connection_and_cached(state, user_id, cached).await?;
-        let conn = &mut conn;
+        let cached = self
+            .cache
+            .cache
+            .cached_detail(shop_id, product_id, self.cache.now());
+        let (mut session, cached) = session_and_cached(session, cached).await?;
+        let conn = session.as_mut();
         let shop = seller_shop(conn, shop_id)?;
         let cached = cached.and_then(|json| serde_json::from_str::<ProductDetail>(&json).ok());
         let detail = match cached {
             Some(detail) => detail,
             None => {
-                let app = credentials(&*state.secrets.get().await?)?;
-                let client = self.client.clone();
-                let detail = conn
-                    .with_token(deadline, |token| {
-                        let (client, app, cipher, product_id) = (
-                            client.clone(),
-                            app.clone(),
-                            shop.cipher.clone(),
-                            product_id.clone(),
-                        );
-                        async move {
-                            client
-                                .get_product(&app, &token, &cipher, &product_id, deadline)
-                                .await
-                        }
-                    })
-                    .await?;
+                let app = self.app().await?;
+                let (client, app, cipher) = (&self.client, &app, &shop.cipher);
+                let detail = with_token(conn, deadline, |token| async move {
+                    client
+                        .get_product(app, &token, cipher, product_id, deadline)
+                        .await
+                })
+                .await?;
                 if detail.id != *product_id {
                     return Err(Error::NotFound("product".into()));
                 }
-                let expires_at = state.now() + state.config.product_cache_ttl.as_secs() as i64;
+                let expires_at = self.cache.expires_at();
                 match serde_json::to_string(&detail) {
                     Ok(json) => {
-                        if let Err(error) = state
-                            .store
+                        if let Err(error) = self
+                            .cache
+                            .cache
                             .cache_detail(shop_id, product_id, &json, expires_at)
                             .await
                         {

@@ -111,7 +111,10 @@ impl ConnectionActivity for MemoryStore {
     }
 
     async fn mark_dormant(
-        &self, user_id: &str, expected_version: u64, used_since: i64,
+        &self,
+        user_id: &str,
+        expected_version: u64,
+        used_since: i64,
     ) -> Result<(), StoreError> {
         let mut tables = self.tables.lock().await;
         match tables.connections.get_mut(user_id) {
@@ -136,7 +139,9 @@ impl Connections for MemoryStore {
     }
 
     async fn put_connection(
-        &self, user_id: &str, tokens: &Tokens,
+        &self,
+        user_id: &str,
+        tokens: &Tokens,
     ) -> Result<Connection, StoreError> {
         let mut tables = self.tables.lock().await;
         let version = tables.connections.get(user_id).map_or(1, |c| c.version + 1);
@@ -159,7 +164,10 @@ impl Connections for MemoryStore {
     }
 
     async fn update_tokens(
-        &self, user_id: &str, expected_version: u64, tokens: &Tokens,
+        &self,
+        user_id: &str,
+        expected_version: u64,
+        tokens: &Tokens,
     ) -> Result<Connection, StoreError> {
         let mut tables = self.tables.lock().await;
         match tables.connections.get_mut(user_id) {
@@ -174,7 +182,9 @@ impl Connections for MemoryStore {
     }
 
     async fn mark_reconnect_required(
-        &self, user_id: &str, expected_version: u64,
+        &self,
+        user_id: &str,
+        expected_version: u64,
     ) -> Result<(), StoreError> {
         let mut tables = self.tables.lock().await;
         match tables.connections.get_mut(user_id) {
@@ -239,14 +249,18 @@ impl PendingAuth for MemoryStore {
     }
 
     async fn take_login(
-        &self, state_hash: &str, now: i64,
+        &self,
+        state_hash: &str,
+        now: i64,
     ) -> Result<Option<PendingLogin>, StoreError> {
         let mut tables = self.tables.lock().await;
         Ok(tables.logins.take(state_hash, now))
     }
 
     async fn put_grant(
-        &self, completion_hash: &str, grant: &PendingGrant,
+        &self,
+        completion_hash: &str,
+        grant: &PendingGrant,
     ) -> Result<(), StoreError> {
         let mut tables = self.tables.lock().await;
         tables
@@ -256,7 +270,9 @@ impl PendingAuth for MemoryStore {
     }
 
     async fn take_grant(
-        &self, completion_hash: &str, now: i64,
+        &self,
+        completion_hash: &str,
+        now: i64,
     ) -> Result<Option<PendingGrant>, StoreError> {
         let mut tables = self.tables.lock().await;
         Ok(tables.grants.take(completion_hash, now))
@@ -280,7 +296,11 @@ impl WebhookDeliveries for MemoryStore {
 #[async_trait]
 impl UpstreamBudget for MemoryStore {
     async fn spend_upstream_call(
-        &self, user_id: &str, day: i64, limit: u32, _expires_at: i64,
+        &self,
+        user_id: &str,
+        day: i64,
+        limit: u32,
+        _expires_at: i64,
     ) -> Result<bool, StoreError> {
         let mut tables = self.tables.lock().await;
         let calls = tables.budgets.entry((user_id.to_owned(), day)).or_default();
@@ -299,7 +319,10 @@ impl AppTokens for MemoryStore {
     }
 
     async fn put_app_token(
-        &self, access_token: &AccessToken, expires_at: i64, expected_version: Option<u64>,
+        &self,
+        access_token: &AccessToken,
+        expires_at: i64,
+        expected_version: Option<u64>,
     ) -> Result<AppToken, StoreError> {
         let mut tables = self.tables.lock().await;
         let current = tables.app_token.as_ref().map(|t| t.version);
@@ -319,7 +342,10 @@ impl AppTokens for MemoryStore {
 #[async_trait]
 impl ProductCache for MemoryStore {
     async fn cache_products(
-        &self, shop_id: &TikTokId, products: &[Product], expires_at: i64,
+        &self,
+        shop_id: &TikTokId,
+        products: &[Product],
+        expires_at: i64,
     ) -> Result<(), StoreError> {
         let mut tables = self.tables.lock().await;
         for product in products {
@@ -330,14 +356,21 @@ impl ProductCache for MemoryStore {
     }
 
     async fn cached_product(
-        &self, shop_id: &TikTokId, product_id: &TikTokId, now: i64,
+        &self,
+        shop_id: &TikTokId,
+        product_id: &TikTokId,
+        now: i64,
     ) -> Result<Option<Product>, StoreError> {
         let key = (shop_id.clone(), product_id.clone());
         Ok(self.tables.lock().await.products.get(&key, now).cloned())
     }
 
     async fn cache_detail(
-        &self, shop_id: &TikTokId, product_id: &TikTokId, json: &str, expires_at: i64,
+        &self,
+        shop_id: &TikTokId,
+        product_id: &TikTokId,
+        json: &str,
+        expires_at: i64,
     ) -> Result<(), StoreError> {
         let key = (shop_id.clone(), product_id.clone());
         let mut tables = self.tables.lock().await;
@@ -346,7 +379,10 @@ impl ProductCache for MemoryStore {
     }
 
     async fn cached_detail(
-        &self, shop_id: &TikTokId, product_id: &TikTokId, now: i64,
+        &self,
+        shop_id: &TikTokId,
+        product_id: &TikTokId,
+        now: i64,
     ) -> Result<Option<String>, StoreError> {
         let key = (shop_id.clone(), product_id.clone());
         Ok(self.tables.lock().await.details.get(&key, now).cloned())

@@ -275,7 +275,10 @@ pub trait ConnectionActivity: Send + Sync {
     /// active, and no use at or after `used_since` has been recorded meanwhile;
     /// otherwise [`StoreError::Conflict`].
     async fn mark_dormant(
-        &self, user_id: &str, expected_version: u64, used_since: i64,
+        &self,
+        user_id: &str,
+        expected_version: u64,
+        used_since: i64,
     ) -> Result<(), StoreError>;
 }
 
@@ -291,19 +294,26 @@ pub trait Connections: Send + Sync {
     /// whatever was there; the version moves past any earlier one so racing writers
     /// holding the old version lose.
     async fn put_connection(
-        &self, user_id: &str, tokens: &Tokens,
+        &self,
+        user_id: &str,
+        tokens: &Tokens,
     ) -> Result<Connection, StoreError>;
 
     /// Replaces the tokens after a refresh, only if the stored version is still
     /// `expected_version`; otherwise [`StoreError::Conflict`].
     async fn update_tokens(
-        &self, user_id: &str, expected_version: u64, tokens: &Tokens,
+        &self,
+        user_id: &str,
+        expected_version: u64,
+        tokens: &Tokens,
     ) -> Result<Connection, StoreError>;
 
     /// Marks the connection as needing the user to connect again, only if the
     /// stored version is still `expected_version`.
     async fn mark_reconnect_required(
-        &self, user_id: &str, expected_version: u64,
+        &self,
+        user_id: &str,
+        expected_version: u64,
     ) -> Result<(), StoreError>;
 
     /// Deletes the connection. Returns whether there was one.
@@ -338,18 +348,24 @@ pub trait PendingAuth: Send + Sync {
     /// Removes and returns the pending login atomically, so a replay finds
     /// nothing. An expired one is removed and not returned.
     async fn take_login(
-        &self, state_hash: &str, now: i64,
+        &self,
+        state_hash: &str,
+        now: i64,
     ) -> Result<Option<PendingLogin>, StoreError>;
 
     /// Saves a pending grant under the hash of its completion id.
     async fn put_grant(
-        &self, completion_hash: &str, grant: &PendingGrant,
+        &self,
+        completion_hash: &str,
+        grant: &PendingGrant,
     ) -> Result<(), StoreError>;
 
     /// Removes and returns the pending grant atomically (single use: a replay
     /// finds nothing). An expired one is removed and not returned.
     async fn take_grant(
-        &self, completion_hash: &str, now: i64,
+        &self,
+        completion_hash: &str,
+        now: i64,
     ) -> Result<Option<PendingGrant>, StoreError>;
 }
 
@@ -371,7 +387,11 @@ pub trait UpstreamBudget: Send + Sync {
     /// counted) when `limit` calls were already counted that day. The counter
     /// is forgotten after `expires_at`.
     async fn spend_upstream_call(
-        &self, user_id: &str, day: i64, limit: u32, expires_at: i64,
+        &self,
+        user_id: &str,
+        day: i64,
+        limit: u32,
+        expires_at: i64,
     ) -> Result<bool, StoreError>;
 }
 
@@ -384,7 +404,10 @@ pub trait AppTokens: Send + Sync {
     /// Stores the app token if the stored version is `expected_version` (`None`:
     /// only if none is stored).
     async fn put_app_token(
-        &self, access_token: &AccessToken, expires_at: i64, expected_version: Option<u64>,
+        &self,
+        access_token: &AccessToken,
+        expires_at: i64,
+        expected_version: Option<u64>,
     ) -> Result<AppToken, StoreError>;
 }
 
@@ -393,44 +416,66 @@ pub trait AppTokens: Send + Sync {
 pub trait ProductCache: Send + Sync {
     /// Caches products of a shop until `expires_at` (best effort for the caller).
     async fn cache_products(
-        &self, shop_id: &TikTokId, products: &[Product], expires_at: i64,
+        &self,
+        shop_id: &TikTokId,
+        products: &[Product],
+        expires_at: i64,
     ) -> Result<(), StoreError>;
 
     /// A cached product that has not expired.
     async fn cached_product(
-        &self, shop_id: &TikTokId, product_id: &TikTokId, now: i64,
+        &self,
+        shop_id: &TikTokId,
+        product_id: &TikTokId,
+        now: i64,
     ) -> Result<Option<Product>, StoreError>;
 
     /// Caches one product's detail (a provider's JSON) until `expires_at`.
     async fn cache_detail(
-        &self, shop_id: &TikTokId, product_id: &TikTokId, json: &str, expires_at: i64,
+        &self,
+        shop_id: &TikTokId,
+        product_id: &TikTokId,
+        json: &str,
+        expires_at: i64,
     ) -> Result<(), StoreError>;
 
     /// A cached product detail that has not expired.
     async fn cached_detail(
-        &self, shop_id: &TikTokId, product_id: &TikTokId, now: i64,
+        &self,
+        shop_id: &TikTokId,
+        product_id: &TikTokId,
+        now: i64,
     ) -> Result<Option<String>, StoreError>;
 }
 
-/// Declares a trait that is the union of others, implemented for everything
-/// that implements each of them (what a trait alias would be).
-macro_rules! trait_union {
-    ($(#[$doc:meta])* pub trait $union:ident = $first:ident $(+ $part:ident)*;) => {
-        $(#[$doc])*
-        pub trait $union: $first $(+ $part)* {}
-
-        impl<T: $first $(+ $part)* + ?Sized> $union for T {}
-    };
+/// Every capability of the store, for the one adapter per technology
+/// ([`DynamoStore`], [`MemoryStore`]) and for state that is built once and hands
+/// out narrower views. A function that needs one capability takes that trait
+/// (`&dyn Connections`, `&dyn ProductCache`, ...), so its signature shows what
+/// it touches; which AWS actions each function makes is proven by the IAM test.
+pub trait TokenStore:
+    Connections
+    + ConnectionActivity
+    + DueIndex
+    + PendingAuth
+    + WebhookDeliveries
+    + UpstreamBudget
+    + AppTokens
+    + ProductCache
+{
 }
 
-trait_union! {
-    /// Every capability of the store, for the one adapter per technology
-    /// ([`DynamoStore`], [`MemoryStore`]) and for state that is built once and hands
-    /// out narrower views. A function that needs one capability takes that trait
-    /// (`&dyn Connections`, `&dyn ProductCache`, ...), so its signature shows what
-    /// it touches; which AWS actions each function makes is proven by the IAM test.
-    pub trait TokenStore = Connections + ConnectionActivity + DueIndex + PendingAuth
-        + WebhookDeliveries + UpstreamBudget + AppTokens + ProductCache;
+impl<T> TokenStore for T where
+    T: Connections
+        + ConnectionActivity
+        + DueIndex
+        + PendingAuth
+        + WebhookDeliveries
+        + UpstreamBudget
+        + AppTokens
+        + ProductCache
+        + ?Sized
+{
 }
 
 /// The due-index shard a user's connection lives in (stable across processes).

@@ -123,7 +123,9 @@ impl TikTokClient {
     /// Sends the request `make` builds, retrying what can be retried until
     /// `deadline`, and decodes the answer with `decode`.
     pub(super) async fn execute<T>(
-        &self, deadline: Instant, make: impl Fn() -> reqwest::RequestBuilder,
+        &self,
+        deadline: Instant,
+        make: impl Fn() -> reqwest::RequestBuilder,
         decode: impl Fn(RawResponse) -> Result<T, UpstreamError>,
     ) -> Result<T, UpstreamError> {
         let mut attempt = 1;
@@ -153,7 +155,9 @@ impl TikTokClient {
     }
 
     async fn attempt(
-        &self, deadline: Instant, make: &impl Fn() -> reqwest::RequestBuilder,
+        &self,
+        deadline: Instant,
+        make: &impl Fn() -> reqwest::RequestBuilder,
     ) -> Result<RawResponse, UpstreamError> {
         tokio::time::timeout_at(deadline, self.limiter.until_ready())
             .await
@@ -207,7 +211,8 @@ fn retry_after(headers: &HeaderMap) -> Option<Duration> {
 /// 429, a server error on a 5xx (gateways answer those in HTML), and otherwise a
 /// decode error keeping the body (or, where it may hold secrets, its size).
 pub(super) fn json_body<B: DeserializeOwned>(
-    answer: &RawResponse, may_hold_secrets: bool,
+    answer: &RawResponse,
+    may_hold_secrets: bool,
 ) -> Result<B, UpstreamError> {
     serde_json::from_slice(&answer.body).map_err(|source| match answer.status {
         429 => rate_limited(&answer.headers, None),

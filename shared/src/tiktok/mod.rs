@@ -45,7 +45,8 @@ pub mod fuzzing {
     /// A shop, product and review listing answer (all three decoders).
     #[allow(clippy::type_complexity)]
     pub fn listings(
-        status: u16, body: &[u8],
+        status: u16,
+        body: &[u8],
     ) -> (
         Result<(Vec<Shop>, Option<bool>), UpstreamError>,
         Result<(Vec<Product>, Option<bool>), UpstreamError>,

@@ -163,7 +163,9 @@ impl TikTokClient {
     }
 
     async fn token_call(
-        &self, form: &[(&str, &str)], deadline: Instant,
+        &self,
+        form: &[(&str, &str)],
+        deadline: Instant,
     ) -> Result<TokenGrant, UpstreamError> {
         self.execute(
             deadline,
@@ -175,7 +177,10 @@ impl TikTokClient {
 
     /// Exchanges an authorization code for the user's tokens.
     pub async fn exchange_code(
-        &self, app: &AppCredentials, code: &AuthCode, verifier: Option<&CodeVerifier>,
+        &self,
+        app: &AppCredentials,
+        code: &AuthCode,
+        verifier: Option<&CodeVerifier>,
         deadline: Instant,
     ) -> Result<TokenGrant, UpstreamError> {
         let mut form = vec![
@@ -194,7 +199,10 @@ impl TikTokClient {
     /// Refreshes a user's tokens. The answer's refresh token replaces the one sent,
     /// which stops working at TikTok.
     pub async fn refresh(
-        &self, app: &AppCredentials, refresh_token: &RefreshToken, deadline: Instant,
+        &self,
+        app: &AppCredentials,
+        refresh_token: &RefreshToken,
+        deadline: Instant,
     ) -> Result<TokenGrant, UpstreamError> {
         let form = [
             ("client_key", app.client_key.as_str()),
@@ -207,7 +215,9 @@ impl TikTokClient {
 
     /// Gets the app's own client-credentials token.
     pub async fn client_token(
-        &self, app: &AppCredentials, deadline: Instant,
+        &self,
+        app: &AppCredentials,
+        deadline: Instant,
     ) -> Result<TokenGrant, UpstreamError> {
         let form = [
             ("client_key", app.client_key.as_str()),
@@ -219,7 +229,10 @@ impl TikTokClient {
 
     /// Revokes a user's access token (and with it the authorization).
     pub async fn revoke(
-        &self, app: &AppCredentials, token: &AccessToken, deadline: Instant,
+        &self,
+        app: &AppCredentials,
+        token: &AccessToken,
+        deadline: Instant,
     ) -> Result<(), UpstreamError> {
         let form = [
             ("client_key", app.client_key.as_str()),

@@ -22,7 +22,11 @@ pub const MAX_PAGE_SIZE: u32 = 10;
 
 /// Turns a non-`ok` envelope code into an error.
 pub(super) fn classify(
-    status: u16, headers: &HeaderMap, code: &str, message: &str, log_id: Option<String>,
+    status: u16,
+    headers: &HeaderMap,
+    code: &str,
+    message: &str,
+    log_id: Option<String>,
 ) -> UpstreamError {
     match code {
         "access_token_invalid" => UpstreamError::AccessTokenInvalid {
@@ -82,7 +86,8 @@ impl EnvelopeError<'_> {
 /// Checks the envelope and finds the list: under `data.<key>`, or `data` itself
 /// when it is an array (the list key is unverified upstream).
 pub(super) fn decode_list<T: DeserializeOwned>(
-    answer: RawResponse, key: &str,
+    answer: RawResponse,
+    key: &str,
 ) -> Result<(Vec<T>, Option<bool>), UpstreamError> {
     let status = answer.status;
     let decode_error = |source| UpstreamError::Decode {
@@ -146,7 +151,11 @@ const REVIEW: Endpoint = Endpoint {
 
 impl TikTokClient {
     async fn research<T: DeserializeOwned>(
-        &self, endpoint: &Endpoint, token: &AccessToken, body: serde_json::Value, page_size: u32,
+        &self,
+        endpoint: &Endpoint,
+        token: &AccessToken,
+        body: serde_json::Value,
+        page_size: u32,
         deadline: Instant,
     ) -> Result<Page<T>, UpstreamError> {
         let url = endpoint_url(&self.config.api_base_url, endpoint.path);
@@ -172,7 +181,11 @@ impl TikTokClient {
 
     /// Shops whose name matches `shop_name`, at most `limit` (capped at 10).
     pub async fn shops(
-        &self, token: &AccessToken, shop_name: &str, limit: u32, deadline: Instant,
+        &self,
+        token: &AccessToken,
+        shop_name: &str,
+        limit: u32,
+        deadline: Instant,
     ) -> Result<Vec<Shop>, UpstreamError> {
         let body = serde_json::json!({
             "shop_name": shop_name,
@@ -186,7 +199,11 @@ impl TikTokClient {
 
     /// One page of a shop's products (`page_start` from 1, `page_size` at most 10).
     pub async fn products(
-        &self, token: &AccessToken, shop_id: &TikTokId, page_start: u32, page_size: u32,
+        &self,
+        token: &AccessToken,
+        shop_id: &TikTokId,
+        page_start: u32,
+        page_size: u32,
         deadline: Instant,
     ) -> Result<Page<Product>, UpstreamError> {
         let page_size = page_size.clamp(1, MAX_PAGE_SIZE);
@@ -201,7 +218,11 @@ impl TikTokClient {
 
     /// One page of a product's reviews.
     pub async fn reviews(
-        &self, token: &AccessToken, product_id: &TikTokId, page_start: u32, page_size: u32,
+        &self,
+        token: &AccessToken,
+        product_id: &TikTokId,
+        page_start: u32,
+        page_size: u32,
         deadline: Instant,
     ) -> Result<Page<Review>, UpstreamError> {
         let page_size = page_size.clamp(1, MAX_PAGE_SIZE);

@@ -114,7 +114,9 @@ impl Respond for InTurn {
 /// Mounts `expected` on `server`, answering with `answers` in turn: exactly one
 /// request per answer, checked when the server is dropped.
 pub async fn mount_in_turn(
-    server: &MockServer, expected: MockBuilder, answers: Vec<ResponseTemplate>,
+    server: &MockServer,
+    expected: MockBuilder,
+    answers: Vec<ResponseTemplate>,
 ) {
     assert!(!answers.is_empty(), "at least one answer");
     let times = answers.len() as u64;

@@ -195,8 +195,13 @@ struct Run {
 
 /// Spawns `binary` once and waits for the invocation's answer.
 async fn run_once(
-    api: &RuntimeApi, bin: &Path, function: &str, event: Bytes, env: &[(String, String)],
-    log: &Path, n: usize,
+    api: &RuntimeApi,
+    bin: &Path,
+    function: &str,
+    event: Bytes,
+    env: &[(String, String)],
+    log: &Path,
+    n: usize,
 ) -> Res<Run> {
     let request_id = format!("bench-{function}-{n}-{:08x}", rand::random::<u32>());
     let mut posted = api.arm(request_id, function, event);
@@ -546,7 +551,11 @@ pub fn summarize_calls(calls: &[String]) -> String {
 
 impl Case {
     fn new(
-        label: &str, binary: &'static str, event_name: &str, event: Bytes, ratio_target: bool,
+        label: &str,
+        binary: &'static str,
+        event_name: &str,
+        event: Bytes,
+        ratio_target: bool,
         needs_aws: bool,
     ) -> Self {
         Self {

@@ -10,6 +10,9 @@ use futures::StreamExt;
 use secrecy::SecretString;
 use tiktok_emulator::{Emulator, Knobs, RunningEmulator};
 use tiktok_gateway::app_secrets::StaticSecret;
+use tiktok_gateway::boot;
+use tiktok_gateway::clock::system_clock;
+use tiktok_gateway::provider::research::tokens_from_grant;
 use tiktok_gateway::{
     AppState, AuthCode, ConnectionStatus, MemoryStore, Secrets, TikTokClient, TokenStore,
 };
@@ -41,37 +44,38 @@ fn container(running: &RunningEmulator, store: Arc<dyn TokenStore>, rate: u32) -
         )))),
         config.secret_cache_ttl,
     ));
-    let upstream = Arc::new(TikTokClient::new(
-        TikTokClient::http_client(&config.tiktok).map_err(|e| e.to_string())?,
-        config.tiktok.clone(),
-    ));
-    Ok(AppState::new(config, store, upstream, secrets))
+    boot::assemble(config, store, secrets, system_clock()).map_err(|e| e.to_string())
 }
 
 /// Stores `n` connections `user-<i>`, each from a real authorization-code
 /// exchange at the emulator, with access tokens expiring in 30 s (due).
 async fn populate(
-    running: &RunningEmulator, store: Arc<dyn TokenStore>, n: usize,
+    running: &RunningEmulator,
+    store: Arc<dyn TokenStore>,
+    n: usize,
 ) -> Res<Duration> {
     let minter = container(running, store.clone(), 1_000_000)?;
     let app = minter.secrets.get().await.map_err(|e| e.to_string())?;
+    let client = TikTokClient::new(
+        TikTokClient::http_client(&minter.config.tiktok).map_err(|e| e.to_string())?,
+        minter.config.tiktok.clone(),
+    );
     let started = Instant::now();
     let results: Vec<Res<()>> = futures::stream::iter(0..n)
         .map(|i| {
             let minter = &minter;
+            let client = &client;
             let app = &app;
             let emulator = &running.emulator;
             async move {
                 let code = AuthCode::new(emulator.issue_code(REDIRECT_URI));
                 let deadline = Instant::now() + Duration::from_secs(30);
-                let grant = minter
-                    .upstream
+                let grant = client
                     .exchange_code(&app.credentials, &code, None, deadline)
                     .await
                     .map_err(|e| e.to_string())?;
-                let mut tokens = minter
-                    .tokens_from_grant(grant, None)
-                    .map_err(|e| e.to_string())?;
+                let mut tokens =
+                    tokens_from_grant(minter.now(), grant, None).map_err(|e| e.to_string())?;
                 tokens.access_expires_at = minter.now() + 30;
                 minter
                     .store
@@ -110,7 +114,10 @@ struct Audit {
 }
 
 async fn audit(
-    store: &dyn TokenStore, emulator: &Emulator, n: usize, due_before: i64,
+    store: &dyn TokenStore,
+    emulator: &Emulator,
+    n: usize,
+    due_before: i64,
 ) -> Res<Audit> {
     let mut audit = Audit {
         active: 0,
@@ -280,7 +287,11 @@ pub async fn run(ns: &[usize], rate: u32, race_n: Option<usize>, sink: &Sink) ->
 /// Two refresher runs at once (two containers) on the same store, and a third
 /// container serving searches for the same due connections.
 async fn race(
-    section: &mut Section, running: &RunningEmulator, rate: u32, n: usize, sink: &Sink,
+    section: &mut Section,
+    running: &RunningEmulator,
+    rate: u32,
+    n: usize,
+    sink: &Sink,
 ) -> Res<()> {
     let emulator = &running.emulator;
     emulator.set_knobs(Knobs::default());

@@ -68,7 +68,10 @@ pub struct Target {
 impl Target {
     /// A target line.
     pub fn new(
-        what: impl Into<String>, target: impl Into<String>, measured: impl Into<String>, met: bool,
+        what: impl Into<String>,
+        target: impl Into<String>,
+        measured: impl Into<String>,
+        met: bool,
     ) -> Self {
         Self {
             what: what.into(),

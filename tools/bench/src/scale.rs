@@ -199,7 +199,11 @@ fn due_slot(expires_at: i64, ahead: i64) -> i64 {
 
 /// Simulates `n` connections for `days` under the new policy and today's.
 pub fn simulate(
-    n: usize, days: i64, provider: Provider, policy: Policy, seed: u64,
+    n: usize,
+    days: i64,
+    provider: Provider,
+    policy: Policy,
+    seed: u64,
 ) -> (Cost, Cost) {
     let slots = (days * DAY / SLOT) as usize;
     let end = days * DAY;

@@ -9,7 +9,8 @@ use lambda_http::Body;
 use secrecy::SecretString;
 use tiktok_emulator::{Emulator, EmulatorConfig, Knobs, RunningEmulator};
 use tiktok_gateway::app_secrets::StaticSecret;
-use tiktok_gateway::{AppState, Config, MemoryStore, Secrets, TikTokClient};
+use tiktok_gateway::clock::system_clock;
+use tiktok_gateway::{boot, AppState, Config, MemoryStore, Secrets};
 
 /// A result whose error is a message for the report.
 pub type Res<T> = Result<T, String>;
@@ -50,7 +51,10 @@ pub fn tiktok_urls(base: &str) -> Vec<(&'static str, String)> {
 /// The functions' settings: required ones, TikTok at `tiktok_base`, then `extra`
 /// (which wins). Nothing is read from this process's environment.
 pub fn app_vars(
-    tiktok_base: &str, table: &str, secret_id: &str, extra: &[(&'static str, String)],
+    tiktok_base: &str,
+    table: &str,
+    secret_id: &str,
+    extra: &[(&'static str, String)],
 ) -> Vec<(&'static str, String)> {
     let mut vars = vec![
         ("TABLE_NAME", table.to_owned()),
@@ -88,11 +92,7 @@ pub fn memory_state(config: Config, secret_json: String) -> Res<AppState> {
         config.secret_cache_ttl,
     ));
     let store = Arc::new(MemoryStore::new(config.due_shards));
-    let upstream = Arc::new(TikTokClient::new(
-        TikTokClient::http_client(&config.tiktok).map_err(|e| e.to_string())?,
-        config.tiktok.clone(),
-    ));
-    Ok(AppState::new(config, store, upstream, secrets))
+    boot::assemble(config, store, secrets, system_clock()).map_err(|e| e.to_string())
 }
 
 /// moto's endpoint, a fresh table and a fresh secret in it.

@@ -328,8 +328,13 @@ pub async fn run(options: &Options, sink: &Sink) -> Res<Section> {
 }
 
 async fn drive(
-    options: &Options, api: &str, tiktok: &str, local_api: &mut Child, emulator_pid: Option<u32>,
-    pinned: bool, sink: &Sink,
+    options: &Options,
+    api: &str,
+    tiktok: &str,
+    local_api: &mut Child,
+    emulator_pid: Option<u32>,
+    pinned: bool,
+    sink: &Sink,
 ) -> Res<Section> {
     wait_for_line(local_api, "dshipit API on", "local-api").await?;
     let http = reqwest::Client::builder()

@@ -6,6 +6,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use tiktok_gateway::boot;
 use tiktok_gateway::tiktok::{PRODUCT_FIELDS, REVIEW_FIELDS, SHOP_FIELDS};
 use tiktok_gateway::AppState;
 use tokio::time::Instant;
@@ -93,9 +94,16 @@ struct Backend {
     counting: Arc<CountingStore>,
 }
 
-fn counted(mut state: AppState) -> (AppState, Arc<CountingStore>) {
+/// `state` wired again over a counting view of its store.
+fn counted(state: AppState) -> (AppState, Arc<CountingStore>) {
     let counting = Arc::new(CountingStore::new(state.store.clone()));
-    state.store = counting.clone();
+    let state = boot::assemble(
+        (*state.config).clone(),
+        counting.clone(),
+        state.secrets.clone(),
+        state.clock().clone(),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
     (state, counting)
 }
 
@@ -132,7 +140,7 @@ pub async fn run(iterations: usize, sink: &Sink) -> Res<Section> {
     });
     if let Some(m) = &moto {
         let vars = setup::app_vars(&running.base_url, &m.table, &m.secret_arn, &extra);
-        let state = AppState::from_aws(setup::config(&vars)?, &m.aws).map_err(|e| e.to_string())?;
+        let state = boot::from_aws(setup::config(&vars)?, &m.aws).map_err(|e| e.to_string())?;
         let (state, counting) = counted(state);
         backends.push(Backend {
             name: "DynamoDB (moto)",
@@ -244,7 +252,10 @@ const PARTNER_SHOP: &str = tiktok_emulator::partner::SHOPS[0].id;
 /// the memory store, compared with the same signed Search Products call made
 /// directly with the gateway's `ShopClient`.
 async fn shop_search(
-    running: &tiktok_emulator::RunningEmulator, iterations: usize, warmup: usize, sink: &Sink,
+    running: &tiktok_emulator::RunningEmulator,
+    iterations: usize,
+    warmup: usize,
+    sink: &Sink,
 ) -> Res<String> {
     use tiktok_gateway::tiktok::shop::{ShopClient, MAX_SEARCH_PAGE_SIZE};
     use tiktok_gateway::tiktok::AppCredentials;
@@ -273,20 +284,18 @@ async fn shop_search(
         TikTokClient::http_client(&config.tiktok).map_err(|e| e.to_string())?,
         config.tiktok.clone(),
     );
-    let provider = AppState::provider_for(&config, &client);
     let shop_client = ShopClient::new(client, config.shop.clone());
     let mut secret: serde_json::Value =
         serde_json::from_str(&setup::secret_json(running.emulator.config()))
             .map_err(|e| e.to_string())?;
     secret["app_key"] = partner.app_key.clone().into();
     secret["app_secret"] = partner.app_secret.clone().into();
-    let (state, counting) =
-        counted(setup::memory_state(config, secret.to_string())?.with_provider(provider));
+    let (state, counting) = counted(setup::memory_state(config, secret.to_string())?);
     let deadline = Instant::now() + Duration::from_secs(10);
     let code = AuthCode::new(running.emulator.partner().issue_code());
     let tokens = state
-        .provider
-        .connect(&state, &code, None, deadline)
+        .authorization
+        .connect(&code, None, deadline)
         .await
         .map_err(|e| e.to_string())?;
     state
@@ -410,7 +419,12 @@ fn route_table() -> Table {
 }
 
 fn report_route(
-    section: &mut Section, table: &mut Table, sink: &Sink, backend: &str, route: Route, n: usize,
+    section: &mut Section,
+    table: &mut Table,
+    sink: &Sink,
+    backend: &str,
+    route: Route,
+    n: usize,
     r: &RouteResult,
 ) {
     let per = |v: u64| v as f64 / n as f64;
@@ -511,7 +525,12 @@ async fn first_product(state: &AppState) -> Res<String> {
 /// The route's upstream calls made directly: `calls` requests to its endpoint
 /// (listing pages 1..=calls for search), `n` times.
 async fn direct_upstream(
-    http: &reqwest::Client, base: &str, token: &str, route: Route, calls: u32, product_id: &str,
+    http: &reqwest::Client,
+    base: &str,
+    token: &str,
+    route: Route,
+    calls: u32,
+    product_id: &str,
     n: usize,
 ) -> Res<Samples> {
     let (path, fields) = match route {
@@ -559,13 +578,16 @@ async fn direct_upstream(
 /// The AWS API calls each route makes per warm request, recorded by a proxy in
 /// front of moto (a second state, another user on the same table).
 async fn record_wire_calls(
-    moto: &Moto, tiktok_base: &str, extra: &[(&'static str, String)],
-    emulator: &tiktok_emulator::Emulator, product_id: &str,
+    moto: &Moto,
+    tiktok_base: &str,
+    extra: &[(&'static str, String)],
+    emulator: &tiktok_emulator::Emulator,
+    product_id: &str,
 ) -> Res<Vec<(&'static str, Vec<String>)>> {
     let recorder = test_support::Recorder::start(&moto.endpoint).await;
     let aws = test_support::aws_config_for(&recorder.endpoint);
     let vars = setup::app_vars(tiktok_base, &moto.table, &moto.secret_arn, extra);
-    let state = AppState::from_aws(setup::config(&vars)?, &aws).map_err(|e| e.to_string())?;
+    let state = boot::from_aws(setup::config(&vars)?, &aws).map_err(|e| e.to_string())?;
     const RECORDED_USER: &str = "bench-warm-recorded-user";
     setup::connect_user(&state, emulator, RECORDED_USER).await?;
     let mut out = Vec::new();

@@ -29,10 +29,10 @@ use base64::Engine;
 use lambda_http::Body;
 use secrecy::SecretString;
 use tiktok_gateway::app_secrets::StaticSecret;
+use tiktok_gateway::boot;
+use tiktok_gateway::clock::system_clock;
 use tiktok_gateway::store::TableLayout;
-use tiktok_gateway::{
-    AppState, Config, DynamoStore, MemoryStore, Secrets, TikTokClient, TokenStore,
-};
+use tiktok_gateway::{AppState, Config, DynamoStore, MemoryStore, Secrets, TokenStore};
 
 /// The functions behind the API.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -190,8 +190,12 @@ fn local_user(req: &AxumRequest<AxumBody>) -> Option<String> {
 
 /// Builds the API Gateway HTTP API v2 event for `req`, as API Gateway would.
 pub fn to_event(
-    req: &AxumRequest<AxumBody>, body: &[u8], route: &Route, path_params: &HashMap<String, String>,
-    user: Option<&str>, request_id: &str,
+    req: &AxumRequest<AxumBody>,
+    body: &[u8],
+    route: &Route,
+    path_params: &HashMap<String, String>,
+    user: Option<&str>,
+    request_id: &str,
 ) -> serde_json::Value {
     let headers: Vec<(&str, &str)> = req
         .headers()
@@ -401,12 +405,8 @@ pub async fn start(options: Options) -> std::io::Result<LocalStack> {
             ))
         }
     };
-    let client = TikTokClient::new(
-        TikTokClient::http_client(&config.tiktok).map_err(std::io::Error::other)?,
-        config.tiktok.clone(),
-    );
-    let provider = AppState::provider_for(&config, &client);
-    let state = AppState::new(config, store, Arc::new(client), secrets).with_provider(provider);
+    let state =
+        boot::assemble(config, store, secrets, system_clock()).map_err(std::io::Error::other)?;
     let queue = match &options.sqs_endpoint {
         None => None,
         Some(endpoint) => Some(refresh_workers(&state, endpoint).await?),
@@ -503,7 +503,9 @@ fn own_hosts(port: u16) -> Arc<Vec<String>> {
 /// `evil.example` that rebinds its name to 127.0.0.1 still sends
 /// `Host: evil.example:<port>`.
 async fn host_guard(
-    State(hosts): State<Arc<Vec<String>>>, req: AxumRequest<AxumBody>, next: axum::middleware::Next,
+    State(hosts): State<Arc<Vec<String>>>,
+    req: AxumRequest<AxumBody>,
+    next: axum::middleware::Next,
 ) -> AxumResponse {
     let host = req
         .headers()
@@ -551,7 +553,9 @@ fn insert_static(headers: &mut axum::http::HeaderMap, pairs: &[(&'static str, &'
 /// origin only, with credentials; preflights answered before any route (and
 /// before the authorizer), as API Gateway does.
 async fn cors(
-    State(gateway): State<Gateway>, req: AxumRequest<AxumBody>, next: axum::middleware::Next,
+    State(gateway): State<Gateway>,
+    req: AxumRequest<AxumBody>,
+    next: axum::middleware::Next,
 ) -> AxumResponse {
     let origin = req
         .headers()
@@ -612,7 +616,8 @@ pub const PAGE: &str = include_str!("page.html");
 /// own container state at its share of the refresh rate, as Lambda's SQS event
 /// source would run them.
 async fn refresh_workers(
-    state: &AppState, endpoint: &str,
+    state: &AppState,
+    endpoint: &str,
 ) -> std::io::Result<Arc<dyn tiktok_gateway::queue::RefreshQueue>> {
     let aws = aws_config::defaults(aws_config::BehaviorVersion::latest())
         .endpoint_url(endpoint)
@@ -625,19 +630,13 @@ async fn refresh_workers(
     for _ in 0..state.config.refresher.worker_concurrency.get() {
         let mut config = (*state.config).clone();
         config.tiktok.rate_per_sec = config.refresher.worker_rate();
-        let client = TikTokClient::new(
-            TikTokClient::http_client(&config.tiktok).map_err(std::io::Error::other)?,
-            config.tiktok.clone(),
-        );
-        let provider = AppState::provider_for(&config, &client);
-        let mut worker = AppState::new(
+        let worker = boot::assemble(
             config,
             state.store.clone(),
-            Arc::new(client),
             state.secrets.clone(),
+            state.clock().clone(),
         )
-        .with_provider(provider);
-        worker.clock = state.clock.clone();
+        .map_err(std::io::Error::other)?;
         let source =
             token_refresh_worker::event_source::EventSource::new(sqs.clone(), url.clone(), 5);
         tokio::spawn(async move {
@@ -669,7 +668,8 @@ async fn run_refresher(State(refresher): State<token_refresher::Refresher>) -> A
 }
 
 async fn gateway(
-    State(Gateway { state, .. }): State<Gateway>, req: AxumRequest<AxumBody>,
+    State(Gateway { state, .. }): State<Gateway>,
+    req: AxumRequest<AxumBody>,
 ) -> AxumResponse {
     let Some((route, params)) = route(req.method().as_str(), req.uri().path()) else {
         return (

@@ -558,7 +558,8 @@ fn with_query(base: &str, pairs: &[(&str, &str)]) -> Option<String> {
 
 /// `GET /v2/auth/authorize/`: the consent screen.
 async fn authorize(
-    State(e): State<Emulator>, Query(q): Query<HashMap<String, String>>,
+    State(e): State<Emulator>,
+    Query(q): Query<HashMap<String, String>>,
 ) -> Response {
     e.count("authorize");
     let config = &e.0.config;
@@ -661,7 +662,11 @@ async fn decision(State(e): State<Emulator>, body: Bytes) -> Response {
 }
 
 fn token_answer(
-    open_id: &str, scope: &str, access: &str, refresh: &str, config: &EmulatorConfig,
+    open_id: &str,
+    scope: &str,
+    access: &str,
+    refresh: &str,
+    config: &EmulatorConfig,
 ) -> Response {
     Json(json!({
         "open_id": open_id,
@@ -691,7 +696,10 @@ fn invalid_grant(description: &str) -> Response {
 /// form-encoded, and it must carry the app's client key and secret. `Ok` is
 /// the form; `Err` is the answer instead.
 async fn app_form(
-    e: &Emulator, endpoint: &str, headers: &HeaderMap, body: &[u8],
+    e: &Emulator,
+    endpoint: &str,
+    headers: &HeaderMap,
+    body: &[u8],
 ) -> Result<HashMap<String, String>, Response> {
     e.count(endpoint);
     if let Some(injected) = e.inject_latency_and_faults(true).await {
@@ -736,7 +744,12 @@ impl Grants {
     /// endpoint's answer carrying them. The refresh token becomes the family's
     /// current one.
     fn issue_user_tokens(
-        &mut self, open_id: &str, scope: &str, family: u64, config: &EmulatorConfig, now: u64,
+        &mut self,
+        open_id: &str,
+        scope: &str,
+        family: u64,
+        config: &EmulatorConfig,
+        now: u64,
     ) -> Response {
         let access = self.issue_access("act.", config.access_ttl_secs, family, now);
         let refresh = random_token("rft.");
@@ -888,8 +901,11 @@ fn paging(body: &Value) -> Result<(usize, usize), &'static str> {
 
 /// The three Research API endpoints.
 async fn research(
-    State(e): State<Emulator>, Query(query): Query<HashMap<String, String>>, headers: HeaderMap,
-    body: Bytes, endpoint: Endpoint,
+    State(e): State<Emulator>,
+    Query(query): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+    body: Bytes,
+    endpoint: Endpoint,
 ) -> Response {
     let name = match endpoint {
         Endpoint::Shop => "shop",

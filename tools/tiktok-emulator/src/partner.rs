@@ -427,7 +427,11 @@ impl Partner {
     /// Checks a signed call; `Err` is TikTok's answer.
     #[allow(clippy::result_large_err)]
     fn verify(
-        &self, uri: &Uri, headers: &HeaderMap, body: &[u8], needs_cipher: bool,
+        &self,
+        uri: &Uri,
+        headers: &HeaderMap,
+        body: &[u8],
+        needs_cipher: bool,
     ) -> Result<Option<usize>, Response> {
         let config = &self.0.config;
         let query: Vec<(String, String)> =
@@ -503,7 +507,8 @@ impl Partner {
 }
 
 async fn authorize_page(
-    State(p): State<Partner>, Query(q): Query<HashMap<String, String>>,
+    State(p): State<Partner>,
+    Query(q): Query<HashMap<String, String>>,
 ) -> Response {
     p.count("authorize");
     let param = |name: &str| q.get(name).map(String::as_str).unwrap_or_default();
@@ -594,7 +599,8 @@ async fn token_get(State(p): State<Partner>, Query(q): Query<HashMap<String, Str
 }
 
 async fn token_refresh(
-    State(p): State<Partner>, Query(q): Query<HashMap<String, String>>,
+    State(p): State<Partner>,
+    Query(q): Query<HashMap<String, String>>,
 ) -> Response {
     p.count("token_refresh");
     if !app_ok(&p, &q) {
@@ -697,7 +703,11 @@ async fn search(State(p): State<Partner>, uri: Uri, headers: HeaderMap, body: By
 }
 
 async fn get_product(
-    State(p): State<Partner>, Path(id): Path<String>, uri: Uri, headers: HeaderMap, body: Bytes,
+    State(p): State<Partner>,
+    Path(id): Path<String>,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
 ) -> Response {
     p.count("product");
     let shop = match p.verify(&uri, &headers, &body, true) {

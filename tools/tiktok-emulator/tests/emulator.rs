@@ -59,7 +59,11 @@ async fn connect(e: &RunningEmulator) -> Value {
 }
 
 async fn research(
-    e: &RunningEmulator, endpoint: &str, token: &str, fields: &str, body: Value,
+    e: &RunningEmulator,
+    endpoint: &str,
+    token: &str,
+    fields: &str,
+    body: Value,
 ) -> (u16, Value, String) {
     let answer = http()
         .post(format!("{}/v2/research/tts/{endpoint}/", e.base_url))

@@ -17,7 +17,7 @@ use super::model::{
     AuthorizedShop, ProductDetail, ProductPage, RawGrant, SearchData, ShopGrant, ShopsData,
 };
 use super::sign::sign_request;
-use crate::app::Clock;
+use crate::clock::Clock;
 use crate::config::ShopConfig;
 use crate::redacted::{AccessToken, AuthCode, OAuthState, RefreshToken};
 use crate::tiktok::client::{body_for_error, json_body, rate_limited, RawResponse};
@@ -59,7 +59,7 @@ impl ShopClient {
         Self {
             exec,
             config: Arc::new(config),
-            clock: crate::app::system_clock(),
+            clock: crate::clock::system_clock(),
         }
     }
 
@@ -81,7 +81,10 @@ impl ShopClient {
 
     /// Exchanges a seller's authorization code (`grant_type=authorized_code`).
     pub async fn get_token(
-        &self, app: &AppCredentials, code: &AuthCode, deadline: Instant,
+        &self,
+        app: &AppCredentials,
+        code: &AuthCode,
+        deadline: Instant,
     ) -> Result<ShopGrant, UpstreamError> {
         let query = [
             ("app_key", app.client_key.as_str()),
@@ -95,7 +98,10 @@ impl ShopClient {
 
     /// Refreshes a seller's tokens; the answer's refresh token replaces the one sent.
     pub async fn refresh_token(
-        &self, app: &AppCredentials, refresh_token: &RefreshToken, deadline: Instant,
+        &self,
+        app: &AppCredentials,
+        refresh_token: &RefreshToken,
+        deadline: Instant,
     ) -> Result<ShopGrant, UpstreamError> {
         let query = [
             ("app_key", app.client_key.as_str()),
@@ -108,7 +114,10 @@ impl ShopClient {
     }
 
     async fn token_call(
-        &self, endpoint: &Url, query: &[(&str, &str)], deadline: Instant,
+        &self,
+        endpoint: &Url,
+        query: &[(&str, &str)],
+        deadline: Instant,
     ) -> Result<ShopGrant, UpstreamError> {
         let mut url = endpoint.clone();
         url.query_pairs_mut().extend_pairs(query);
@@ -126,7 +135,10 @@ impl ShopClient {
 
     /// The shops the seller authorized the app for (no `shop_cipher`).
     pub async fn authorized_shops(
-        &self, app: &AppCredentials, token: &AccessToken, deadline: Instant,
+        &self,
+        app: &AppCredentials,
+        token: &AccessToken,
+        deadline: Instant,
     ) -> Result<Vec<AuthorizedShop>, UpstreamError> {
         let data: ShopsData = self
             .signed(Method::GET, SHOPS_PATH, app, token, &[], None, deadline)
@@ -137,8 +149,13 @@ impl ShopClient {
     /// One page of a shop's active products (`page_size` 1 to 100; `page_token`
     /// from the previous page, `None` for the first).
     pub async fn search_products(
-        &self, app: &AppCredentials, token: &AccessToken, cipher: &str, page_size: u32,
-        page_token: Option<&str>, deadline: Instant,
+        &self,
+        app: &AppCredentials,
+        token: &AccessToken,
+        cipher: &str,
+        page_size: u32,
+        page_token: Option<&str>,
+        deadline: Instant,
     ) -> Result<ProductPage, UpstreamError> {
         let page_size = page_size.clamp(1, MAX_SEARCH_PAGE_SIZE).to_string();
         let mut query = vec![("page_size", page_size.as_str()), ("shop_cipher", cipher)];
@@ -167,7 +184,11 @@ impl ShopClient {
 
     /// One product of a shop.
     pub async fn get_product(
-        &self, app: &AppCredentials, token: &AccessToken, cipher: &str, product_id: &TikTokId,
+        &self,
+        app: &AppCredentials,
+        token: &AccessToken,
+        cipher: &str,
+        product_id: &TikTokId,
         deadline: Instant,
     ) -> Result<ProductDetail, UpstreamError> {
         let path = format!("{PRODUCT_PATH}{product_id}");
@@ -188,8 +209,14 @@ impl ShopClient {
     /// exactly as signed, the envelope checked and `data` decoded.
     #[allow(clippy::too_many_arguments)]
     async fn signed<T: DeserializeOwned>(
-        &self, method: Method, path: &str, app: &AppCredentials, token: &AccessToken,
-        query: &[(&str, &str)], body: Option<Bytes>, deadline: Instant,
+        &self,
+        method: Method,
+        path: &str,
+        app: &AppCredentials,
+        token: &AccessToken,
+        query: &[(&str, &str)],
+        body: Option<Bytes>,
+        deadline: Instant,
     ) -> Result<T, UpstreamError> {
         let base = endpoint_url(&self.config.api_base_url, path);
         let secret = app.client_secret.expose();
@@ -224,7 +251,8 @@ impl ShopClient {
 /// Checks the `{code, message, request_id, data}` envelope (`code` 0 is
 /// success whatever the HTTP status) and decodes `data`.
 pub(crate) fn decode_envelope<T: DeserializeOwned>(
-    answer: RawResponse, may_hold_secrets: bool,
+    answer: RawResponse,
+    may_hold_secrets: bool,
 ) -> Result<T, UpstreamError> {
     let status = answer.status;
     let decode_error = |source| UpstreamError::Decode {
@@ -265,7 +293,11 @@ pub(crate) fn decode_envelope<T: DeserializeOwned>(
 /// The error table of `TIKTOK_SHOP_API.md` §6: classified on code and message,
 /// since TikTok reuses 36009004 for several causes.
 pub(crate) fn classify(
-    status: u16, headers: &HeaderMap, code: i64, message: &str, log_id: Option<String>,
+    status: u16,
+    headers: &HeaderMap,
+    code: i64,
+    message: &str,
+    log_id: Option<String>,
 ) -> UpstreamError {
     let message = message.to_owned();
     let token_refused = message.to_ascii_lowercase().contains("access-token")

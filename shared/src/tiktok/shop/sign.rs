@@ -16,7 +16,10 @@ const UNSIGNED: [&str; 2] = ["sign", "access_token"];
 /// `multipart/form-data` body, which is never signed); wrapped in the app
 /// secret on both sides; HMAC-SHA256 keyed with the app secret, lowercase hex.
 pub fn sign_request(
-    app_secret: &str, path: &str, query: &[(&str, &str)], body: Option<&[u8]>,
+    app_secret: &str,
+    path: &str,
+    query: &[(&str, &str)],
+    body: Option<&[u8]>,
 ) -> String {
     let mut params: Vec<&(&str, &str)> = query
         .iter()

@@ -4,7 +4,7 @@
 
 use std::time::Instant;
 
-use tiktok_gateway::{AppState, Config, TikTokClient};
+use tiktok_gateway::{Config, TikTokClient};
 
 #[tokio::main]
 async fn main() {
@@ -29,8 +29,8 @@ async fn main() {
     let http = TikTokClient::http_client(&config.tiktok).unwrap_or_else(|e| panic!("{e}"));
     step("TikTok reqwest client (rustls, Mozilla roots)");
     drop(http);
-    let state = AppState::from_aws(config, &aws).unwrap_or_else(|e| panic!("{e}"));
-    step("AppState::from_aws (store, secrets, TikTok client; AWS clients lazy)");
+    let state = tiktok_gateway::boot::from_aws(config, &aws).unwrap_or_else(|e| panic!("{e}"));
+    step("boot::from_aws (store, secrets, TikTok client; AWS clients lazy)");
     drop(state);
     println!("total {}", started.elapsed().as_micros());
 }

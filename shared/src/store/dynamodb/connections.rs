@@ -1,0 +1,173 @@
+//! Connections: their activity, tokens and status, and the due indexes the
+//! refresher reads.
+
+use super::*;
+
+#[async_trait]
+impl ConnectionActivity for DynamoStore {
+    async fn record_use(&self, user_id: &str, now: i64, since: i64) -> Result<bool, StoreError> {
+        // One conditional write, no read: the request already read the item.
+        let written = self
+            .client
+            .update_item()
+            .table_name(&self.layout.table)
+            .set_key(Some(user_key(user_id)))
+            .update_expression("SET last_used_at = :now, #status = :active, due_shard = :shard")
+            .condition_expression(
+                "#status = :dormant OR (#status = :active AND \
+                 (attribute_not_exists(last_used_at) OR last_used_at < :since))",
+            )
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":now", n(now))
+            .expression_attribute_values(":since", n(since))
+            .expression_attribute_values(":active", s(ConnectionStatus::Active.as_str()))
+            .expression_attribute_values(":dormant", s(ConnectionStatus::Dormant.as_str()))
+            .expression_attribute_values(":shard", self.shard_value(user_id))
+            .send()
+            .await
+            .map_err(conflict_or_unavailable);
+        applied(written)
+    }
+
+    async fn mark_dormant(
+        &self,
+        user_id: &str,
+        expected_version: u64,
+        used_since: i64,
+    ) -> Result<(), StoreError> {
+        self.client
+            .update_item()
+            .table_name(&self.layout.table)
+            .set_key(Some(user_key(user_id)))
+            .update_expression("SET #status = :dormant, #v = #v + :one REMOVE due_shard")
+            .condition_expression(
+                "#v = :expected AND #status = :active AND \
+                 (attribute_not_exists(last_used_at) OR last_used_at < :since)",
+            )
+            .expression_attribute_names("#v", "version")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":dormant", s(ConnectionStatus::Dormant.as_str()))
+            .expression_attribute_values(":active", s(ConnectionStatus::Active.as_str()))
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":expected", n(expected_version))
+            .expression_attribute_values(":since", n(used_since))
+            .send()
+            .await
+            .map_err(conflict_or_unavailable)?;
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl Connections for DynamoStore {
+    async fn get_connection(&self, user_id: &str) -> Result<Option<Connection>, StoreError> {
+        match self.get(user_key(user_id), true).await? {
+            Some(item) => Ok(Some(connection_from(&self.keyring().await?, &item)?)),
+            None => Ok(None),
+        }
+    }
+
+    async fn put_connection(
+        &self,
+        user_id: &str,
+        tokens: &Tokens,
+    ) -> Result<Connection, StoreError> {
+        let connection = self.write_connection(user_id, tokens, None).await?;
+        // A seller's shops point back at the user, for TikTok Shop's webhooks
+        // (which name a shop, not a seller). After the connection: a missing
+        // pointer only means a webhook for that shop finds nobody.
+        for shop in tokens.account.iter().flat_map(|a| &a.shops) {
+            self.client
+                .update_item()
+                .table_name(&self.layout.table)
+                .set_key(Some(seller_shop_key(&shop.id)))
+                .update_expression("SET user_id = :user")
+                .expression_attribute_values(":user", s(user_id))
+                .send()
+                .await
+                .map_err(unavailable)?;
+        }
+        Ok(connection)
+    }
+
+    async fn update_tokens(
+        &self,
+        user_id: &str,
+        expected_version: u64,
+        tokens: &Tokens,
+    ) -> Result<Connection, StoreError> {
+        self.write_connection(user_id, tokens, Some(expected_version))
+            .await
+    }
+
+    async fn mark_reconnect_required(
+        &self,
+        user_id: &str,
+        expected_version: u64,
+    ) -> Result<(), StoreError> {
+        self.client
+            .update_item()
+            .table_name(&self.layout.table)
+            .set_key(Some(user_key(user_id)))
+            .update_expression("SET #status = :status, #v = #v + :one REMOVE due_shard")
+            .condition_expression("#v = :expected")
+            .expression_attribute_names("#v", "version")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":status", s(ConnectionStatus::ReconnectRequired.as_str()))
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":expected", n(expected_version))
+            .send()
+            .await
+            .map_err(conflict_or_unavailable)?;
+        Ok(())
+    }
+
+    async fn delete_connection(&self, user_id: &str) -> Result<bool, StoreError> {
+        let output = self
+            .client
+            .delete_item()
+            .table_name(&self.layout.table)
+            .set_key(Some(user_key(user_id)))
+            .return_values(ReturnValue::AllOld)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(output.attributes.is_some_and(|a| !a.is_empty()))
+    }
+
+    async fn user_of_shop(&self, shop_id: &str) -> Result<Option<String>, StoreError> {
+        match self.get(seller_shop_key(shop_id), true).await? {
+            Some(item) => Ok(Some(get_s(&item, "user_id")?.to_owned())),
+            None => Ok(None),
+        }
+    }
+}
+
+#[async_trait]
+impl DueIndex for DynamoStore {
+    fn due_shards(&self) -> u32 {
+        self.layout.due_shards.max(1)
+    }
+
+    async fn find_due(&self, shard: u32, window: DueWindow) -> Result<Vec<Due>, StoreError> {
+        // Both indexes at once: a cold refresher waits for one round trip, not two.
+        let (access, refresh) = futures::future::try_join(
+            self.query_due(
+                ACCESS_DUE_INDEX,
+                "access_expires_at",
+                shard,
+                window.access_from,
+                window.access_before,
+            ),
+            self.query_due(
+                REFRESH_DUE_INDEX,
+                "refresh_expires_at",
+                shard,
+                i64::MIN,
+                window.refresh_before,
+            ),
+        )
+        .await?;
+        Ok(due_by_user(access.into_iter().chain(refresh)))
+    }
+}
