@@ -6,7 +6,11 @@
 //!   Approve / Deny;
 //! - `GET /api/v2/token/get` and `/api/v2/token/refresh` with absolute
 //!   `*_expire_in` timestamps and rotating refresh tokens (a used one is
-//!   refused, 36004005); a used or unknown code is 36004004;
+//!   refused, 36004005; with reuse detection on, it also revokes its grant,
+//!   whose access tokens then answer 105001); a used or unknown code is
+//!   36004004. The token store also serves the creator side
+//!   ([`crate::creator`]), whose codes yield `user_type` 1 grants; a creator
+//!   token on a seller path is 101000;
 //! - every other call verified as the contract says: `app_key`, `timestamp`
 //!   within 5 minutes past / 30 seconds ahead, `sign` over path, sorted decoded
 //!   query and body (HMAC-SHA256, lowercase hex; wrong: 106001 HTTP 401),
@@ -802,7 +806,16 @@ fn revoke(grants: &mut Grants, family: u64) {
         grants.access.remove(&token);
         grants.revoked.insert(token);
     }
-    grants.refresh.retain(|_, t| t.family != family);
+    let dead: Vec<String> = grants
+        .refresh
+        .iter()
+        .filter(|(_, t)| t.family == family)
+        .map(|(k, _)| k.clone())
+        .collect();
+    for token in dead {
+        grants.refresh.remove(&token);
+        grants.rotated.insert(token, family);
+    }
 }
 
 async fn shops(State(p): State<Partner>, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
