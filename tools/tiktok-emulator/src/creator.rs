@@ -21,7 +21,14 @@
 //!   generated, deterministic marketplace ([`marketplace`]): 36 shops and
 //!   2,160 products in the US (USD), Indonesia (IDR, no minor units) and the
 //!   UK (GBP).
-//! - Fault knobs and counters under `/__emulator/creator/`.
+//! - Fault knobs and counters under `/__emulator/creator/` (POST or PUT, JSON):
+//!   `rate-limit {"next": N}` (the next N signed calls: HTTP 429, 36009002),
+//!   `scope-error {"next": N}` (the next N: 105005), `no-sale-region
+//!   {"enabled": bool}` (profile: 16015007), `reuse-detection {"enabled":
+//!   bool}`, `expire-access-tokens` (no body; next call 105002); each answers
+//!   the knobs, also `GET|PUT /__emulator/creator/knobs`. `GET
+//!   /__emulator/creator/stats`, `POST /__emulator/creator/stats/reset`.
+//!   Product images: `GET /__emulator/creator/images/{name}` (SVG).
 //!
 //! Parameter errors (page size, page token, keywords, ranges, too many ids)
 //! are HTTP 400 with envelope code 36009004 and a message naming the field.
@@ -1259,6 +1266,23 @@ mod tests {
             .as_str()
             .unwrap()
             .contains('.'));
+    }
+
+    #[test]
+    fn the_us_yoga_mats_a_gateway_test_can_count_on() {
+        let mats: Vec<&MarketProduct> = marketplace()
+            .iter()
+            .filter(|p| p.market().region == "US" && p.title.to_lowercase().contains("yoga mat"))
+            .collect();
+        assert_eq!(mats.len(), 48);
+        let without: Vec<&str> = mats
+            .iter()
+            .filter(|p| p.units_sold.is_none())
+            .map(|p| p.id.as_str())
+            .collect();
+        assert_eq!(without.len(), 7);
+        assert_eq!(without[0], "1731001000000000020");
+        assert_eq!(mats.iter().filter(|p| p.rate >= 1000).count(), 42);
     }
 
     #[test]

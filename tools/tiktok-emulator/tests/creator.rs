@@ -288,6 +288,16 @@ async fn a_seller_account_gets_a_seller_token_that_creator_paths_refuse() {
 }
 
 #[tokio::test]
+async fn a_creator_token_is_refused_on_a_seller_path() {
+    let e = emulator().await;
+    let api = creator(&e).await;
+    let (status, body) = api
+        .raw(true, "/authorization/202309/shops", &[], None, false)
+        .await;
+    assert_eq!((status, body["code"].as_i64()), (401, Some(101000)));
+}
+
+#[tokio::test]
 async fn an_unticked_scope_is_105005_and_the_other_scope_still_works() {
     let e = emulator().await;
     let data = connect(&e, &[("scope", "creator.affiliate.info")]).await;
