@@ -14,6 +14,10 @@
 //!
 //! - The TikTok Shop Partner API ([`partner`]): seller authorization, signed
 //!   calls verified as the contract says, a catalogue with 10,000+ products.
+//! - The TikTok Shop Affiliate Creator API ([`creator`]): creator
+//!   authorization (sharing the Partner token endpoints), signed creator calls,
+//!   open-collaboration product search and lookup and the creator profile over
+//!   a generated marketplace of 2,160 products in three markets.
 //!
 //! Control routes: `GET /__emulator/stats`, `POST /__emulator/stats/reset`,
 //! `GET|PUT /__emulator/knobs`, `POST /__emulator/expire-access-tokens`,
@@ -21,6 +25,7 @@
 #![warn(missing_docs)]
 
 pub mod catalogue;
+pub mod creator;
 pub mod partner;
 
 use std::collections::{BTreeMap, HashMap};
@@ -62,6 +67,9 @@ pub struct EmulatorConfig {
     pub knobs: Knobs,
     /// The TikTok Shop Partner API side ([`partner`]).
     pub partner: partner::PartnerConfig,
+    /// The TikTok Shop Affiliate Creator API side ([`creator`]); it shares the
+    /// Partner app (key, secret, redirect) and token endpoints.
+    pub creator: creator::CreatorConfig,
 }
 
 impl Default for EmulatorConfig {
@@ -77,6 +85,7 @@ impl Default for EmulatorConfig {
             scopes: vec!["user.info.basic".into(), "research.data.basic".into()],
             knobs: Knobs::default(),
             partner: partner::PartnerConfig::default(),
+            creator: creator::CreatorConfig::default(),
         }
     }
 }
@@ -188,6 +197,7 @@ struct Inner {
     counters: Mutex<Counters>,
     shops: Vec<catalogue::Shop>,
     partner: partner::Partner,
+    creator: creator::Creator,
 }
 
 /// The emulator's state; cheap to clone (shared).
@@ -231,8 +241,10 @@ impl Emulator {
     pub fn new(config: EmulatorConfig) -> Emulator {
         let knobs = config.knobs.clone();
         let partner = partner::Partner::new(config.partner.clone());
+        let creator = creator::Creator::new(config.creator.clone(), partner.clone());
         Emulator(Arc::new(Inner {
             partner,
+            creator,
             config,
             knobs: Mutex::new(knobs),
             grants: Mutex::new(Grants::default()),
@@ -252,6 +264,7 @@ impl Emulator {
         let base_url = format!("http://{}", listener.local_addr()?);
         let mut config = config;
         config.partner.image_base_url = format!("{base_url}/__emulator/partner/images");
+        config.creator.image_base_url = format!("{base_url}/__emulator/creator/images");
         let emulator = Emulator::new(config);
         let app = emulator.router();
         tokio::spawn(async move {
@@ -326,6 +339,12 @@ impl Emulator {
             )
             .with_state(self.clone())
             .merge(self.0.partner.router())
+            .merge(self.0.creator.router())
+    }
+
+    /// The TikTok Shop Affiliate Creator API side.
+    pub fn creator(&self) -> &creator::Creator {
+        &self.0.creator
     }
 
     /// The TikTok Shop Partner API side.

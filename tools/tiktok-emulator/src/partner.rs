@@ -6,7 +6,11 @@
 //!   Approve / Deny;
 //! - `GET /api/v2/token/get` and `/api/v2/token/refresh` with absolute
 //!   `*_expire_in` timestamps and rotating refresh tokens (a used one is
-//!   refused, 36004005); a used or unknown code is 36004004;
+//!   refused, 36004005; with reuse detection on, it also revokes its grant,
+//!   whose access tokens then answer 105001); a used or unknown code is
+//!   36004004. The token store also serves the creator side
+//!   ([`crate::creator`]), whose codes yield `user_type` 1 grants; a creator
+//!   token on a seller path is 101000;
 //! - every other call verified as the contract says: `app_key`, `timestamp`
 //!   within 5 minutes past / 30 seconds ahead, `sign` over path, sorted decoded
 //!   query and body (HMAC-SHA256, lowercase hex; wrong: 106001 HTTP 401),
@@ -24,7 +28,7 @@
 //! The signature is implemented here on its own, from the contract, not with
 //! the gateway's code: a bug in one is caught by the other.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
 use axum::body::Bytes;
@@ -236,15 +240,79 @@ fn product_with_images(shop_index: usize, i: usize, detail: bool, image_base: &s
 }
 
 /// The scopes the seller grants.
-const SELLER_SCOPES: &[&str] = &["seller.authorization.info", "seller.product.basic"];
+pub(crate) const SELLER_SCOPES: &[&str] = &["seller.authorization.info", "seller.product.basic"];
 
-/// What the seller was issued: each code and token by its value, with when it
-/// expires (Unix seconds). A code and a refresh token leave when used.
+/// Who approved a code, and so who its tokens speak for. The seller page
+/// issues sellers; the creator page ([`crate::creator`]) issues creators, or a
+/// seller when the tester ticks "as a seller account".
+#[derive(Debug, Clone)]
+pub(crate) struct Holder {
+    /// `user_type`: 0 seller, 1 creator.
+    pub(crate) user_type: u8,
+    /// `open_id`.
+    pub(crate) open_id: String,
+    /// `seller_name` (empty for a creator).
+    pub(crate) seller_name: String,
+    /// `seller_base_region` (empty for a creator: the profile says the region).
+    pub(crate) seller_base_region: String,
+    /// `granted_scopes`.
+    pub(crate) scopes: Vec<String>,
+    /// The creator's selection region (empty for a seller).
+    pub(crate) market: String,
+    /// Approved on the creator page (counted on the creator side).
+    pub(crate) via_creator: bool,
+}
+
+impl Holder {
+    /// The seller of the Partner side, with the seller scopes.
+    pub(crate) fn seller(via_creator: bool) -> Self {
+        Holder {
+            user_type: 0,
+            open_id: SELLER_OPEN_ID.into(),
+            seller_name: SELLER_NAME.into(),
+            seller_base_region: "GB".into(),
+            scopes: SELLER_SCOPES.iter().map(|s| (*s).to_owned()).collect(),
+            market: String::new(),
+            via_creator,
+        }
+    }
+}
+
+/// A token's expiry (Unix seconds) and the grant it belongs to.
+struct Token {
+    expires_at: u64,
+    family: u64,
+}
+
+/// What an access token is worth, as a signed call sees it.
+pub(crate) enum AccessState {
+    /// Never issued.
+    Unknown,
+    /// Issued, then revoked with its grant (refresh-token reuse).
+    Revoked,
+    /// Past its expiry.
+    Expired,
+    /// Good, for this holder.
+    Valid(Holder),
+}
+
+/// What was issued, sellers and creators alike (the token endpoints are
+/// shared): each code by its value with its expiry and holder, each access
+/// and refresh token with its grant ("family"). A code leaves when used; a
+/// refresh token leaves when used and is remembered as rotated, so that with
+/// reuse detection on, presenting it again revokes its whole grant.
 #[derive(Default)]
 struct Grants {
-    codes: HashMap<String, u64>,
-    access: HashMap<String, u64>,
-    refresh: HashMap<String, u64>,
+    codes: HashMap<String, (u64, Holder)>,
+    access: HashMap<String, Token>,
+    refresh: HashMap<String, Token>,
+    rotated: HashMap<String, u64>,
+    revoked: HashSet<String>,
+    families: HashMap<u64, Holder>,
+    next_family: u64,
+    reuse_detection: bool,
+    creator_token_get: u64,
+    creator_token_refresh: u64,
 }
 
 /// What the Partner API side counts.
@@ -256,6 +324,8 @@ pub struct PartnerStats {
     pub refresh_rotated: u64,
     /// Refreshes refused (36004005).
     pub refresh_refused: u64,
+    /// Grants revoked because a rotated refresh token came back (reuse detection on).
+    pub grants_revoked: u64,
     /// Signed calls refused for their signature (106001).
     pub bad_signatures: u64,
 }
@@ -271,7 +341,7 @@ struct Inner {
 #[derive(Clone)]
 pub struct Partner(Arc<Inner>);
 
-fn envelope(code: i64, message: &str, data: Option<Value>) -> Response {
+pub(crate) fn envelope(code: i64, message: &str, data: Option<Value>) -> Response {
     let mut body = json!({"code": code, "message": message,
         "request_id": format!("{:032X}", rand::random::<u128>())});
     if let Some(data) = data {
@@ -280,7 +350,7 @@ fn envelope(code: i64, message: &str, data: Option<Value>) -> Response {
     Json(body).into_response()
 }
 
-fn refuse(status: StatusCode, code: i64, message: &str) -> Response {
+pub(crate) fn refuse(status: StatusCode, code: i64, message: &str) -> Response {
     let mut response = envelope(code, message, None);
     *response.status_mut() = status;
     response
@@ -351,24 +421,79 @@ impl Partner {
 
     /// Every access token issued so far expires now.
     pub fn expire_access_tokens(&self) {
+        self.expire_access_tokens_where(|_| true);
+    }
+
+    /// The access tokens whose holder matches expire now.
+    pub(crate) fn expire_access_tokens_where(&self, matches: impl Fn(&Holder) -> bool) {
         let now = now();
-        for expires_at in lock(&self.0.grants).access.values_mut() {
-            *expires_at = (*expires_at).min(now.saturating_sub(1));
+        let mut grants = lock(&self.0.grants);
+        let Grants {
+            access, families, ..
+        } = &mut *grants;
+        for token in access.values_mut() {
+            if families.get(&token.family).is_some_and(&matches) {
+                token.expires_at = token.expires_at.min(now.saturating_sub(1));
+            }
         }
     }
 
     /// A code as if the seller had approved (a test shortcut past the browser).
     pub fn issue_code(&self) -> String {
+        self.issue_code_for(Holder::seller(false))
+    }
+
+    /// A code for `holder`, good for 30 minutes.
+    pub(crate) fn issue_code_for(&self, holder: Holder) -> String {
         let code = random_token("ROW_code_");
         lock(&self.0.grants)
             .codes
-            .insert(code.clone(), now() + 1_800);
+            .insert(code.clone(), (now() + 1_800, holder));
         code
     }
 
-    /// Whether `refresh_token` is the seller's current one.
+    /// Whether `refresh_token` is a current one (not rotated, not revoked).
     pub fn is_current_refresh_token(&self, refresh_token: &str) -> bool {
         lock(&self.0.grants).refresh.contains_key(refresh_token)
+    }
+
+    /// Turns refresh-token reuse detection on or off (RFC 9700 §4.14.2): when
+    /// on, a refresh token that was already rotated revokes its grant, whose
+    /// current access and refresh tokens stop working. Sellers and creators alike.
+    pub fn set_reuse_detection(&self, enabled: bool) {
+        lock(&self.0.grants).reuse_detection = enabled;
+    }
+
+    /// Whether reuse detection is on.
+    pub fn reuse_detection(&self) -> bool {
+        lock(&self.0.grants).reuse_detection
+    }
+
+    /// What `token` is worth now.
+    pub(crate) fn access_state(&self, token: &str) -> AccessState {
+        let grants = lock(&self.0.grants);
+        match grants.access.get(token) {
+            None if grants.revoked.contains(token) => AccessState::Revoked,
+            None => AccessState::Unknown,
+            Some(t) if t.expires_at <= now() => AccessState::Expired,
+            Some(t) => match grants.families.get(&t.family) {
+                Some(holder) => AccessState::Valid(holder.clone()),
+                None => AccessState::Unknown,
+            },
+        }
+    }
+
+    /// Token calls that redeemed a creator-page code, and refreshes of such grants.
+    pub(crate) fn creator_token_counts(&self) -> (u64, u64) {
+        let grants = lock(&self.0.grants);
+        (grants.creator_token_get, grants.creator_token_refresh)
+    }
+
+    /// Starts the creator token counts from zero.
+    pub(crate) fn reset_creator_token_counts(&self) {
+        let mut grants = lock(&self.0.grants);
+        grants.creator_token_get = 0;
+        grants.creator_token_refresh = 0;
     }
 
     fn count(&self, name: &str) {
@@ -404,23 +529,40 @@ impl Partner {
             .with_state(self.clone())
     }
 
-    fn grant(&self) -> Value {
+    /// Issues an access and a refresh token for grant `family` (a new one
+    /// when `None`, for `holder`), and the token answer's `data`.
+    fn grant(&self, grants: &mut Grants, family: Option<u64>, holder: Holder) -> Value {
         let now = now();
         let access = random_token("TTP_emu_at_");
         let refresh = random_token("TTP_emu_rt_");
         let config = &self.0.config;
-        let mut grants = lock(&self.0.grants);
-        grants
-            .access
-            .insert(access.clone(), now + config.access_ttl_secs);
-        grants
-            .refresh
-            .insert(refresh.clone(), now + config.refresh_ttl_secs);
+        let family = family.unwrap_or_else(|| {
+            grants.next_family += 1;
+            grants.next_family
+        });
+        grants.families.insert(family, holder.clone());
+        let access_expires = now + config.access_ttl_secs;
+        let refresh_expires = now + config.refresh_ttl_secs;
+        grants.access.insert(
+            access.clone(),
+            Token {
+                expires_at: access_expires,
+                family,
+            },
+        );
+        grants.refresh.insert(
+            refresh.clone(),
+            Token {
+                expires_at: refresh_expires,
+                family,
+            },
+        );
         json!({
-            "access_token": access, "access_token_expire_in": now + config.access_ttl_secs,
-            "refresh_token": refresh, "refresh_token_expire_in": now + config.refresh_ttl_secs,
-            "open_id": SELLER_OPEN_ID, "seller_name": SELLER_NAME, "seller_base_region": "GB",
-            "user_type": 0, "granted_scopes": SELLER_SCOPES,
+            "access_token": access, "access_token_expire_in": access_expires,
+            "refresh_token": refresh, "refresh_token_expire_in": refresh_expires,
+            "open_id": holder.open_id, "seller_name": holder.seller_name,
+            "seller_base_region": holder.seller_base_region,
+            "user_type": holder.user_type, "granted_scopes": holder.scopes,
         })
     }
 
@@ -469,22 +611,34 @@ impl Partner {
             .get("x-tts-access-token")
             .and_then(|v| v.to_str().ok())
             .unwrap_or_default();
-        match lock(&self.0.grants).access.get(token) {
-            None => {
+        match self.access_state(token) {
+            AccessState::Unknown => {
                 return Err(refuse(
                     StatusCode::UNAUTHORIZED,
                     36009004,
                     "x-tts-access-token header is invalid",
                 ))
             }
-            Some(&expires_at) if expires_at <= now as u64 => {
+            AccessState::Revoked => {
+                return Err(refuse(
+                    StatusCode::UNAUTHORIZED,
+                    105001,
+                    "access token is invalid; detail:your token has been deauthorized",
+                ))
+            }
+            AccessState::Expired => {
                 return Err(refuse(
                     StatusCode::OK,
                     105002,
                     "Access token is expired, please refresh it",
                 ))
             }
-            Some(_) => {}
+            AccessState::Valid(holder) if holder.user_type != 0 => return Err(refuse(
+                StatusCode::UNAUTHORIZED,
+                101000,
+                "x-tts-access-token header is invalid; detail: invalid user_type for this endpoint",
+            )),
+            AccessState::Valid(_) => {}
         }
         match (param("shop_cipher"), needs_cipher) {
             (Some(_), false) => Err(refuse(
@@ -588,14 +742,16 @@ async fn token_get(State(p): State<Partner>, Query(q): Query<HashMap<String, Str
         return envelope(36009004, "Invalid grant_type", None);
     }
     let code = q.get("auth_code").cloned().unwrap_or_default();
-    let valid = lock(&p.0.grants)
-        .codes
-        .remove(&code)
-        .is_some_and(|expires_at| expires_at > now());
-    if !valid {
-        return envelope(36004004, "Invalid auth code.", None);
+    let mut grants = lock(&p.0.grants);
+    let holder = match grants.codes.remove(&code) {
+        Some((expires_at, holder)) if expires_at > now() => holder,
+        _ => return envelope(36004004, "Invalid auth code.", None),
+    };
+    if holder.via_creator {
+        grants.creator_token_get += 1;
     }
-    envelope(0, "success", Some(p.grant()))
+    let data = p.grant(&mut grants, None, holder);
+    envelope(0, "success", Some(data))
 }
 
 async fn token_refresh(
@@ -610,16 +766,62 @@ async fn token_refresh(
         return envelope(36009004, "Invalid grant_type", None);
     }
     let token = q.get("refresh_token").cloned().unwrap_or_default();
-    let current = lock(&p.0.grants)
-        .refresh
-        .remove(&token)
-        .is_some_and(|expires_at| expires_at > now());
-    if !current {
+    let mut grants = lock(&p.0.grants);
+    let presented = grants.refresh.remove(&token);
+    let family = presented
+        .as_ref()
+        .map(|t| t.family)
+        .or_else(|| grants.rotated.get(&token).copied());
+    if family
+        .and_then(|f| grants.families.get(&f))
+        .is_some_and(|h| h.via_creator)
+    {
+        grants.creator_token_refresh += 1;
+    }
+    let current = match presented {
+        Some(t) if t.expires_at > now() => Some(t.family),
+        _ => None,
+    };
+    let Some(family) = current else {
+        if let (Some(family), true) = (family, grants.reuse_detection) {
+            revoke(&mut grants, family);
+            lock(&p.0.stats).grants_revoked += 1;
+        }
         lock(&p.0.stats).refresh_refused += 1;
         return envelope(36004005, "can not find related auth record", None);
-    }
+    };
+    grants.rotated.insert(token, family);
+    let Some(holder) = grants.families.get(&family).cloned() else {
+        return envelope(36004005, "can not find related auth record", None);
+    };
     lock(&p.0.stats).refresh_rotated += 1;
-    envelope(0, "success", Some(p.grant()))
+    let data = p.grant(&mut grants, Some(family), holder);
+    envelope(0, "success", Some(data))
+}
+
+/// Kills every access and refresh token of grant `family`; its access tokens
+/// are remembered as revoked (105001 rather than "unknown").
+fn revoke(grants: &mut Grants, family: u64) {
+    let dead: Vec<String> = grants
+        .access
+        .iter()
+        .filter(|(_, t)| t.family == family)
+        .map(|(k, _)| k.clone())
+        .collect();
+    for token in dead {
+        grants.access.remove(&token);
+        grants.revoked.insert(token);
+    }
+    let dead: Vec<String> = grants
+        .refresh
+        .iter()
+        .filter(|(_, t)| t.family == family)
+        .map(|(k, _)| k.clone())
+        .collect();
+    for token in dead {
+        grants.refresh.remove(&token);
+        grants.rotated.insert(token, family);
+    }
 }
 
 async fn shops(State(p): State<Partner>, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
@@ -735,7 +937,7 @@ async fn get_product(
 }
 
 /// A product picture: an SVG naming the product.
-async fn image(Path(name): Path<String>) -> Response {
+pub(crate) async fn image(Path(name): Path<String>) -> Response {
     let label: String = name
         .trim_end_matches(".svg")
         .chars()
