@@ -11,11 +11,13 @@ use crate::app::AppState;
 use crate::app_secrets::{Secrets, SecretsManagerSource};
 use crate::clock::{system_clock, Clock};
 use crate::config::{Config, ConfigError, ProviderKind};
+use crate::provider::creator::CreatorProvider;
 use crate::provider::research::ResearchProvider;
 use crate::provider::shop::ShopProvider;
 use crate::provider::{Authorization, CacheSettings, Catalogue};
 use crate::store::{DynamoStore, TableLayout, TokenStore};
 use crate::telemetry::init_tracing;
+use crate::tiktok::creator::CreatorClient;
 use crate::tiktok::shop::ShopClient;
 use crate::tiktok::TikTokClient;
 use crate::tokens::TokenService;
@@ -145,6 +147,15 @@ pub fn provider(
         ProviderKind::Research => {
             let provider = Arc::new(ResearchProvider::new(
                 Arc::new(client),
+                secrets.clone(),
+                cache,
+                config.page_budget,
+            ));
+            (provider.clone(), provider)
+        }
+        ProviderKind::Creator => {
+            let provider = Arc::new(CreatorProvider::new(
+                CreatorClient::new(ShopClient::new(client, config.shop.clone())),
                 secrets.clone(),
                 cache,
                 config.page_budget,

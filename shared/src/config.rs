@@ -50,6 +50,9 @@ pub enum ProviderKind {
     Research,
     /// The TikTok Shop Partner API: sellers authorize the app for their shops.
     Shop,
+    /// The TikTok Shop Affiliate Creator API: creators authorize the app and
+    /// search the whole marketplace of open-collaboration products.
+    Creator,
 }
 
 /// Everything the TikTok client needs besides credentials.
@@ -83,6 +86,8 @@ pub const DEFAULT_SHOP_TOKEN_URL: &str = "https://auth.tiktok-shops.com/api/v2/t
 pub const DEFAULT_SHOP_REFRESH_URL: &str = "https://auth.tiktok-shops.com/api/v2/token/refresh";
 /// The host of the Partner API.
 pub const DEFAULT_SHOP_API_BASE_URL: &str = "https://open-api.tiktokglobalshop.com";
+/// TikTok Shop's creator authorization page (the same host for every market).
+pub const DEFAULT_CREATOR_AUTHORIZE_URL: &str = "https://shop.tiktok.com/alliance/creator/auth";
 
 /// The TikTok Shop Partner API's hosts and the app's public `service_id`.
 #[derive(Debug, Clone)]
@@ -97,6 +102,8 @@ pub struct ShopConfig {
     pub api_base_url: Url,
     /// The app's service id (Partner Center, public; not the app key).
     pub service_id: String,
+    /// Creator authorization page (`TIKTOK_PROVIDER=creator`).
+    pub creator_authorize_url: Url,
 }
 
 /// The scheduled refresher's settings.
@@ -218,10 +225,11 @@ impl Config {
         let provider = match env.get("TIKTOK_PROVIDER").as_deref() {
             None | Some("research") => ProviderKind::Research,
             Some("shop") => ProviderKind::Shop,
+            Some("creator") => ProviderKind::Creator,
             Some(other) => {
                 return Err(ConfigError::Invalid {
                     name: "TIKTOK_PROVIDER",
-                    reason: format!("expected `research` or `shop`, got `{other}`"),
+                    reason: format!("expected `research`, `shop` or `creator`, got `{other}`"),
                 })
             }
         };
@@ -233,7 +241,7 @@ impl Config {
             Some("app") => TokenMode::App,
             None => match provider {
                 ProviderKind::Research => TokenMode::App,
-                ProviderKind::Shop => TokenMode::User,
+                ProviderKind::Shop | ProviderKind::Creator => TokenMode::User,
             },
             Some(other) => {
                 return Err(ConfigError::Invalid {
@@ -250,14 +258,21 @@ impl Config {
             api_base_url: env.tiktok_url("TIKTOK_SHOP_API_BASE_URL", DEFAULT_SHOP_API_BASE_URL)?,
             service_id: match provider {
                 ProviderKind::Shop => env.required("TIKTOK_SHOP_SERVICE_ID")?,
-                ProviderKind::Research => env.get("TIKTOK_SHOP_SERVICE_ID").unwrap_or_default(),
+                ProviderKind::Research | ProviderKind::Creator => {
+                    env.get("TIKTOK_SHOP_SERVICE_ID").unwrap_or_default()
+                }
             },
+            creator_authorize_url: env.tiktok_url(
+                "TIKTOK_CREATOR_AUTHORIZE_URL",
+                DEFAULT_CREATOR_AUTHORIZE_URL,
+            )?,
         };
-        if provider == ProviderKind::Shop && token_mode == TokenMode::App {
+        if provider != ProviderKind::Research && token_mode == TokenMode::App {
             return Err(ConfigError::Invalid {
                 name: "DATA_TOKEN_MODE",
-                reason: "the Partner API has no app token: use `user` with TIKTOK_PROVIDER=shop"
-                    .into(),
+                reason:
+                    "TikTok Shop has no app token: use `user` with TIKTOK_PROVIDER=shop or creator"
+                        .into(),
             });
         }
         let allowed_return_origins = env

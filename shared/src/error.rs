@@ -48,6 +48,13 @@ pub enum Error {
     /// The app secret could not be had.
     #[error("secrets: {0}")]
     Secrets(#[from] SecretsError),
+    /// The account that authorized the app is not the kind this deployment
+    /// serves (a seller's account where a creator's is needed).
+    #[error("wrong kind of TikTok account: {0}")]
+    WrongAccount(String),
+    /// This deployment's provider cannot answer this route.
+    #[error("not supported by this provider: {0}")]
+    Unsupported(String),
     /// A bug on our side (e.g. a response that cannot be serialized); the
     /// detail goes to the log only.
     #[error("internal: {0}")]
@@ -60,7 +67,8 @@ impl Error {
         match self {
             Self::BadRequest(_) => 400,
             Self::Unauthorized | Self::BadSignature => 401,
-            Self::Forbidden(_) => 403,
+            Self::Forbidden(_) | Self::WrongAccount(_) => 403,
+            Self::Unsupported(_) => 501,
             Self::NotFound(_) => 404,
             Self::NotConnected | Self::ReconnectRequired => 409,
             Self::DailyBudgetSpent { .. } => 429,
@@ -68,7 +76,7 @@ impl Error {
                 UpstreamError::RateLimited { .. } => 429,
                 UpstreamError::Timeout | UpstreamError::DeadlineExceeded => 504,
                 UpstreamError::InvalidGrant { .. } => 409,
-                UpstreamError::ScopeMissing { .. } => 403,
+                UpstreamError::ScopeMissing { .. } | UpstreamError::NotEligible { .. } => 403,
                 UpstreamError::NotFound { .. } => 404,
                 UpstreamError::Api {
                     status: 400, code, ..
@@ -88,6 +96,10 @@ impl Error {
             400 => "bad_request",
             401 => "unauthorized",
             403 if matches!(self, Self::Forbidden(_)) => "forbidden",
+            403 if matches!(self, Self::WrongAccount(_)) => "not_a_creator",
+            403 if matches!(self, Self::Upstream(UpstreamError::NotEligible { .. })) => {
+                "no_sale_region"
+            }
             403 => "missing_scope",
             404 => "not_found",
             409 if matches!(self, Self::NotConnected) => "not_connected",
@@ -95,6 +107,7 @@ impl Error {
             429 => "rate_limited",
             502 => "upstream_error",
             503 => "unavailable",
+            501 => "not_supported",
             504 => "upstream_timeout",
             _ => "internal",
         }
@@ -103,7 +116,9 @@ impl Error {
     /// What the caller is told. 5xx messages are generic: details go to the log.
     pub fn public_message(&self) -> String {
         match self {
-            Self::BadRequest(m) | Self::Forbidden(m) => m.clone(),
+            Self::BadRequest(m) | Self::Forbidden(m) | Self::WrongAccount(m) | Self::Unsupported(m) => {
+                m.clone()
+            }
             Self::NotFound(m) => format!("{m} not found"),
             Self::Unauthorized => "sign in to dshipit first".into(),
             Self::BadSignature => "the webhook signature is missing or does not match".into(),
@@ -113,10 +128,11 @@ impl Error {
                 "you have used today's {limit} TikTok requests; they are available again from 00:00 UTC"
             ),
             Self::Upstream(UpstreamError::ScopeMissing { message, .. }) => format!(
-                "TikTok refused this call: the authorization lacks the scope it needs ({}); for TikTok Shop the seller must authorize the app again with that scope",
+                "TikTok refused this call: the authorization lacks the scope it needs ({}); authorize the app again with that scope ticked",
                 message.chars().filter(|c| !c.is_control()).take(200).collect::<String>()
             ),
             Self::Upstream(UpstreamError::NotFound { .. }) => "product not found".into(),
+            Self::Upstream(UpstreamError::NotEligible { .. }) => "your TikTok Shop creator account has no selection region yet, so TikTok Shop shows it no products to promote; finish setting up your creator account in TikTok Shop (a market where affiliate selling is open), then connect again".into(),
             Self::Upstream(UpstreamError::Misconfigured { code, .. }) => format!(
                 "TikTok Shop refused this gateway's configuration (code {code}); an operator must check the app key and secret in the secret, the server clock and the app's IP allow-list"
             ),

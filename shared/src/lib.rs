@@ -53,6 +53,8 @@ pub use error::Error;
 pub use product::DshipitProduct;
 pub use provider::{Authorization, Catalogue, SearchRequest, SearchResult, Session, ShopView};
 pub use redacted::{AccessToken, AuthCode, ClientSecret, CodeVerifier, OAuthState, RefreshToken};
+/// The decimal type of prices and filters, for the functions.
+pub use rust_decimal;
 pub use store::{
     AppTokens, Connection, ConnectionActivity, ConnectionStatus, Connections, DueIndex,
     DynamoStore, MemoryStore, PendingAuth, ProductCache, StoreError, TokenStore, Tokens,

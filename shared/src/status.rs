@@ -30,6 +30,23 @@ pub struct Status {
     /// The TikTok Shop seller and their authorized shops (Partner API only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub seller: Option<Seller>,
+    /// The TikTok Shop creator who connected (creator provider).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub creator: Option<Creator>,
+}
+
+/// A creator as the site shows them.
+#[derive(Debug, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct Creator {
+    /// Username.
+    pub username: String,
+    /// Avatar image URL.
+    pub avatar_url: Option<String>,
+    /// The market whose products the creator can promote.
+    pub selection_region: String,
+    /// What the creator may do.
+    pub permissions: Vec<String>,
 }
 
 /// A connected TikTok Shop seller, without any token or shop cipher.
@@ -81,25 +98,42 @@ impl Status {
                 reconnect_required: false,
                 dormant: false,
                 seller: None,
+                creator: None,
             },
             Some(c) => {
                 let reconnect_required = c.status == ConnectionStatus::ReconnectRequired
                     || c.tokens.refresh_expires_at <= now;
-                let seller = c.tokens.account.as_ref().map(|a| Seller {
-                    name: a.seller_name.clone(),
-                    region: a.region.clone(),
-                    shops: a
-                        .shops
-                        .iter()
-                        .map(|s| SellerShopView {
-                            shop_id: s.id.clone(),
-                            shop_name: s.name.clone(),
-                            region: s.region.clone(),
-                            seller_type: s.seller_type.clone(),
-                        })
-                        .collect(),
-                    authorization_expires_at: a.authorization_expires_at.and_then(rfc3339),
-                });
+                let creator = c
+                    .tokens
+                    .account
+                    .as_ref()
+                    .and_then(|a| a.creator.as_ref())
+                    .map(|p| Creator {
+                        username: p.username.clone(),
+                        avatar_url: p.avatar_url.clone(),
+                        selection_region: p.selection_region.clone(),
+                        permissions: p.permissions.clone(),
+                    });
+                let seller = c
+                    .tokens
+                    .account
+                    .as_ref()
+                    .filter(|a| a.creator.is_none())
+                    .map(|a| Seller {
+                        name: a.seller_name.clone(),
+                        region: a.region.clone(),
+                        shops: a
+                            .shops
+                            .iter()
+                            .map(|s| SellerShopView {
+                                shop_id: s.id.clone(),
+                                shop_name: s.name.clone(),
+                                region: s.region.clone(),
+                                seller_type: s.seller_type.clone(),
+                            })
+                            .collect(),
+                        authorization_expires_at: a.authorization_expires_at.and_then(rfc3339),
+                    });
                 Self {
                     connected: !reconnect_required,
                     open_id: Some(c.tokens.open_id.clone()),
@@ -109,6 +143,7 @@ impl Status {
                     reconnect_required,
                     dormant: c.status == ConnectionStatus::Dormant,
                     seller,
+                    creator,
                 }
             }
         }

@@ -53,6 +53,8 @@ fn shop_client_at(base: &str, retry: RetryPolicy) -> ShopClient {
             refresh_url: url(TOKEN_REFRESH_PATH),
             api_base_url: url("/"),
             service_id: "7123456789".into(),
+            creator_authorize_url: Url::parse("https://shop.tiktok.com/alliance/creator/auth")
+                .unwrap(),
         },
     )
     .with_clock(Arc::new(|| NOW))

@@ -451,6 +451,7 @@ async fn a_pending_grant_is_single_use_and_expires(store: Arc<dyn TokenStore>) {
             ..SellerShop::default()
         }],
         authorization_expires_at: None,
+        creator: None,
     });
     let seller = Pending::Grant(seller);
     let id = seller.put_new(&*store).await;
@@ -536,6 +537,7 @@ async fn a_seller_account_round_trips_and_follows_refreshes(store: Arc<dyn Token
             cipher: "GCP_XF90igAAAABh00qsWgtvOiGFNqyubMt3".into(),
         }],
         authorization_expires_at: Some(NOW + 30 * 86_400),
+        creator: None,
     };
     let mut with_account = tokens("a", NOW + 3600, NOW + 86_400);
     with_account.account = Some(account.clone());

@@ -45,6 +45,7 @@ async fn seller(h: &Harness, user: &str) {
             cipher: "GCP_x".into(),
         }],
         authorization_expires_at: None,
+        creator: None,
     });
     h.state.store.put_connection(user, &tokens).await.unwrap();
 }

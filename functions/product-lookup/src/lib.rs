@@ -17,13 +17,16 @@ pub async fn handler(state: &AppState, req: Request) -> Result<Response<Body>, l
 async fn handle(state: &AppState, req: &Request) -> Result<Response<Body>, Error> {
     let user_id = http::user_id(req)?;
     let product_id = http::id_param(http::path_param(req, "productId"), "productId")?;
-    let shop_id = http::id_param(http::query(req, "shopId"), "shopId")?;
+    let shop_id = http::query(req, "shopId")
+        .map(|id| http::id_param(Some(id), "shopId"))
+        .transpose()?;
+    state.catalogue.check_product(shop_id.as_ref())?;
     let deadline = state.deadline(req);
     let answer = state
         .catalogue
         .product(
             state.tokens.opening_session(&user_id),
-            &shop_id,
+            shop_id.as_ref(),
             &product_id,
             deadline,
         )

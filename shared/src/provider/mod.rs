@@ -1,6 +1,7 @@
 //! The provider ports: what the functions ask of TikTok, whichever API answers.
 //! One implementation per upstream, siblings: [`research`] (Login Kit and the
-//! Research API) and [`shop`] (the TikTok Shop Partner API). A deployment picks
+//! Research API), [`shop`] (the TikTok Shop Partner API, a seller's own shops)
+//! and [`creator`] (the Affiliate Creator API, the whole marketplace). A deployment picks
 //! one at start-up (`TIKTOK_PROVIDER`); the handlers only see the two ports:
 //!
 //! - [`Authorization`]: the authorize URL, connect, refresh and revoke. Built
@@ -12,6 +13,7 @@
 //! (`crate::tokens`) and the state that wires both (`crate::app`): imports
 //! point down, never back up.
 
+pub mod creator;
 mod paging;
 pub mod research;
 pub mod shop;
@@ -57,10 +59,11 @@ pub struct ShopView {
 }
 
 /// A search, validated.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SearchRequest {
-    /// The shop.
-    pub shop_id: TikTokId,
+    /// The shop (the Research and Partner APIs search one shop; the creator
+    /// marketplace is searched without one).
+    pub shop_id: Option<TikTokId>,
     /// Lower-cased, trimmed keyword; `None` lists everything.
     pub query: Option<String>,
     /// First listing page to read (Research API).
@@ -69,6 +72,87 @@ pub struct SearchRequest {
     pub page_size: u32,
     /// Where a previous answer stopped (`nextCursor`), if continuing.
     pub cursor: Option<String>,
+    /// Marketplace filters and order (the creator provider only).
+    pub market: MarketFilters,
+}
+
+impl SearchRequest {
+    /// The shop a one-shop search needs: 400 when there is none.
+    pub fn shop(&self) -> Result<&TikTokId, Error> {
+        self.shop_id
+            .as_ref()
+            .ok_or_else(|| Error::BadRequest("shopId is required".into()))
+    }
+
+    /// Refuses marketplace filters where `provider` cannot apply them.
+    pub fn without_market_filters(&self, provider: &str) -> Result<(), Error> {
+        match self.market.first_given() {
+            None => Ok(()),
+            Some(name) => Err(Error::BadRequest(format!(
+                "{name} is only supported with the creator provider; this deployment uses TIKTOK_PROVIDER={provider}"
+            ))),
+        }
+    }
+}
+
+/// How a marketplace search is ordered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MarketSort {
+    /// Units sold, most first.
+    BestSelling,
+    /// Price, lowest first.
+    PriceAsc,
+    /// Price, highest first.
+    PriceDesc,
+    /// Commission amount, highest first.
+    Commission,
+    /// Commission rate, highest first.
+    CommissionRate,
+}
+
+impl MarketSort {
+    /// The site's name for it (`sort=`), or `None` for an unknown one.
+    pub fn parse(name: &str) -> Option<Self> {
+        Some(match name {
+            "best_selling" => Self::BestSelling,
+            "price_asc" => Self::PriceAsc,
+            "price_desc" => Self::PriceDesc,
+            "commission" => Self::Commission,
+            "commission_rate" => Self::CommissionRate,
+            _ => return None,
+        })
+    }
+}
+
+/// Marketplace search filters (`sort`, `minPrice`, `maxPrice`,
+/// `minCommissionRate`, `category`), validated.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MarketFilters {
+    /// Order.
+    pub sort: Option<MarketSort>,
+    /// Lowest sale price (the creator's market currency).
+    pub min_price: Option<rust_decimal::Decimal>,
+    /// Sale price below this.
+    pub max_price: Option<rust_decimal::Decimal>,
+    /// Lowest commission rate, in percent (at most two decimals).
+    pub min_commission_rate: Option<rust_decimal::Decimal>,
+    /// A first-level category id.
+    pub category: Option<TikTokId>,
+}
+
+impl MarketFilters {
+    /// The site's name of the first filter given, if any.
+    pub fn first_given(&self) -> Option<&'static str> {
+        [
+            (self.sort.is_some(), "sort"),
+            (self.min_price.is_some(), "minPrice"),
+            (self.max_price.is_some(), "maxPrice"),
+            (self.min_commission_rate.is_some(), "minCommissionRate"),
+            (self.category.is_some(), "category"),
+        ]
+        .into_iter()
+        .find_map(|(given, name)| given.then_some(name))
+    }
 }
 
 /// The search answer.
@@ -196,6 +280,13 @@ pub trait Catalogue: Send + Sync {
     /// Whether a shop lookup needs a name (an empty one lists every shop otherwise).
     fn shop_name_required(&self) -> bool;
 
+    /// Refuses a search this upstream cannot run (400), before anything is read.
+    fn check_search(&self, request: &SearchRequest) -> Result<(), Error>;
+
+    /// Refuses a product lookup this upstream cannot run (400: a missing
+    /// `shopId` where products live in a shop), before anything is read.
+    fn check_product(&self, shop_id: Option<&TikTokId>) -> Result<(), Error>;
+
     /// Shops by name (case-insensitive).
     async fn shops(
         &self,
@@ -218,10 +309,15 @@ pub trait Catalogue: Send + Sync {
     async fn product(
         &self,
         session: OpeningSession<'_>,
-        shop_id: &TikTokId,
+        shop_id: Option<&TikTokId>,
         product_id: &TikTokId,
         deadline: Instant,
     ) -> Result<serde_json::Value, Error>;
+}
+
+/// The shop of a product lookup where products live in a shop.
+fn required_shop(shop_id: Option<&TikTokId>) -> Result<&TikTokId, Error> {
+    shop_id.ok_or_else(|| Error::BadRequest("shopId is required".into()))
 }
 
 /// The user's session and what the product cache holds for them, read at

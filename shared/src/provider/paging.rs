@@ -4,6 +4,8 @@
 //! page is, how it is asked for and how a position is written in `nextCursor`
 //! stay with each provider.
 
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
 use tokio::time::Instant;
 
 use super::Session;
@@ -118,4 +120,30 @@ pub(super) async fn search<L: Listing>(
         }
         at = next;
     }
+}
+
+/// A `nextCursor` over an upstream that pages by token: `<skip>:<page token>`,
+/// base64url (the first page has no token).
+pub(super) fn encode_token_cursor(cursor: &Position<Option<String>>) -> String {
+    URL_SAFE_NO_PAD.encode(format!(
+        "{}:{}",
+        cursor.skip,
+        cursor.page.as_deref().unwrap_or_default()
+    ))
+}
+
+/// A cursor [`encode_token_cursor`] wrote, whose skip is at most `max_skip`,
+/// or `None`.
+pub(super) fn decode_token_cursor(raw: &str, max_skip: usize) -> Option<Position<Option<String>>> {
+    let bytes = URL_SAFE_NO_PAD.decode(raw.trim()).ok()?;
+    let text = String::from_utf8(bytes).ok()?;
+    let (skip, token) = text.split_once(':')?;
+    let skip: usize = skip.parse().ok()?;
+    if skip > max_skip || token.len() > 2048 {
+        return None;
+    }
+    Some(Position {
+        page: (!token.is_empty()).then(|| token.to_owned()),
+        skip,
+    })
 }

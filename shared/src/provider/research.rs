@@ -16,8 +16,8 @@ use url::Url;
 
 use super::paging::{self, Listing, Position, UpstreamPage, Wanted};
 use super::{
-    session_and_cached, with_token, Authorization, CacheSettings, Catalogue, OpeningSession,
-    SearchRequest, SearchResult, Session, ShopView,
+    required_shop, session_and_cached, with_token, Authorization, CacheSettings, Catalogue,
+    OpeningSession, SearchRequest, SearchResult, Session, ShopView,
 };
 use crate::app_secrets::{AppSecrets, Secrets};
 use crate::clock::expires_at;
@@ -266,6 +266,15 @@ impl Catalogue for ResearchProvider {
         true
     }
 
+    fn check_search(&self, request: &SearchRequest) -> Result<(), Error> {
+        request.shop()?;
+        request.without_market_filters("research")
+    }
+
+    fn check_product(&self, shop_id: Option<&TikTokId>) -> Result<(), Error> {
+        required_shop(shop_id).map(|_| ())
+    }
+
     async fn shops(
         &self,
         session: &mut (dyn Session + '_),
@@ -294,9 +303,10 @@ impl Catalogue for ResearchProvider {
                 .ok_or_else(|| Error::BadRequest("cursor is not one this API gave".into()))?,
             None => search.page_start,
         };
+        let shop_id = search.shop()?;
         let listing = ShopListing {
             provider: self,
-            shop_id: &search.shop_id,
+            shop_id,
             page_size: search.page_size,
         };
         let wanted = Wanted {
@@ -311,11 +321,11 @@ impl Catalogue for ResearchProvider {
         };
         let found = paging::search(&listing, session, Position::at(page), wanted, deadline).await?;
         // What the user now sees is what they may open next: one cache write.
-        self.cache_products(&search.shop_id, &found.items).await;
+        self.cache_products(shop_id, &found.items).await;
         let products: Vec<DshipitProduct> = found
             .items
             .iter()
-            .map(|p| DshipitProduct::from_tiktok(p, &search.shop_id))
+            .map(|p| DshipitProduct::from_tiktok(p, shop_id))
             .collect();
         let next_page = found.next.map(|at| at.page);
         Ok(SearchResult {
@@ -330,10 +340,11 @@ impl Catalogue for ResearchProvider {
     async fn product(
         &self,
         session: OpeningSession<'_>,
-        shop_id: &TikTokId,
+        shop_id: Option<&TikTokId>,
         product_id: &TikTokId,
         deadline: Instant,
     ) -> Result<serde_json::Value, Error> {
+        let shop_id = required_shop(shop_id)?;
         let cached = self
             .cache
             .cache

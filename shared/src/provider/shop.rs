@@ -14,16 +14,14 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine;
 use serde::Serialize;
 use tokio::time::Instant;
 use url::Url;
 
 use super::paging::{self, Listing, Position, UpstreamPage, Wanted};
 use super::{
-    session_and_cached, with_token, Authorization, CacheSettings, Catalogue, OpeningSession,
-    SearchRequest, SearchResult, Session, ShopView,
+    required_shop, session_and_cached, with_token, Authorization, CacheSettings, Catalogue,
+    OpeningSession, SearchRequest, SearchResult, Session, ShopView,
 };
 use crate::app_secrets::{AppSecrets, Secrets, SecretsError};
 use crate::error::Error;
@@ -95,26 +93,12 @@ type Cursor = Position<Option<String>>;
 
 /// `nextCursor`: `<skip>:<page token>`, base64url.
 fn encode(cursor: &Cursor) -> String {
-    URL_SAFE_NO_PAD.encode(format!(
-        "{}:{}",
-        cursor.skip,
-        cursor.page.as_deref().unwrap_or_default()
-    ))
+    paging::encode_token_cursor(cursor)
 }
 
 /// A `nextCursor` this API gave, or `None`.
 fn decode(raw: &str) -> Option<Cursor> {
-    let bytes = URL_SAFE_NO_PAD.decode(raw.trim()).ok()?;
-    let text = String::from_utf8(bytes).ok()?;
-    let (skip, token) = text.split_once(':')?;
-    let skip: usize = skip.parse().ok()?;
-    if skip > MAX_SEARCH_PAGE_SIZE as usize || token.len() > 2048 {
-        return None;
-    }
-    Some(Cursor {
-        page: (!token.is_empty()).then(|| token.to_owned()),
-        skip,
-    })
+    paging::decode_token_cursor(raw, MAX_SEARCH_PAGE_SIZE as usize)
 }
 
 /// A seller shop's active products, 100 a page by `page_token`.
@@ -303,6 +287,7 @@ impl Authorization for ShopProvider {
                     })
                     .collect(),
                 authorization_expires_at: None,
+                creator: None,
             }),
         })
     }
@@ -355,6 +340,15 @@ impl Catalogue for ShopProvider {
         false
     }
 
+    fn check_search(&self, request: &SearchRequest) -> Result<(), Error> {
+        request.shop()?;
+        request.without_market_filters("shop")
+    }
+
+    fn check_product(&self, shop_id: Option<&TikTokId>) -> Result<(), Error> {
+        required_shop(shop_id).map(|_| ())
+    }
+
     async fn shops(
         &self,
         conn: &mut (dyn Session + '_),
@@ -388,7 +382,8 @@ impl Catalogue for ShopProvider {
         search: &SearchRequest,
         deadline: Instant,
     ) -> Result<SearchResult, Error> {
-        let shop = seller_shop(conn, &search.shop_id)?;
+        let shop_id = search.shop()?;
+        let shop = seller_shop(conn, shop_id)?;
         let start = match &search.cursor {
             Some(raw) => decode(raw)
                 .ok_or_else(|| Error::BadRequest("cursor is not one this API gave".into()))?,
@@ -403,7 +398,7 @@ impl Catalogue for ShopProvider {
             client: &self.client,
             app: self.app().await?,
             cipher: shop.cipher,
-            shop_id: &search.shop_id,
+            shop_id,
         };
         let wanted = Wanted {
             count: search.page_size as usize,
@@ -420,7 +415,7 @@ impl Catalogue for ShopProvider {
         let products: Vec<DshipitProduct> = found
             .items
             .iter()
-            .map(|p| DshipitProduct::from_shop(p, &search.shop_id, ""))
+            .map(|p| DshipitProduct::from_shop(p, shop_id, ""))
             .collect();
         Ok(SearchResult {
             total_count: products.len(),
@@ -434,10 +429,11 @@ impl Catalogue for ShopProvider {
     async fn product(
         &self,
         session: OpeningSession<'_>,
-        shop_id: &TikTokId,
+        shop_id: Option<&TikTokId>,
         product_id: &TikTokId,
         deadline: Instant,
     ) -> Result<serde_json::Value, Error> {
+        let shop_id = required_shop(shop_id)?;
         let cached = self
             .cache
             .cache
@@ -484,6 +480,8 @@ impl Catalogue for ShopProvider {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use base64::Engine;
 
     #[test]
     fn cursors_round_trip_and_refuse_what_we_did_not_make() {

@@ -103,6 +103,27 @@ pub struct SellerAccount {
     /// expiration webhook reported it (Unix seconds).
     #[serde(default)]
     pub authorization_expires_at: Option<i64>,
+    /// The creator's profile, when a creator authorized the app
+    /// (`TIKTOK_PROVIDER=creator`; no shops then).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub creator: Option<CreatorProfile>,
+}
+
+/// A TikTok Shop creator as Get Creator Profile describes them. Not secret.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct CreatorProfile {
+    /// Username.
+    #[serde(default)]
+    pub username: String,
+    /// Avatar image URL.
+    #[serde(default)]
+    pub avatar_url: Option<String>,
+    /// The market whose products the creator can promote (ISO-2).
+    #[serde(default)]
+    pub selection_region: String,
+    /// What the creator may do (`ADD_AFFILIATE_PERMISSION`, ...).
+    #[serde(default)]
+    pub permissions: Vec<String>,
 }
 
 /// One authorized shop.

@@ -60,6 +60,15 @@ pub enum UpstreamError {
         /// TikTok's request id.
         log_id: Option<String>,
     },
+    /// The creator's account cannot use the affiliate marketplace (16015007:
+    /// it has no selection region).
+    #[error("TikTok Shop creator not eligible: {message} (request_id {log_id:?})")]
+    NotEligible {
+        /// TikTok's message.
+        message: String,
+        /// TikTok's request id.
+        log_id: Option<String>,
+    },
     /// The seller's authorization lacks a scope the call needs (105005).
     #[error("TikTok Shop scope missing: {message} (request_id {log_id:?})")]
     ScopeMissing {
@@ -144,6 +153,7 @@ impl UpstreamError {
             | Self::Api { log_id, .. }
             | Self::Misconfigured { log_id, .. }
             | Self::ScopeMissing { log_id, .. }
+            | Self::NotEligible { log_id, .. }
             | Self::NotFound { log_id, .. }
             | Self::RateLimited { log_id, .. } => log_id.as_deref(),
             _ => None,

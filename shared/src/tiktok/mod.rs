@@ -6,6 +6,7 @@
 //! delegated).
 
 mod client;
+pub mod creator;
 mod error;
 mod model;
 mod oauth;

@@ -603,7 +603,11 @@ impl Creator {
     /// decoded query, `Err` is TikTok's answer.
     #[allow(clippy::result_large_err)]
     fn verify(
-        &self, uri: &Uri, headers: &HeaderMap, body: &[u8], scope: &str,
+        &self,
+        uri: &Uri,
+        headers: &HeaderMap,
+        body: &[u8],
+        scope: &str,
     ) -> Result<(Holder, Vec<(String, String)>), Response> {
         {
             let mut knobs = lock(&self.0.knobs);
@@ -778,7 +782,8 @@ fn page_markets(config: &CreatorConfig) -> Vec<String> {
 }
 
 async fn authorize_page(
-    State(c): State<Creator>, Query(q): Query<HashMap<String, String>>,
+    State(c): State<Creator>,
+    Query(q): Query<HashMap<String, String>>,
 ) -> Response {
     lock(&c.0.stats).authorize += 1;
     let param = |name: &str| q.get(name).map(String::as_str).unwrap_or_default();
@@ -889,7 +894,11 @@ fn bad_request(message: &str) -> Response {
 }
 
 async fn signed(
-    State(c): State<Creator>, uri: Uri, headers: HeaderMap, body: Bytes, endpoint: Endpoint,
+    State(c): State<Creator>,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+    endpoint: Endpoint,
 ) -> Response {
     c.count(endpoint);
     let scope = match endpoint {

@@ -74,7 +74,12 @@ struct Api<'a> {
 impl Api<'_> {
     /// A signed call; `tamper` breaks the signature.
     async fn raw(
-        &self, get: bool, path: &str, extra: &[(&str, &str)], body: Option<&str>, tamper: bool,
+        &self,
+        get: bool,
+        path: &str,
+        extra: &[(&str, &str)],
+        body: Option<&str>,
+        tamper: bool,
     ) -> (u16, Value) {
         let config = self.e.emulator.partner().config();
         let mut query: Vec<(String, String)> = vec![

@@ -96,6 +96,16 @@ impl ShopClient {
             .await
     }
 
+    /// The creator authorization page: `app_key` and `state`; no `service_id`
+    /// and no `redirect_uri` (fixed in Partner Center).
+    pub fn creator_authorize_url(&self, app_key: &str, state: &OAuthState) -> Url {
+        let mut url = self.config.creator_authorize_url.clone();
+        url.query_pairs_mut()
+            .append_pair("app_key", app_key)
+            .append_pair("state", state.expose());
+        url
+    }
+
     /// Refreshes a seller's tokens; the answer's refresh token replaces the one sent.
     pub async fn refresh_token(
         &self,
@@ -208,7 +218,7 @@ impl ShopClient {
     /// `sign` added to `query`, the access token in its header, `body` sent
     /// exactly as signed, the envelope checked and `data` decoded.
     #[allow(clippy::too_many_arguments)]
-    async fn signed<T: DeserializeOwned>(
+    pub(crate) async fn signed<T: DeserializeOwned>(
         &self,
         method: Method,
         path: &str,
@@ -303,7 +313,10 @@ pub(crate) fn classify(
     let token_refused = message.to_ascii_lowercase().contains("access-token")
         || message.to_ascii_lowercase().contains("access token");
     match code {
-        105002 => UpstreamError::AccessTokenInvalid { message, log_id },
+        // 105001: the token was deauthorized; 101000: a token of the wrong
+        // user type (a seller's on a creator path, or the reverse).
+        105002 | 105001 | 101000 => UpstreamError::AccessTokenInvalid { message, log_id },
+        16015007 => UpstreamError::NotEligible { message, log_id },
         36009004 if token_refused => UpstreamError::AccessTokenInvalid { message, log_id },
         36004004 | 36004005 => UpstreamError::InvalidGrant {
             description: message,
@@ -357,6 +370,7 @@ fn grant(raw: RawGrant) -> Result<ShopGrant, UpstreamError> {
         seller_name: raw.seller_name,
         seller_base_region: raw.seller_base_region,
         scopes: raw.granted_scopes,
+        user_type: raw.user_type,
     })
 }
 

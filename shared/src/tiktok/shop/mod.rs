@@ -1,9 +1,9 @@
-//! The TikTok Shop Partner API (`TIKTOK_SHOP_API.md`): seller authorization,
+//! The TikTok Shop Partner API: seller authorization,
 //! token get/refresh, the request and webhook signatures, and the shop and
 //! product endpoints. The sibling of [`super::research`].
 
 mod client;
-mod model;
+pub(crate) mod model;
 pub mod sign;
 
 pub use client::{

@@ -19,6 +19,9 @@ pub struct ShopGrant {
     pub seller_base_region: String,
     /// Scopes granted.
     pub scopes: Vec<String>,
+    /// Who authorized: 0 a seller, 1 a creator, 3 a partner (`None` when
+    /// TikTok left it out).
+    pub user_type: Option<i64>,
     /// The access token.
     pub access_token: AccessToken,
     /// When it expires.
@@ -46,6 +49,8 @@ pub(super) struct RawGrant {
     pub seller_base_region: String,
     #[serde(default)]
     pub granted_scopes: Vec<String>,
+    #[serde(default, deserialize_with = "lenient_i64")]
+    pub user_type: Option<i64>,
 }
 
 /// A shop the seller authorized (Get Authorized Shops).
@@ -240,7 +245,7 @@ impl ProductDetail {
 }
 
 /// Text whatever JSON scalar it arrives as; `null` is empty.
-fn text<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+pub(crate) fn text<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
     Ok(match Option::<serde_json::Value>::deserialize(d)? {
         Some(serde_json::Value::String(s)) => s,
         Some(serde_json::Value::Number(n)) => n.to_string(),
@@ -250,7 +255,7 @@ fn text<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
 }
 
 /// A whole number sent as a number or a string of digits.
-fn lenient_i64<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+pub(crate) fn lenient_i64<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
     Ok(match Option::<serde_json::Value>::deserialize(d)? {
         Some(serde_json::Value::Number(n)) => n.as_i64(),
         Some(serde_json::Value::String(s)) => s.trim().parse().ok(),
