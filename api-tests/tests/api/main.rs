@@ -14,4 +14,5 @@ mod refresher;
 mod review;
 mod shop;
 mod template;
+mod template_env;
 mod webhook;
