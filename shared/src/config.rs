@@ -86,6 +86,9 @@ pub const DEFAULT_SHOP_TOKEN_URL: &str = "https://auth.tiktok-shops.com/api/v2/t
 pub const DEFAULT_SHOP_REFRESH_URL: &str = "https://auth.tiktok-shops.com/api/v2/token/refresh";
 /// The host of the Partner API.
 pub const DEFAULT_SHOP_API_BASE_URL: &str = "https://open-api.tiktokglobalshop.com";
+/// What `redirect_uri` holds where nothing sends one (shop and creator
+/// deployments without `TIKTOK_REDIRECT_URI`): never sent anywhere.
+pub const UNUSED_REDIRECT_URI: &str = "https://localhost/redirect-uri-unused";
 /// TikTok Shop's creator authorization page (the same host for every market).
 pub const DEFAULT_CREATOR_AUTHORIZE_URL: &str = "https://shop.tiktok.com/alliance/creator/auth";
 
@@ -136,6 +139,9 @@ pub struct RefresherConfig {
     /// How many refresh workers may run at once (the event source's
     /// `MaximumConcurrency`).
     pub worker_concurrency: NonZeroU32,
+    /// The stack name the refresh metrics also carry as a `Stack` dimension
+    /// (`METRICS_STACK`; the template sets it).
+    pub metrics_stack: Option<String>,
 }
 
 impl RefresherConfig {
@@ -209,19 +215,6 @@ impl Config {
     /// Reads the configuration through `lookup` (tests and the local stack pass a map).
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let env = Env(&lookup);
-        let tiktok = TikTokConfig {
-            authorize_url: env.tiktok_url("TIKTOK_AUTHORIZE_URL", DEFAULT_AUTHORIZE_URL)?,
-            token_url: env.tiktok_url("TIKTOK_TOKEN_URL", DEFAULT_TOKEN_URL)?,
-            revoke_url: env.tiktok_url("TIKTOK_REVOKE_URL", DEFAULT_REVOKE_URL)?,
-            api_base_url: env.tiktok_url("TIKTOK_API_BASE_URL", DEFAULT_API_BASE_URL)?,
-            redirect_uri: env.redirect_uri("TIKTOK_REDIRECT_URI")?,
-            scopes: env
-                .list("TIKTOK_SCOPES")
-                .unwrap_or_else(|| vec!["user.info.basic".to_owned()]),
-            rate_per_sec: env.number("UPSTREAM_RATE_PER_SEC", 50)?,
-            connect_timeout: env.millis("UPSTREAM_CONNECT_TIMEOUT_MS", 2_000)?,
-            request_timeout: env.millis("UPSTREAM_REQUEST_TIMEOUT_MS", 5_000)?,
-        };
         let provider = match env.get("TIKTOK_PROVIDER").as_deref() {
             None | Some("research") => ProviderKind::Research,
             Some("shop") => ProviderKind::Shop,
@@ -232,6 +225,27 @@ impl Config {
                     reason: format!("expected `research`, `shop` or `creator`, got `{other}`"),
                 })
             }
+        };
+        let tiktok = TikTokConfig {
+            authorize_url: env.tiktok_url("TIKTOK_AUTHORIZE_URL", DEFAULT_AUTHORIZE_URL)?,
+            token_url: env.tiktok_url("TIKTOK_TOKEN_URL", DEFAULT_TOKEN_URL)?,
+            revoke_url: env.tiktok_url("TIKTOK_REVOKE_URL", DEFAULT_REVOKE_URL)?,
+            api_base_url: env.tiktok_url("TIKTOK_API_BASE_URL", DEFAULT_API_BASE_URL)?,
+            // Only Login Kit sends a redirect URI; TikTok Shop's is fixed in
+            // Partner Center, so shop and creator deployments may leave it empty.
+            redirect_uri: match (provider, env.get("TIKTOK_REDIRECT_URI")) {
+                (ProviderKind::Shop | ProviderKind::Creator, None) => {
+                    Url::parse(UNUSED_REDIRECT_URI)
+                        .map_err(|_| ConfigError::Missing("TIKTOK_REDIRECT_URI"))?
+                }
+                _ => env.redirect_uri("TIKTOK_REDIRECT_URI")?,
+            },
+            scopes: env
+                .list("TIKTOK_SCOPES")
+                .unwrap_or_else(|| vec!["user.info.basic".to_owned()]),
+            rate_per_sec: env.number("UPSTREAM_RATE_PER_SEC", 50)?,
+            connect_timeout: env.millis("UPSTREAM_CONNECT_TIMEOUT_MS", 2_000)?,
+            request_timeout: env.millis("UPSTREAM_REQUEST_TIMEOUT_MS", 5_000)?,
         };
         // Each provider's documented token by default: the Research API is
         // called with the app's client-credentials token, the Partner API with
@@ -317,6 +331,7 @@ impl Config {
                 keep_alive_within: days(env.number::<u64>("KEEP_ALIVE_ACTIVE_DAYS", 180)?),
                 lookback: env.secs("REFRESH_LOOKBACK_SECS", 3_600)?,
                 queue_url: env.get("REFRESH_QUEUE_URL"),
+                metrics_stack: env.get("METRICS_STACK"),
                 batch_size: env.number::<NonZeroU32>("REFRESH_BATCH_SIZE", 50)?.get() as usize,
                 upstream_rate: env.number("REFRESH_UPSTREAM_RATE_PER_SEC", 20)?,
                 worker_concurrency: env.number("REFRESH_WORKER_CONCURRENCY", 4)?,

@@ -164,6 +164,12 @@ impl Summary {
     /// The Embedded Metric Format line for this summary, from `function`
     /// (the `Function` dimension) at `timestamp_ms`.
     pub fn emf_line(&self, function: &str, timestamp_ms: u64) -> String {
+        self.emf_line_in(function, None, timestamp_ms)
+    }
+
+    /// As [`Summary::emf_line`], also under `Stack` = `stack` when given
+    /// (`METRICS_STACK`), so two stacks in one account keep their alarms apart.
+    pub fn emf_line_in(&self, function: &str, stack: Option<&str>, timestamp_ms: u64) -> String {
         let counts = [
             ("Due", self.due),
             ("Refreshed", self.refreshed),
@@ -186,7 +192,10 @@ impl Summary {
                 "Timestamp": timestamp_ms,
                 "CloudWatchMetrics": [{
                     "Namespace": METRICS_NAMESPACE,
-                    "Dimensions": [["Function"]],
+                    "Dimensions": match stack {
+                        Some(_) => serde_json::json!([["Function"], ["Stack", "Function"]]),
+                        None => serde_json::json!([["Function"]]),
+                    },
                     "Metrics": metrics,
                 }],
             },
@@ -196,15 +205,18 @@ impl Summary {
         for (name, value) in counts {
             line[name] = serde_json::json!(value);
         }
+        if let Some(stack) = stack {
+            line["Stack"] = serde_json::json!(stack);
+        }
         line.to_string()
     }
 
     /// Writes the metrics line to stdout (CloudWatch Logs turns it into metrics).
-    pub fn emit(&self, function: &str) {
+    pub fn emit(&self, function: &str, stack: Option<&str>) {
         let now_ms = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_millis() as u64);
-        println!("{}", self.emf_line(function, now_ms));
+        println!("{}", self.emf_line_in(function, stack, now_ms));
     }
 }
 
@@ -299,6 +311,7 @@ mod tests {
             keep_alive_within: Duration::from_secs(90 * DAY as u64),
             lookback: Duration::from_secs(3_600),
             queue_url: None,
+            metrics_stack: None,
             batch_size: 50,
             upstream_rate: std::num::NonZeroU32::new(20).unwrap(),
             worker_concurrency: std::num::NonZeroU32::new(4).unwrap(),

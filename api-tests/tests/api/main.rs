@@ -1,6 +1,7 @@
 //! The site-facing API, one handler at a time, as API Gateway would call it.
 
 mod auth;
+mod creator;
 mod data;
 mod emulated;
 mod events;

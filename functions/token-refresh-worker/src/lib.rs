@@ -116,6 +116,9 @@ pub async fn handler(
     let (summary, response) = process(state, event.payload, deadline)
         .instrument(span)
         .await;
-    summary.emit(METRICS_FUNCTION);
+    summary.emit(
+        METRICS_FUNCTION,
+        state.config.refresher.metrics_stack.as_deref(),
+    );
     Ok(response)
 }

@@ -195,14 +195,15 @@ pub async fn handler(
     );
     async move {
         let result = run_with(&refresher.state, refresher.queue.as_deref(), deadline).await;
+        let stack = refresher.state.config.refresher.metrics_stack.as_deref();
         match &result {
-            Ok(summary) => summary.emit(METRICS_FUNCTION),
+            Ok(summary) => summary.emit(METRICS_FUNCTION, stack),
             // A run that could not even find its work counts as one failure.
             Err(_) => Summary {
                 failed: 1,
                 ..Summary::default()
             }
-            .emit(METRICS_FUNCTION),
+            .emit(METRICS_FUNCTION, stack),
         }
         result.map_err(|error| {
             tracing::error!(error = %error, "refresher run failed");
