@@ -2,7 +2,7 @@
 //! settings, the store, the provider's two sides, the token logic, the
 //! secrets, and the clock and deadline every request reads. It holds data;
 //! the logic lives in the modules it names ([`crate::tokens`],
-//! [`crate::provider`]); the wiring lives in [`crate::boot`].
+//! [`crate::provider`]); the wiring lives in [`mod@crate::boot`].
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,7 +21,7 @@ use crate::tokens::TokenService;
 const RESPONSE_MARGIN: Duration = Duration::from_millis(500);
 
 /// Everything a function needs, built once per container (by
-/// [`crate::boot`]) and borrowed by each invocation.
+/// [`mod@crate::boot`]) and borrowed by each invocation.
 #[derive(Clone)]
 pub struct AppState {
     /// Settings.

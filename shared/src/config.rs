@@ -1,7 +1,7 @@
 //! Configuration, read once from environment variables at start-up.
 //!
 //! Environment variables carry names, ARNs, URLs and numbers only; secret values
-//! live in Secrets Manager (see [`crate::secrets`]). A missing or malformed
+//! live in Secrets Manager (see [`crate::app_secrets`]). A missing or malformed
 //! setting fails start-up with an error naming it.
 
 use std::num::NonZeroU32;
@@ -170,7 +170,7 @@ pub struct Config {
     pub provider: ProviderKind,
     /// The Partner API's hosts and service id (used in `shop` mode).
     pub shop: ShopConfig,
-    /// Origins a `returnTo` URL may point at (scheme://host[:port]).
+    /// Origins a `returnTo` URL may point at (`scheme://host[:port]`).
     pub allowed_return_origins: Vec<String>,
     /// Where the browser goes after the callback when no `returnTo` was given.
     pub default_return_url: Url,

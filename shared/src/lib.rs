@@ -6,9 +6,9 @@
 //! - [`store`]: the store's per-capability ports ([`Connections`], [`PendingAuth`],
 //!   [`ProductCache`], [`AppTokens`], ...; [`TokenStore`] is all of them) with
 //!   DynamoDB and in-memory adapters.
-//! - [`secrets`], [`config`], [`error`], [`http`]: credentials, settings, the one
+//! - [`app_secrets`], [`config`], [`error`], [`http`]: credentials, settings, the one
 //!   error type, and API Gateway request/response helpers.
-//! - [`boot`]: start-up, the one place everything is built; [`telemetry`]: the
+//! - [`mod@boot`]: start-up, the one place everything is built; [`telemetry`]: the
 //!   logs; [`app`]: the state each function builds once ([`AppState`]).
 //! - [`tokens`]: usable tokens for a request ([`TokenService`],
 //!   [`RequestConnection`]): refresh with race recovery, the app token, the budget.

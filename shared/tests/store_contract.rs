@@ -366,6 +366,7 @@ fn login(user: &str, expires_at: i64) -> PendingLogin {
 /// What the store keeps for a single use and a short while: a pending login
 /// (under its state's hash) or a pending grant (under its completion id's hash).
 #[derive(Debug, PartialEq)]
+#[allow(clippy::large_enum_variant)] // a test fixture, built a handful of times
 enum Pending {
     Login(PendingLogin),
     Grant(PendingGrant),

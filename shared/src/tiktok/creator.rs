@@ -4,7 +4,7 @@
 //! request signature ([`ShopClient`]); what differs is here: the creator
 //! authorization page (`app_key` and `state`), no `shop_cipher` on any call,
 //! and three endpoints (open-collaboration search, products by id, the
-//! creator's profile). The sibling of [`super::shop`] and [`super::research`].
+//! creator's profile). The sibling of [`super::shop`] and the research module.
 
 use bytes::Bytes;
 use reqwest::Method;

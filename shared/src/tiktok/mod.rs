@@ -1,7 +1,7 @@
 //! TikTok's wire protocols: [`TikTokClient`] for TikTok's v2 API (Login Kit and
 //! the Research API's TikTok Shop endpoints, `TIKTOK_API.md`) and [`shop`] for
 //! the TikTok Shop Partner API. The functions reach them through the
-//! [`crate::provider::Provider`] port, one adapter per provider; there is no
+//! [`crate::provider::Catalogue`] port, one adapter per provider; there is no
 //! second port in front of the client (it had one implementation and only
 //! delegated).
 

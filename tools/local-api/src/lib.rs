@@ -340,6 +340,10 @@ pub async fn start(options: Options) -> std::io::Result<LocalStack> {
                     format!("{tiktok}/open/authorize"),
                 ),
                 (
+                    "TIKTOK_CREATOR_AUTHORIZE_URL",
+                    format!("{tiktok}/alliance/creator/auth"),
+                ),
+                (
                     "TIKTOK_SHOP_TOKEN_URL",
                     format!("{tiktok}/api/v2/token/get"),
                 ),

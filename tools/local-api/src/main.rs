@@ -7,7 +7,7 @@ fn usage() -> ! {
         "usage: local-api [--port N] [--page-port N] [--dynamodb-endpoint URL] [--table NAME]\n\
          \x20                [--real-tiktok SECRET_JSON_FILE] [--access-ttl SECS]\n\
          \x20                [--refresh-every SECS|off] [--token-mode user|app]\n\
-         \x20                [--provider research|shop]\n\
+         \x20                [--provider research|shop|creator]\n\
          \x20                [--sqs-endpoint URL]"
     );
     std::process::exit(2)

@@ -1,6 +1,6 @@
 //! The TikTok Shop Partner API: seller authorization,
 //! token get/refresh, the request and webhook signatures, and the shop and
-//! product endpoints. The sibling of [`super::research`].
+//! product endpoints. The sibling of the research module.
 
 mod client;
 pub(crate) mod model;
