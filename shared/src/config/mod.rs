@@ -1,22 +1,32 @@
-//! Configuration, read once from environment variables at start-up.
+//! Configuration, read once from environment variables at start-up: a reader
+//! per section beside its struct ([`tiktok`], [`shop`], [`refresher`]), the
+//! reading of one variable in `env`, and [`Config::from_lookup`] assembling
+//! them.
 //!
 //! Environment variables carry names, ARNs, URLs and numbers only; secret values
 //! live in Secrets Manager (see [`crate::app_secrets`]). A missing or malformed
 //! setting fails start-up with an error naming it.
+
+mod env;
+pub mod refresher;
+pub mod shop;
+pub mod tiktok;
 
 use std::num::NonZeroU32;
 use std::time::Duration;
 
 use url::Url;
 
-/// TikTok's current (v2) authorization page.
-pub const DEFAULT_AUTHORIZE_URL: &str = "https://www.tiktok.com/v2/auth/authorize/";
-/// TikTok's v2 token endpoint.
-pub const DEFAULT_TOKEN_URL: &str = "https://open.tiktokapis.com/v2/oauth/token/";
-/// TikTok's v2 revoke endpoint.
-pub const DEFAULT_REVOKE_URL: &str = "https://open.tiktokapis.com/v2/oauth/revoke/";
-/// The host of TikTok's v2 data API.
-pub const DEFAULT_API_BASE_URL: &str = "https://open.tiktokapis.com";
+use env::Env;
+pub use refresher::RefresherConfig;
+pub use shop::{
+    ShopConfig, DEFAULT_CREATOR_AUTHORIZE_URL, DEFAULT_SHOP_API_BASE_URL,
+    DEFAULT_SHOP_AUTHORIZE_URL, DEFAULT_SHOP_REFRESH_URL, DEFAULT_SHOP_TOKEN_URL,
+};
+pub use tiktok::{
+    TikTokConfig, DEFAULT_API_BASE_URL, DEFAULT_AUTHORIZE_URL, DEFAULT_REVOKE_URL,
+    DEFAULT_TOKEN_URL, UNUSED_REDIRECT_URI,
+};
 
 /// A setting that is missing or cannot be used.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -53,104 +63,6 @@ pub enum ProviderKind {
     /// The TikTok Shop Affiliate Creator API: creators authorize the app and
     /// search the whole marketplace of open-collaboration products.
     Creator,
-}
-
-/// Everything the TikTok client needs besides credentials.
-#[derive(Debug, Clone)]
-pub struct TikTokConfig {
-    /// Browser authorization page.
-    pub authorize_url: Url,
-    /// Token endpoint (all grants).
-    pub token_url: Url,
-    /// Revoke endpoint.
-    pub revoke_url: Url,
-    /// Base of the data API; `/v2/research/...` paths are joined to it.
-    pub api_base_url: Url,
-    /// The registered redirect URI (exact match at TikTok).
-    pub redirect_uri: Url,
-    /// Scopes to ask the user for.
-    pub scopes: Vec<String>,
-    /// Upstream calls per second this process may make.
-    pub rate_per_sec: NonZeroU32,
-    /// TCP/TLS connect timeout.
-    pub connect_timeout: Duration,
-    /// Timeout of one attempt.
-    pub request_timeout: Duration,
-}
-
-/// TikTok Shop's seller authorization page.
-pub const DEFAULT_SHOP_AUTHORIZE_URL: &str = "https://services.tiktokshop.com/open/authorize";
-/// TikTok Shop's token endpoint (authorization code).
-pub const DEFAULT_SHOP_TOKEN_URL: &str = "https://auth.tiktok-shops.com/api/v2/token/get";
-/// TikTok Shop's token endpoint (refresh).
-pub const DEFAULT_SHOP_REFRESH_URL: &str = "https://auth.tiktok-shops.com/api/v2/token/refresh";
-/// The host of the Partner API.
-pub const DEFAULT_SHOP_API_BASE_URL: &str = "https://open-api.tiktokglobalshop.com";
-/// What `redirect_uri` holds where nothing sends one (shop and creator
-/// deployments without `TIKTOK_REDIRECT_URI`): never sent anywhere.
-pub const UNUSED_REDIRECT_URI: &str = "https://localhost/redirect-uri-unused";
-/// TikTok Shop's creator authorization page (the same host for every market).
-pub const DEFAULT_CREATOR_AUTHORIZE_URL: &str = "https://shop.tiktok.com/alliance/creator/auth";
-
-/// The TikTok Shop Partner API's hosts and the app's public `service_id`.
-#[derive(Debug, Clone)]
-pub struct ShopConfig {
-    /// Seller authorization page.
-    pub authorize_url: Url,
-    /// Token get (`grant_type=authorized_code`).
-    pub token_url: Url,
-    /// Token refresh.
-    pub refresh_url: Url,
-    /// Base of the signed Open API; `/product/...` paths are put under it.
-    pub api_base_url: Url,
-    /// The app's service id (Partner Center, public; not the app key).
-    pub service_id: String,
-    /// Creator authorization page (`TIKTOK_PROVIDER=creator`).
-    pub creator_authorize_url: Url,
-}
-
-/// The scheduled refresher's settings.
-#[derive(Debug, Clone)]
-pub struct RefresherConfig {
-    /// Refresh access tokens expiring within this much time (next run plus a margin).
-    pub ahead: Duration,
-    /// Refresh connections whose refresh token expires within this much time.
-    pub refresh_window: Duration,
-    /// Refreshes in flight at once (the upstream rate limiter still applies).
-    pub concurrency: usize,
-    /// Stop taking new work this long before the Lambda deadline.
-    pub deadline_margin: Duration,
-    /// Access tokens are refreshed ahead of time only for connections used
-    /// within this long (others are refreshed on their next request).
-    pub active_within: Duration,
-    /// A refresh token about to expire is kept alive only for connections used
-    /// within this long; past it the connection goes dormant.
-    pub keep_alive_within: Duration,
-    /// Access tokens that expired longer ago than this are not looked at (their
-    /// users have not been back): bounds the reads an idle connection costs.
-    pub lookback: Duration,
-    /// The fan-out queue's URL; `None`: no fan-out, a run does what it can and
-    /// leaves the rest to the next run.
-    pub queue_url: Option<String>,
-    /// User ids per queue message.
-    pub batch_size: usize,
-    /// Upstream refresh calls per second for all of the refresh work together.
-    pub upstream_rate: NonZeroU32,
-    /// How many refresh workers may run at once (the event source's
-    /// `MaximumConcurrency`).
-    pub worker_concurrency: NonZeroU32,
-    /// The stack name the refresh metrics also carry as a `Stack` dimension
-    /// (`METRICS_STACK`; the template sets it).
-    pub metrics_stack: Option<String>,
-}
-
-impl RefresherConfig {
-    /// One worker's upstream rate: the upstream rate shared by the workers, so
-    /// `worker_concurrency * worker_rate() <= upstream_rate`.
-    pub fn worker_rate(&self) -> NonZeroU32 {
-        NonZeroU32::new(self.upstream_rate.get() / self.worker_concurrency.get())
-            .unwrap_or(NonZeroU32::MIN)
-    }
 }
 
 /// The whole configuration of a function.
@@ -226,27 +138,7 @@ impl Config {
                 })
             }
         };
-        let tiktok = TikTokConfig {
-            authorize_url: env.tiktok_url("TIKTOK_AUTHORIZE_URL", DEFAULT_AUTHORIZE_URL)?,
-            token_url: env.tiktok_url("TIKTOK_TOKEN_URL", DEFAULT_TOKEN_URL)?,
-            revoke_url: env.tiktok_url("TIKTOK_REVOKE_URL", DEFAULT_REVOKE_URL)?,
-            api_base_url: env.tiktok_url("TIKTOK_API_BASE_URL", DEFAULT_API_BASE_URL)?,
-            // Only Login Kit sends a redirect URI; TikTok Shop's is fixed in
-            // Partner Center, so shop and creator deployments may leave it empty.
-            redirect_uri: match (provider, env.get("TIKTOK_REDIRECT_URI")) {
-                (ProviderKind::Shop | ProviderKind::Creator, None) => {
-                    Url::parse(UNUSED_REDIRECT_URI)
-                        .map_err(|_| ConfigError::Missing("TIKTOK_REDIRECT_URI"))?
-                }
-                _ => env.redirect_uri("TIKTOK_REDIRECT_URI")?,
-            },
-            scopes: env
-                .list("TIKTOK_SCOPES")
-                .unwrap_or_else(|| vec!["user.info.basic".to_owned()]),
-            rate_per_sec: env.number("UPSTREAM_RATE_PER_SEC", 50)?,
-            connect_timeout: env.millis("UPSTREAM_CONNECT_TIMEOUT_MS", 2_000)?,
-            request_timeout: env.millis("UPSTREAM_REQUEST_TIMEOUT_MS", 5_000)?,
-        };
+        let tiktok = TikTokConfig::read(&env, provider)?;
         // Each provider's documented token by default: the Research API is
         // called with the app's client-credentials token, the Partner API with
         // the seller's.
@@ -264,23 +156,7 @@ impl Config {
                 })
             }
         };
-        let shop = ShopConfig {
-            authorize_url: env
-                .tiktok_url("TIKTOK_SHOP_AUTHORIZE_URL", DEFAULT_SHOP_AUTHORIZE_URL)?,
-            token_url: env.tiktok_url("TIKTOK_SHOP_TOKEN_URL", DEFAULT_SHOP_TOKEN_URL)?,
-            refresh_url: env.tiktok_url("TIKTOK_SHOP_REFRESH_URL", DEFAULT_SHOP_REFRESH_URL)?,
-            api_base_url: env.tiktok_url("TIKTOK_SHOP_API_BASE_URL", DEFAULT_SHOP_API_BASE_URL)?,
-            service_id: match provider {
-                ProviderKind::Shop => env.required("TIKTOK_SHOP_SERVICE_ID")?,
-                ProviderKind::Research | ProviderKind::Creator => {
-                    env.get("TIKTOK_SHOP_SERVICE_ID").unwrap_or_default()
-                }
-            },
-            creator_authorize_url: env.tiktok_url(
-                "TIKTOK_CREATOR_AUTHORIZE_URL",
-                DEFAULT_CREATOR_AUTHORIZE_URL,
-            )?,
-        };
+        let shop = ShopConfig::read(&env, provider)?;
         if provider != ProviderKind::Research && token_mode == TokenMode::App {
             return Err(ConfigError::Invalid {
                 name: "DATA_TOKEN_MODE",
@@ -322,20 +198,7 @@ impl Config {
                 .number::<NonZeroU32>("USER_DAILY_UPSTREAM_CALLS", 500)?
                 .get(),
             due_shards: env.number::<NonZeroU32>("DUE_INDEX_SHARDS", 4)?.get(),
-            refresher: RefresherConfig {
-                ahead: env.secs("REFRESH_AHEAD_SECS", 1_200)?,
-                refresh_window: env.secs("REFRESH_WINDOW_DAYS", 7)?.saturating_mul(86_400),
-                concurrency: env.number::<NonZeroU32>("REFRESHER_CONCURRENCY", 8)?.get() as usize,
-                deadline_margin: env.millis("REFRESHER_DEADLINE_MARGIN_MS", 5_000)?,
-                active_within: days(env.number::<u64>("REFRESH_ACTIVE_DAYS", 7)?),
-                keep_alive_within: days(env.number::<u64>("KEEP_ALIVE_ACTIVE_DAYS", 180)?),
-                lookback: env.secs("REFRESH_LOOKBACK_SECS", 3_600)?,
-                queue_url: env.get("REFRESH_QUEUE_URL"),
-                metrics_stack: env.get("METRICS_STACK"),
-                batch_size: env.number::<NonZeroU32>("REFRESH_BATCH_SIZE", 50)?.get() as usize,
-                upstream_rate: env.number("REFRESH_UPSTREAM_RATE_PER_SEC", 20)?,
-                worker_concurrency: env.number("REFRESH_WORKER_CONCURRENCY", 4)?,
-            },
+            refresher: RefresherConfig::read(&env)?,
         })
         .and_then(Self::checked)
     }
@@ -363,123 +226,6 @@ impl Config {
             });
         }
         Ok(self)
-    }
-}
-
-fn days(n: u64) -> Duration {
-    Duration::from_secs(n.saturating_mul(86_400))
-}
-
-struct Env<'a>(&'a dyn Fn(&str) -> Option<String>);
-
-impl Env<'_> {
-    fn get(&self, name: &str) -> Option<String> {
-        (self.0)(name)
-            .map(|v| v.trim().to_owned())
-            .filter(|v| !v.is_empty())
-    }
-
-    fn required(&self, name: &'static str) -> Result<String, ConfigError> {
-        self.get(name).ok_or(ConfigError::Missing(name))
-    }
-
-    fn list(&self, name: &str) -> Option<Vec<String>> {
-        self.get(name).map(|v| {
-            v.split(',')
-                .map(str::trim)
-                .filter(|s| !s.is_empty())
-                .map(str::to_owned)
-                .collect()
-        })
-    }
-
-    fn url(&self, name: &'static str, default: Option<&str>) -> Result<Url, ConfigError> {
-        let raw = match (self.get(name), default) {
-            (Some(v), _) => v,
-            (None, Some(d)) => d.to_owned(),
-            (None, None) => return Err(ConfigError::Missing(name)),
-        };
-        let url = Url::parse(&raw).map_err(|e| ConfigError::Invalid {
-            name,
-            reason: e.to_string(),
-        })?;
-        if !matches!(url.scheme(), "https" | "http") {
-            return Err(ConfigError::Invalid {
-                name,
-                reason: "must be an http(s) URL".into(),
-            });
-        }
-        Ok(url)
-    }
-
-    /// A TikTok endpoint: https, except on a loopback host (the local stack's
-    /// emulator, tests), so the client secret and tokens never cross a network
-    /// in the clear.
-    fn tiktok_url(&self, name: &'static str, default: &str) -> Result<Url, ConfigError> {
-        let url = self.url(name, Some(default))?;
-        let loopback = match url.host() {
-            Some(url::Host::Domain(d)) => d == "localhost",
-            Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-            Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-            None => false,
-        };
-        if url.scheme() != "https" && !loopback {
-            return Err(ConfigError::Invalid {
-                name,
-                reason: "must be an https URL (http only to a loopback address)".into(),
-            });
-        }
-        Ok(url)
-    }
-
-    /// TikTok requires the redirect URI to carry no query string and no fragment.
-    fn redirect_uri(&self, name: &'static str) -> Result<Url, ConfigError> {
-        let url = self.url(name, None)?;
-        if url.query().is_some() || url.fragment().is_some() {
-            return Err(ConfigError::Invalid {
-                name,
-                reason: "must have no query string and no fragment".into(),
-            });
-        }
-        Ok(url)
-    }
-
-    fn number<T: std::str::FromStr + TryFrom<u32>>(
-        &self,
-        name: &'static str,
-        default: u32,
-    ) -> Result<T, ConfigError> {
-        let invalid = |reason: String| ConfigError::Invalid { name, reason };
-        match self.get(name) {
-            Some(v) => v
-                .parse::<T>()
-                .map_err(|_| invalid(format!("`{v}` is not a positive whole number"))),
-            None => T::try_from(default).map_err(|_| invalid("bad default".into())),
-        }
-    }
-
-    fn flag(&self, name: &'static str) -> Result<bool, ConfigError> {
-        self.flag_or(name, false)
-    }
-
-    fn flag_or(&self, name: &'static str, default: bool) -> Result<bool, ConfigError> {
-        match self.get(name).as_deref() {
-            None => Ok(default),
-            Some("false") | Some("0") => Ok(false),
-            Some("true") | Some("1") => Ok(true),
-            Some(other) => Err(ConfigError::Invalid {
-                name,
-                reason: format!("expected true or false, got `{other}`"),
-            }),
-        }
-    }
-
-    fn millis(&self, name: &'static str, default: u32) -> Result<Duration, ConfigError> {
-        Ok(Duration::from_millis(self.number::<u64>(name, default)?))
-    }
-
-    fn secs(&self, name: &'static str, default: u32) -> Result<Duration, ConfigError> {
-        Ok(Duration::from_secs(self.number::<u64>(name, default)?))
     }
 }
 

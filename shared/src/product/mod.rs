@@ -1,16 +1,20 @@
 //! The dshipit product record: how a TikTok Shop product is shown on the site.
 //! Prices are parsed exactly (decimal, never `f64`); a price that cannot be parsed
-//! leaves the price empty and logs a warning instead of failing the page.
+//! leaves the price empty and logs a warning instead of failing the page. The
+//! record of each provider's product is built here ([`DshipitProduct::from_tiktok`],
+//! [`DshipitProduct::from_shop`]) and in [`creator`] ([`DshipitProduct::from_open`]);
+//! prices are read in [`price`].
 
-use std::str::FromStr;
+pub mod creator;
+pub mod price;
 
 use rust_decimal::{Decimal, RoundingStrategy};
 use serde::Serialize;
 
-use crate::tiktok::creator::{OpenProduct, WireCommission, WirePriceRange};
+pub use price::{parse_amount, parse_decimal, parse_price, Price};
+
 use crate::tiktok::shop::{ListedProduct, Sku};
 use crate::tiktok::{Product, TikTokId};
-
 /// The supplier name on every record.
 pub const SUPPLIER: &str = "TikTok Shop";
 
@@ -92,144 +96,6 @@ pub struct Category {
     pub id: String,
     /// Its local name.
     pub name: String,
-}
-
-/// A parsed price.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Price {
-    /// The amount, exactly as written (scale kept).
-    pub amount: Decimal,
-    /// ISO 4217 code.
-    pub currency: String,
-}
-
-const SYMBOLS: &[(&str, &str)] = &[
-    ("US$", "USD"),
-    ("$", "USD"),
-    ("€", "EUR"),
-    ("£", "GBP"),
-    ("¥", "JPY"),
-    ("₩", "KRW"),
-    ("₫", "VND"),
-    ("₱", "PHP"),
-    ("฿", "THB"),
-    ("RM", "MYR"),
-    ("Rp", "IDR"),
-    ("S$", "SGD"),
-];
-
-/// Parses `"29.99USD"`, `"1,299.00 EUR"`, `"USD 5"`, `"¥88"`, `"€15,50"`,
-/// `"100.000₫"`, `"Rp15.000"` (see [`parse_amount`] for the separators).
-pub fn parse_price(raw: &str) -> Option<Price> {
-    let text = raw.trim();
-    let (number, currency) = split_currency(text)?;
-    Some(Price {
-        amount: parse_amount(number.trim())?,
-        currency,
-    })
-}
-
-fn split_currency(text: &str) -> Option<(&str, String)> {
-    let is_code = |s: &str| s.len() == 3 && s.bytes().all(|b| b.is_ascii_uppercase());
-    if text.len() > 3 && text.is_char_boundary(text.len() - 3) {
-        let (number, code) = text.split_at(text.len() - 3);
-        if is_code(code) {
-            return Some((number, code.to_owned()));
-        }
-    }
-    if text.len() > 3 && text.is_char_boundary(3) {
-        let (code, number) = text.split_at(3);
-        if is_code(code) {
-            return Some((number, code.to_owned()));
-        }
-    }
-    SYMBOLS.iter().find_map(|(symbol, code)| {
-        text.strip_prefix(symbol)
-            .or_else(|| text.strip_suffix(symbol))
-            .map(|number| (number, (*code).to_owned()))
-    })
-}
-
-/// A machine-written decimal (`"121.11"`, `"1250000"`: the Partner API's
-/// amounts), exactly: digits with at most one `.` as the decimal point, no
-/// grouping.
-pub fn parse_decimal(number: &str) -> Option<Decimal> {
-    let (whole, fraction) = number.split_once('.').unwrap_or((number, "0"));
-    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
-    if !digits(whole) || !digits(fraction) {
-        return None;
-    }
-    Decimal::from_str(number).ok()
-}
-
-/// Characters that may group thousands but are never a decimal point.
-fn is_space_separator(c: char) -> bool {
-    matches!(c, ' ' | '\u{a0}' | '\u{202f}')
-}
-
-/// An amount as shops write it. `.` and `,` are each a decimal point in some
-/// locales and a thousands separator in others, so which one a separator is
-/// comes from its position, never from the locale alone:
-/// - when both appear, the last one is the decimal point (`1.299,00`, `1,299.00`);
-/// - a lone separator followed by exactly three digits groups thousands
-///   (`100.000₫`, `Rp15.000`, `¥1,500`): no currency sold on TikTok Shop has
-///   three decimal places, so three digits after it are never a fraction;
-/// - a separator repeated (`1.234.567`) or a space always groups thousands.
-///
-/// Groups must be three digits after the first; anything else is refused
-/// rather than guessed.
-pub fn parse_amount(number: &str) -> Option<Decimal> {
-    let mut runs: Vec<&str> = Vec::new();
-    let mut separators: Vec<char> = Vec::new();
-    let mut start = 0;
-    for (i, c) in number.char_indices() {
-        if c.is_ascii_digit() {
-            continue;
-        }
-        if !(c == '.' || c == ',' || is_space_separator(c)) {
-            return None;
-        }
-        runs.push(&number[start..i]);
-        separators.push(c);
-        start = i + c.len_utf8();
-    }
-    runs.push(&number[start..]);
-    if runs.iter().any(|run| run.is_empty()) {
-        return None;
-    }
-    let decimal_point = match separators.last() {
-        Some(&last) if last == '.' || last == ',' => {
-            let same = separators.iter().filter(|&&s| s == last).count();
-            let mixed = same < separators.len();
-            let digits_after = runs.last().map_or(0, |r| r.len());
-            same == 1 && (mixed || digits_after != 3)
-        }
-        _ => false,
-    };
-    let (whole, fraction) = if decimal_point {
-        (&runs[..runs.len() - 1], runs.last().copied())
-    } else {
-        (&runs[..], None)
-    };
-    let grouping = &separators[..whole.len() - 1];
-    if grouping.windows(2).any(|pair| pair[0] != pair[1]) {
-        return None;
-    }
-    // Grouped: 1 to 3 digits, not starting with 0 ("0.125" is not 125), then
-    // groups of three.
-    if whole.len() > 1
-        && (whole[0].len() > 3
-            || whole[0].starts_with('0')
-            || whole[1..].iter().any(|run| run.len() != 3))
-    {
-        return None;
-    }
-    let mut normalised: String = whole.concat();
-    if let Some(fraction) = fraction {
-        normalised.push('.');
-        normalised.push_str(fraction);
-    }
-    Decimal::from_str(&normalised).ok()
 }
 
 /// The count-weighted average of the five rating counts, one decimal.
@@ -411,100 +277,6 @@ impl DshipitProduct {
             )
         }
     }
-}
-
-impl DshipitProduct {
-    /// The record for a marketplace product of the Affiliate Creator API: the
-    /// lowest sale and original prices (their ranges kept too), the discount
-    /// between the two minima, units sold as `orders_count` (null when TikTok
-    /// leaves it out, never 0), the shop's name as the supplier, and the
-    /// commission.
-    pub fn from_open(product: &OpenProduct) -> Self {
-        let min_price = |range: &Option<WirePriceRange>| {
-            let range = range.as_ref()?;
-            Some(Price {
-                amount: parse_decimal(range.minimum_amount.trim())?,
-                currency: range.currency.trim().to_owned(),
-            })
-        };
-        let sale = min_price(&product.sales_price);
-        let original = min_price(&product.original_price);
-        let id = product.id.canonical();
-        let mut record = Self::priced(id, &product.title, String::new(), sale, original);
-        record.product_main_image_url = product.main_image_url.clone();
-        if !product.detail_link.is_empty() {
-            record.product_detail_url = product.detail_link.clone();
-        }
-        record.shop_url = String::new();
-        record.orders_count = product.units_sold.and_then(|n| u64::try_from(n).ok());
-        if let Some(shop) = product.shop.as_ref().filter(|s| !s.name.is_empty()) {
-            record.supplier = shop.name.clone();
-        }
-        if record.currency.is_empty() {
-            if let Some(range) = &product.sales_price {
-                record.currency = range.currency.clone();
-            }
-        }
-        let commission = product.commission.clone().unwrap_or_default();
-        record.affiliate = Some(AffiliateTerms {
-            commission_rate: percent(&product.commission),
-            commission_amount: exact_text(&commission.amount),
-            commission_currency: Some(commission.currency.clone()).filter(|c| !c.is_empty()),
-            shop_ads_commission_rate: percent(&product.shop_ads_commission),
-            sale_price_range: range(&product.sales_price),
-            original_price_range: range(&product.original_price),
-            in_stock: product.has_inventory,
-            sale_region: Some(product.sale_region.clone()).filter(|r| !r.is_empty()),
-            category_chain: category_chain(product),
-        });
-        record
-    }
-}
-
-/// A rate in hundredths of a percent as an exact percent (`1234` → `"12.34"`).
-fn percent(commission: &Option<WireCommission>) -> Option<String> {
-    let rate = commission.as_ref()?.rate?;
-    Some(Decimal::new(rate, 2).normalize().to_string())
-}
-
-/// A decimal string, exactly, or `None`.
-fn exact_text(raw: &str) -> Option<String> {
-    parse_decimal(raw.trim()).map(|d| d.to_string())
-}
-
-fn range(range: &Option<WirePriceRange>) -> Option<PriceRange> {
-    let range = range.as_ref()?;
-    Some(PriceRange {
-        min: exact_text(&range.minimum_amount)?,
-        max: exact_text(&range.maximum_amount).or_else(|| exact_text(&range.minimum_amount))?,
-    })
-}
-
-/// The chain top level first: from the entry whose parent is `"0"` down its
-/// children; entries that do not link up follow in TikTok's order.
-fn category_chain(product: &OpenProduct) -> Vec<Category> {
-    let levels = &product.category_chains;
-    let mut ordered: Vec<&crate::tiktok::creator::CategoryLevel> = Vec::new();
-    let mut parent = "0".to_owned();
-    while let Some(next) = levels
-        .iter()
-        .find(|l| l.parent_id == parent && !ordered.iter().any(|o| o.id == l.id))
-    {
-        parent = next.id.clone();
-        ordered.push(next);
-    }
-    for level in levels {
-        if !ordered.iter().any(|o| o.id == level.id) {
-            ordered.push(level);
-        }
-    }
-    ordered
-        .into_iter()
-        .map(|l| Category {
-            id: l.id.clone(),
-            name: l.local_name.clone(),
-        })
-        .collect()
 }
 
 #[cfg(test)]
