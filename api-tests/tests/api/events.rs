@@ -112,7 +112,9 @@ async fn every_sample_http_event_gets_its_documented_answer() {
     let mut seen = 0;
     for file in files {
         let stem = file.file_stem().unwrap().to_string_lossy().into_owned();
-        if stem.starts_with("token-refresh") {
+        // The refresher's events have their own tests; env.json is the
+        // environment `sam local invoke` gives the functions, not an event.
+        if stem.starts_with("token-refresh") || stem == "env" {
             continue;
         }
         let (_, status, code) = EXPECTED
