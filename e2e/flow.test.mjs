@@ -259,3 +259,104 @@ test('shop mode: a seller connects, lists shops, searches, opens a product with 
     shopServer.kill();
   }
 });
+
+// The same page with TIKTOK_PROVIDER=creator: the emulator plays the TikTok Shop
+// Affiliate Creator API (the creator authorization page, the marketplace of
+// open-collaboration products), page and API again on different sites.
+test('creator mode: a creator connects, searches the marketplace best-selling, pages on, opens a product; a seller account is refused', async () => {
+  const creatorServer = spawn(`${root}target/debug/local-api`, ['--port', '0', '--refresh-every', 'off', '--provider', 'creator'], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  try {
+    const [creatorSite, creatorApi] = await new Promise((resolve, reject) => {
+      let out = '';
+      creatorServer.stdout.on('data', (chunk) => {
+        out += chunk;
+        const page = out.match(/dshipit site \(demo page\) on (http:\/\/localhost:\d+)\//);
+        const api = out.match(/dshipit API on (http:\/\/127\.0\.0\.1:\d+)\//);
+        if (page && api) resolve([page[1], api[1]]);
+      });
+      creatorServer.on('exit', (code) => reject(new Error(`local-api --provider creator exited with ${code}`)));
+      setTimeout(() => reject(new Error('local-api --provider creator did not start in 30 s')), 30000).unref();
+    });
+    assert.notEqual(new URL(creatorSite).host, new URL(creatorApi).host);
+    const page = await newPage();
+    await page.goto(`${creatorSite}/`);
+    assert.equal(await status(page), 'Not connected');
+    assert.equal(await page.isVisible('#shop-form'), false, 'no shop search in creator mode');
+
+    await page.click('#connect');
+    await page.waitForSelector('#approve');
+    assert.match(page.url(), /\/alliance\/creator\/auth\?app_key=/);
+    assert.ok(!page.url().includes('redirect_uri') && !page.url().includes('service_id'), page.url());
+    await page.screenshot({ path: `${shots}/21-creator-authorization.png`, fullPage: true });
+    await page.click('#approve');
+    await page.waitForURL((u) => u.origin === creatorSite);
+    await page.waitForSelector('#status.connected');
+    assert.match(await status(page), /^Connected as @fitwithjo \(US\)/);
+
+    // "yoga mat", best-selling: thumbnails, price ranges, units sold, commission.
+    await page.fill('#query', 'yoga mat');
+    await page.selectOption('#sort', 'best_selling');
+    await page.click('#search');
+    await page.waitForSelector('.product-row');
+    const rows = await page.$$eval('.product-row', (trs) => trs.map((tr) => ({
+      text: tr.textContent,
+      sold: tr.querySelector('.sold').textContent,
+      commission: tr.querySelector('.commission').textContent,
+      id: tr.querySelector('.open-product').dataset.id,
+    })));
+    assert.equal(rows.length, 20);
+    assert.match(await page.textContent('#summary'), /^48 products · more available/);
+    for (const row of rows) {
+      assert.match(row.text, /yoga/i);
+      assert.match(row.commission, /^\d+(\.\d+)?%/);
+    }
+    const sold = rows.map((r) => r.sold).filter((s) => s !== '–').map(Number);
+    assert.deepEqual(sold, [...sold].sort((a, b) => b - a), 'best-selling first');
+    await page.waitForFunction(() => [...document.querySelectorAll('img.thumb')].every((img) => img.complete && img.naturalWidth > 0));
+    await page.screenshot({ path: `${shots}/22-creator-search.png`, fullPage: true });
+
+    // The next page continues: none of the first page's products again.
+    await page.click('#more');
+    await page.waitForFunction((first) => document.querySelector('.open-product')?.dataset.id !== first, rows[0].id);
+    const next = await page.$$eval('.open-product', (bs) => bs.map((b) => b.dataset.id));
+    assert.equal(next.length, 20);
+    assert.ok(next.every((id) => !rows.some((r) => r.id === id)), 'no product twice');
+    await page.screenshot({ path: `${shots}/23-creator-next-page.png`, fullPage: true });
+
+    // A price range: every price shown starts within it.
+    await page.fill('#min-price', '10');
+    await page.fill('#max-price', '30');
+    await page.click('#search');
+    await page.waitForFunction(() => document.querySelectorAll('.product-row').length > 0
+      && !document.getElementById('summary').textContent.startsWith('48 '));
+    const prices = await page.$$eval('.product-row .price', (tds) => tds.map((td) => parseFloat(td.textContent)));
+    assert.ok(prices.length > 0);
+    assert.ok(prices.every((p) => p >= 10 && p < 30), `prices ${prices}`);
+
+    await page.click('.open-product');
+    await page.waitForSelector('#product-commission');
+    assert.match(await page.textContent('#product-price'), /USD/);
+    await page.waitForFunction(() => {
+      const img = document.getElementById('product-image');
+      return img && img.complete && img.naturalWidth > 0;
+    });
+    await page.screenshot({ path: `${shots}/24-creator-product.png`, fullPage: true });
+
+    await page.click('#disconnect');
+    await page.waitForFunction(() => document.getElementById('status').textContent === 'Not connected');
+
+    // A seller account on the creator page is refused, with an error the site shows.
+    await page.click('#connect');
+    await page.waitForSelector('#approve');
+    await page.check('#as-seller');
+    await page.click('#approve');
+    await page.waitForURL(/tiktokError=not_a_creator/);
+    await page.waitForFunction(() => document.getElementById('error').textContent.includes('not_a_creator'));
+    assert.equal(await status(page), 'Not connected');
+    await page.screenshot({ path: `${shots}/25-creator-seller-refused.png`, fullPage: true });
+  } finally {
+    creatorServer.kill();
+  }
+});

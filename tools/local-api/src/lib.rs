@@ -464,7 +464,9 @@ pub async fn start(options: Options) -> std::io::Result<LocalStack> {
             tracing::error!(%error, "local API stopped");
         }
     });
-    let page = PAGE.replace("__API_BASE__", &base_url);
+    let page = PAGE
+        .replace("__API_BASE__", &base_url)
+        .replace("__PROVIDER__", &options.provider);
     let site = axum::Router::new()
         .route("/", axum::routing::get(move || async move { Html(page) }))
         .layer(axum::middleware::from_fn_with_state(
