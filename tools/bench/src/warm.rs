@@ -242,6 +242,7 @@ pub async fn run(iterations: usize, sink: &Sink) -> Res<Section> {
     ));
     section.push(table.render());
     section.push(shop_search(&running, iterations, warmup, sink).await?);
+    section.push(creator_search(&running, iterations, warmup, sink).await?);
     Ok(section)
 }
 
@@ -395,6 +396,153 @@ async fn shop_search(
         "`TIKTOK_PROVIDER=shop` (the emulator's Partner API): search `shopId={PARTNER_SHOP}&query={SEARCH_QUERY}&pageSize=10` \
          ({iterations} requests after {warmup} warm-up ones; one signed Search Products page of 100 holds the 10 mugs). \
          *Upstream* is that signed call made directly with the gateway's `ShopClient`, same token and cipher.\n\n{}",
+        table.render()
+    ))
+}
+
+/// `TIKTOK_PROVIDER=creator`: warm marketplace search against the emulator's
+/// Affiliate Creator API on the memory store, compared with the same signed
+/// search page made directly with the gateway's `CreatorClient`.
+async fn creator_search(
+    running: &tiktok_emulator::RunningEmulator,
+    iterations: usize,
+    warmup: usize,
+    sink: &Sink,
+) -> Res<String> {
+    use tiktok_gateway::tiktok::creator::{CreatorClient, OpenSearch, SortField};
+    use tiktok_gateway::tiktok::shop::ShopClient;
+    use tiktok_gateway::tiktok::AppCredentials;
+    use tiktok_gateway::{AuthCode, ClientSecret, TikTokClient};
+
+    let base = &running.base_url;
+    let partner = running.emulator.partner().config().clone();
+    let mut vars = setup::app_vars(base, "unused", "unused", &[]);
+    vars.extend([
+        ("UPSTREAM_RATE_PER_SEC", "1000000".to_owned()),
+        ("TIKTOK_PROVIDER", "creator".to_owned()),
+        (
+            "TIKTOK_CREATOR_AUTHORIZE_URL",
+            format!("{base}/alliance/creator/auth"),
+        ),
+        ("TIKTOK_SHOP_TOKEN_URL", format!("{base}/api/v2/token/get")),
+        (
+            "TIKTOK_SHOP_REFRESH_URL",
+            format!("{base}/api/v2/token/refresh"),
+        ),
+        ("TIKTOK_SHOP_API_BASE_URL", base.clone()),
+    ]);
+    let config = setup::config(&vars)?;
+    let client = TikTokClient::new(
+        TikTokClient::http_client(&config.tiktok).map_err(|e| e.to_string())?,
+        config.tiktok.clone(),
+    );
+    let creator_client = CreatorClient::new(ShopClient::new(client, config.shop.clone()));
+    let mut secret: serde_json::Value =
+        serde_json::from_str(&setup::secret_json(running.emulator.config()))
+            .map_err(|e| e.to_string())?;
+    secret["app_key"] = partner.app_key.clone().into();
+    secret["app_secret"] = partner.app_secret.clone().into();
+    let (state, counting) = counted(setup::memory_state(config, secret.to_string())?);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let code = AuthCode::new(running.emulator.creator().issue_code("US"));
+    let tokens = state
+        .authorization
+        .connect(&code, None, deadline)
+        .await
+        .map_err(|e| e.to_string())?;
+    state
+        .store
+        .put_connection(USER, &tokens)
+        .await
+        .map_err(|e| e.to_string())?;
+    let request = || {
+        test_support::api_event(
+            "GET",
+            "/api/tiktok/search",
+            &[
+                ("query", "yoga mat"),
+                ("sort", "best_selling"),
+                ("pageSize", "20"),
+            ],
+            Some(USER),
+            &[("accept", "application/json")],
+        )
+    };
+    for _ in 0..warmup {
+        search::handler(&state, request())
+            .await
+            .map_err(|e| e.to_string())?;
+    }
+    let store_before = counting.calls();
+    let secrets_before = state.secrets.fetch_count();
+    let upstream_searches = || running.emulator.creator().stats().search;
+    let upstream_before = upstream_searches();
+    let mut latencies = Vec::with_capacity(iterations);
+    for _ in 0..iterations {
+        let started = Instant::now();
+        let response = search::handler(&state, request())
+            .await
+            .map_err(|e| e.to_string())?;
+        latencies.push(started.elapsed());
+        let (status, body) = setup::status_and_body(response);
+        if status != 200 {
+            return Err(format!("creator-mode search answered {status}: {body}"));
+        }
+    }
+    let upstream_calls = (upstream_searches() - upstream_before) as f64 / iterations as f64;
+    let store = counting.calls().since(&store_before);
+    let secret_fetches = state.secrets.fetch_count() - secrets_before;
+    // The same upstream call, direct: one signed search page of 20.
+    let app = AppCredentials {
+        client_key: partner.app_key.clone(),
+        client_secret: ClientSecret::new(partner.app_secret.clone()),
+    };
+    let search = OpenSearch {
+        title_keywords: vec!["yoga".into(), "mat".into()],
+        sort: Some((SortField::UnitsSold, true)),
+        ..OpenSearch::default()
+    };
+    let mut direct = Vec::with_capacity(iterations);
+    for i in 0..(iterations + iterations / 10) {
+        let started = Instant::now();
+        creator_client
+            .search(
+                &app,
+                &tokens.access_token,
+                &search,
+                20,
+                None,
+                deadline + Duration::from_secs(3600),
+            )
+            .await
+            .map_err(|e| format!("direct creator search: {e}"))?;
+        if i >= iterations / 10 {
+            direct.push(started.elapsed());
+        }
+    }
+    let result = RouteResult {
+        handler: Samples::from_durations(&latencies),
+        upstream: Samples::from_durations(&direct),
+        upstream_calls,
+        store,
+        secret_fetches,
+        wire: None,
+    };
+    let mut table = route_table();
+    let mut scratch = Section::new("creator");
+    report_route(
+        &mut scratch,
+        &mut table,
+        sink,
+        "memory store, TIKTOK_PROVIDER=creator",
+        Route::Search,
+        iterations,
+        &result,
+    );
+    Ok(format!(
+        "`TIKTOK_PROVIDER=creator` (the emulator's Affiliate Creator API): search `query=yoga mat&sort=best_selling&pageSize=20` \
+         ({iterations} requests after {warmup} warm-up ones; one signed marketplace search page of 20). \
+         *Upstream* is that signed call made directly with the gateway's `CreatorClient`, same token.\n\n{}",
         table.render()
     ))
 }
