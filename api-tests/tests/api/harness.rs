@@ -11,8 +11,8 @@ use lambda_http::{Body, Request, Response};
 use secrecy::SecretString;
 use tiktok_gateway::app_secrets::StaticSecret;
 use tiktok_gateway::boot;
-use tiktok_gateway::clock::Clock;
 use tiktok_gateway::refresh::Summary;
+use tiktok_gateway::Clock;
 use tiktok_gateway::{
     AccessToken, AppState, Config, Connection, MemoryStore, RefreshToken, Secrets, Tokens,
 };

@@ -4,7 +4,7 @@
 
 use lambda_http::{Body, Request, Response};
 use tiktok_gateway::http;
-use tiktok_gateway::store::Connections;
+use tiktok_gateway::Connections;
 use tiktok_gateway::{AppState, Error};
 
 pub use tiktok_gateway::status::Status;

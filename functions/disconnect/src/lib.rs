@@ -5,7 +5,7 @@
 
 use lambda_http::{Body, Request, Response};
 use tiktok_gateway::http;
-use tiktok_gateway::store::Connections;
+use tiktok_gateway::Connections;
 use tiktok_gateway::{AppState, Error};
 
 /// The Lambda handler.

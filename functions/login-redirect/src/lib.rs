@@ -8,8 +8,9 @@
 use lambda_http::{Body, Request, Response};
 use tiktok_gateway::crypto::{random_token, sha256_hex};
 use tiktok_gateway::http;
-use tiktok_gateway::store::{PendingAuth, PendingLogin, STATE_TTL_SECS};
+use tiktok_gateway::store::{PendingLogin, STATE_TTL_SECS};
 use tiktok_gateway::tiktok::Pkce;
+use tiktok_gateway::PendingAuth;
 use tiktok_gateway::{AppState, Error, OAuthState};
 use url::Url;
 

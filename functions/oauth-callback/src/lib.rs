@@ -17,7 +17,8 @@
 use lambda_http::{Body, Request, Response};
 use tiktok_gateway::crypto::{random_token, sha256_hex};
 use tiktok_gateway::http;
-use tiktok_gateway::store::{PendingAuth, PendingGrant, PendingLogin, GRANT_TTL_SECS};
+use tiktok_gateway::store::{PendingGrant, PendingLogin, GRANT_TTL_SECS};
+use tiktok_gateway::PendingAuth;
 use tiktok_gateway::{AppState, AuthCode, Error};
 use url::Url;
 

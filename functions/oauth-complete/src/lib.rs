@@ -16,8 +16,8 @@ use serde::Deserialize;
 use tiktok_gateway::crypto::sha256_hex;
 use tiktok_gateway::http;
 use tiktok_gateway::status::Status;
-use tiktok_gateway::store::{Connections, PendingAuth};
 use tiktok_gateway::{AppState, Error};
+use tiktok_gateway::{Connections, PendingAuth};
 
 /// The longest completion id accepted (ours are 43 characters).
 const MAX_COMPLETION_LEN: usize = 128;

@@ -19,9 +19,9 @@
 
 use lambda_http::{Body, Request, Response};
 use serde::Deserialize;
-use tiktok_gateway::store::{Connections, StoreError, WebhookDeliveries};
 use tiktok_gateway::tiktok::shop::verify_webhook;
 use tiktok_gateway::{http, AccessToken, AppState, Error, RefreshToken};
+use tiktok_gateway::{Connections, StoreError, WebhookDeliveries};
 
 /// The largest body read.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;

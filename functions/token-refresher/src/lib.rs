@@ -20,8 +20,9 @@ use std::time::Duration;
 use futures::StreamExt;
 use tiktok_gateway::queue::{self, RefreshQueue};
 use tiktok_gateway::refresh::{self, Outcome};
-use tiktok_gateway::store::{AppTokens, Due, DueIndex, DueWindow};
+use tiktok_gateway::store::{Due, DueWindow};
 use tiktok_gateway::{AppState, TokenMode};
+use tiktok_gateway::{AppTokens, DueIndex};
 use tokio::time::Instant;
 
 pub use tiktok_gateway::refresh::Summary;

@@ -6,14 +6,14 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
-use tiktok_gateway::store::{
-    AppToken, ConnectionActivity, Due, DueWindow, PendingGrant, PendingLogin,
-};
-use tiktok_gateway::store::{
+use tiktok_gateway::store::{AppToken, Due, DueWindow, PendingGrant, PendingLogin};
+use tiktok_gateway::tiktok::Product;
+use tiktok_gateway::ConnectionActivity;
+use tiktok_gateway::TikTokId;
+use tiktok_gateway::{AccessToken, Connection, StoreError, TokenStore, Tokens};
+use tiktok_gateway::{
     AppTokens, Connections, DueIndex, PendingAuth, ProductCache, UpstreamBudget, WebhookDeliveries,
 };
-use tiktok_gateway::tiktok::{Product, TikTokId};
-use tiktok_gateway::{AccessToken, Connection, StoreError, TokenStore, Tokens};
 
 /// Store calls by method, and reads versus writes.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
