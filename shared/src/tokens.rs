@@ -17,9 +17,9 @@ use tokio::time::Instant;
 use crate::clock::{expires_at, Clock};
 use crate::config::TokenMode;
 use crate::error::Error;
-use crate::provider::{Authorization, OpeningSession, Session};
+use crate::provider::{Authorization, Session, SessionOpener};
 use crate::redacted::AccessToken;
-use crate::store::{Connection, ConnectionStatus, StoreError, TokenStore, Tokens};
+use crate::store::{CacheEntry, Connection, ConnectionStatus, StoreError, TokenStore, Tokens};
 use crate::tiktok::UpstreamError;
 
 /// Tokens this close to expiry are treated as expired (clock skew, request time).
@@ -239,7 +239,12 @@ impl TokenService {
 
     /// The user's connection, usable: 409 when there is none or it needs a reconnect.
     pub async fn active_connection(&self, user_id: &str) -> Result<Connection, Error> {
-        match self.store.get_connection(user_id).await? {
+        self.usable(self.store.get_connection(user_id).await?)
+    }
+
+    /// `connection` if it is usable: 409 when there is none or it needs a reconnect.
+    fn usable(&self, connection: Option<Connection>) -> Result<Connection, Error> {
+        match connection {
             None => Err(Error::NotConnected),
             Some(c) if c.status == ConnectionStatus::ReconnectRequired => {
                 Err(Error::ReconnectRequired)
@@ -317,13 +322,13 @@ impl TokenService {
         })
     }
 
-    /// [`TokenService::request_connection`] as the [`Session`] a catalogue
-    /// awaits together with its own reads.
-    pub fn opening_session<'a>(&'a self, user_id: &'a str) -> OpeningSession<'a> {
-        Box::pin(async move {
-            let session: Box<dyn Session + 'a> = Box::new(self.request_connection(user_id).await?);
-            Ok(session)
-        })
+    /// A product lookup's session for `user_id`, opened by the catalogue
+    /// together with its cache read (one round trip, see [`SessionOpener`]).
+    pub fn opener<'a>(&'a self, user_id: &'a str) -> ProductLookupOpener<'a> {
+        ProductLookupOpener {
+            tokens: self,
+            user_id,
+        }
     }
 
     /// Counts one upstream call against the user's daily budget (one atomic
@@ -362,6 +367,35 @@ impl TokenService {
             // Not fatal: the request goes on; the next one tries again.
             Err(error) => tracing::warn!(error = %error, "could not record the use"),
         }
+    }
+}
+
+/// Opens a product lookup's session: the connection and the catalogue's
+/// cache entry in one store round trip.
+pub struct ProductLookupOpener<'a> {
+    tokens: &'a TokenService,
+    user_id: &'a str,
+}
+
+#[async_trait]
+impl SessionOpener for ProductLookupOpener<'_> {
+    async fn open_with(
+        &self,
+        entry: &CacheEntry,
+    ) -> Result<(Box<dyn Session + '_>, Option<String>), Error> {
+        let tokens = self.tokens;
+        let (connection, cached) = tokens
+            .store
+            .connection_and_cached(self.user_id, entry, tokens.now())
+            .await?;
+        let mut connection = tokens.usable(connection)?;
+        tokens.record_use(&mut connection).await;
+        let session: Box<dyn Session + '_> = Box::new(RequestConnection {
+            tokens,
+            connection,
+            refreshed: false,
+        });
+        Ok((session, cached))
     }
 }
 

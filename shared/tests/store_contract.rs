@@ -6,8 +6,8 @@ use std::sync::Arc;
 use secrecy::SecretString;
 use tiktok_gateway::app_secrets::StaticSecret;
 use tiktok_gateway::store::{
-    AppTokens, Connections, DueWindow, PendingAuth, PendingGrant, PendingLogin, SellerAccount,
-    SellerShop, TableLayout,
+    AppTokens, CacheEntry, CachedKind, Connections, DueWindow, PendingAuth, PendingGrant,
+    PendingLogin, SellerAccount, SellerShop, TableLayout,
 };
 use tiktok_gateway::tiktok::Product;
 use tiktok_gateway::{
@@ -643,6 +643,60 @@ async fn a_product_listed_twice_is_cached_once(store: Arc<dyn TokenStore>) {
     }
 }
 
+async fn a_product_lookup_reads_the_connection_and_the_entry_at_once(store: Arc<dyn TokenStore>) {
+    let user = user();
+    let shop = TikTokId::parse("7494754040961993092").unwrap();
+    let product = TikTokId::parse("7494754040961993100").unwrap();
+    let entry = |kind| CacheEntry {
+        kind,
+        shop_id: shop.clone(),
+        product_id: product.clone(),
+    };
+    // Nothing stored: neither.
+    let (connection, cached) = store
+        .connection_and_cached(&user, &entry(CachedKind::Detail), NOW)
+        .await
+        .unwrap();
+    assert!(connection.is_none() && cached.is_none());
+
+    let stored = store
+        .put_connection(&user, &tokens("lookup", NOW + 3600, NOW + 86_400))
+        .await
+        .unwrap();
+    store
+        .cache_detail(&shop, &product, r#"{"id":"7494754040961993100"}"#, NOW + 60)
+        .await
+        .unwrap();
+    let listed: Product = serde_json::from_value(serde_json::json!({
+        "product_id": 7494754040961993100u64, "product_name": "Desk lamp",
+    }))
+    .unwrap();
+    store
+        .cache_products(&shop, std::slice::from_ref(&listed), NOW + 60)
+        .await
+        .unwrap();
+
+    let (connection, cached) = store
+        .connection_and_cached(&user, &entry(CachedKind::Detail), NOW)
+        .await
+        .unwrap();
+    assert_eq!(connection, Some(stored.clone()));
+    assert_eq!(cached.as_deref(), Some(r#"{"id":"7494754040961993100"}"#));
+    let (_, cached) = store
+        .connection_and_cached(&user, &entry(CachedKind::Product), NOW)
+        .await
+        .unwrap();
+    let cached: Product = serde_json::from_str(&cached.unwrap()).unwrap();
+    assert_eq!(cached, listed);
+    // An expired entry is a miss; the connection is still read.
+    let (connection, cached) = store
+        .connection_and_cached(&user, &entry(CachedKind::Detail), NOW + 60)
+        .await
+        .unwrap();
+    assert_eq!(connection, Some(stored));
+    assert_eq!(cached, None);
+}
+
 macro_rules! contract {
     ($($name:ident),* $(,)?) => {
         mod memory_store {
@@ -672,6 +726,7 @@ contract!(
     cached_details_expire,
     shops_point_at_their_seller_and_deliveries_are_remembered,
     a_product_listed_twice_is_cached_once,
+    a_product_lookup_reads_the_connection_and_the_entry_at_once,
 );
 
 /// Racing stores as separate containers would have them: separate clients.

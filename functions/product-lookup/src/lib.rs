@@ -25,7 +25,7 @@ async fn handle(state: &AppState, req: &Request) -> Result<Response<Body>, Error
     let answer = state
         .catalogue
         .product(
-            state.tokens.opening_session(&user_id),
+            &state.tokens.opener(&user_id),
             shop_id.as_ref(),
             &product_id,
             deadline,

@@ -25,13 +25,13 @@ use url::Url;
 use super::paging::{self, Listing, Position, UpstreamPage, Wanted};
 use super::{
     session_and_cached, with_token, Authorization, CacheSettings, Catalogue, MarketSort,
-    OpeningSession, SearchRequest, SearchResult, Session, ShopView,
+    SearchRequest, SearchResult, Session, SessionOpener, ShopView,
 };
 use crate::app_secrets::{AppSecrets, Secrets, SecretsError};
 use crate::error::Error;
 use crate::product::DshipitProduct;
 use crate::redacted::{AuthCode, CodeVerifier, OAuthState};
-use crate::store::{Connection, CreatorProfile, SellerAccount, Tokens};
+use crate::store::{CachedKind, Connection, CreatorProfile, SellerAccount, Tokens};
 use crate::tiktok::creator::{
     CreatorClient, OpenProduct, OpenSearch, SortField, MAX_KEYWORDS, MAX_KEYWORD_CHARS,
     MAX_SEARCH_PAGE_SIZE, SCOPE_COLLABORATION_READ, USER_TYPE_CREATOR,
@@ -363,7 +363,7 @@ impl Catalogue for CreatorProvider {
 
     async fn product(
         &self,
-        session: OpeningSession<'_>,
+        session: &dyn SessionOpener,
         shop_id: Option<&TikTokId>,
         product_id: &TikTokId,
         deadline: Instant,
@@ -371,13 +371,9 @@ impl Catalogue for CreatorProvider {
         self.check_product(shop_id)?;
         let shop = TikTokId::parse(MARKETPLACE_SHOP)
             .ok_or_else(|| Error::Internal("marketplace cache key".into()))?;
-        let cached = self
-            .cache
-            .cache
-            .cached_detail(&shop, product_id, self.now());
-        let (mut session, cached) = session_and_cached(session, cached).await?;
-        let product = match cached.and_then(|json| serde_json::from_str::<OpenProduct>(&json).ok())
-        {
+        let (mut session, cached) =
+            session_and_cached(session, CachedKind::Detail, &shop, product_id).await?;
+        let product = match cached {
             Some(product) => product,
             None => {
                 let app = self.app().await?;

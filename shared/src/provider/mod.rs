@@ -19,7 +19,6 @@ pub mod research;
 pub mod shop;
 
 use std::future::Future;
-use std::pin::Pin;
 
 use async_trait::async_trait;
 use serde::Serialize;
@@ -30,7 +29,7 @@ use crate::app_secrets::AppSecrets;
 use crate::error::Error;
 use crate::product::DshipitProduct;
 use crate::redacted::{AccessToken, AuthCode, CodeVerifier, OAuthState};
-use crate::store::{Connection, StoreError, Tokens};
+use crate::store::{CacheEntry, CachedKind, Connection, Tokens};
 use crate::tiktok::{Pkce, TikTokId, UpstreamError};
 
 /// A shop as the site shows it. Research shops have ratings and counts;
@@ -239,10 +238,19 @@ pub trait Session: Send {
     ) -> Result<Option<AccessToken>, Error>;
 }
 
-/// The request's [`Session`], still being opened: a catalogue awaits it
-/// together with its own cache read, so the two go out at once.
-pub type OpeningSession<'a> =
-    Pin<Box<dyn Future<Output = Result<Box<dyn Session + 'a>, Error>> + Send + 'a>>;
+/// A product lookup's [`Session`], not yet opened: the catalogue names the
+/// product cache entry it wants, and opening reads the user's connection and
+/// that entry in one round trip (only connected users get data, even from
+/// the cache).
+#[async_trait]
+pub trait SessionOpener: Send + Sync {
+    /// The request's session and `entry` of the product cache as JSON (a miss
+    /// when absent, expired or unreadable).
+    async fn open_with(
+        &self,
+        entry: &CacheEntry,
+    ) -> Result<(Box<dyn Session + '_>, Option<String>), Error>;
+}
 
 /// Runs `call` with a usable token from `session`; when TikTok says the token
 /// is no longer valid, asks the session for another and retries, once per
@@ -308,7 +316,7 @@ pub trait Catalogue: Send + Sync {
     /// the cache are awaited together.
     async fn product(
         &self,
-        session: OpeningSession<'_>,
+        session: &dyn SessionOpener,
         shop_id: Option<&TikTokId>,
         product_id: &TikTokId,
         deadline: Instant,
@@ -320,17 +328,27 @@ fn required_shop(shop_id: Option<&TikTokId>) -> Result<&TikTokId, Error> {
     shop_id.ok_or_else(|| Error::BadRequest("shopId is required".into()))
 }
 
-/// The user's session and what the product cache holds for them, read at
-/// once. An unreadable cache is a miss (logged): the caller asks TikTok.
-async fn session_and_cached<'s, T>(
-    session: OpeningSession<'s>,
-    cached: impl Future<Output = Result<Option<T>, StoreError>>,
+/// The user's session and the cached `kind` entry of `product_id` in
+/// `shop_id`, decoded; an entry that does not decode is a miss (logged): the
+/// caller asks TikTok.
+async fn session_and_cached<'s, T: serde::de::DeserializeOwned>(
+    opener: &'s dyn SessionOpener,
+    kind: CachedKind,
+    shop_id: &TikTokId,
+    product_id: &TikTokId,
 ) -> Result<(Box<dyn Session + 's>, Option<T>), Error> {
-    let (session, cached) = tokio::join!(session, cached);
-    let session = session?;
-    let cached = cached.unwrap_or_else(|error| {
-        tracing::warn!(error = %error, "product cache unreadable; asking TikTok");
-        None
+    let entry = CacheEntry {
+        kind,
+        shop_id: shop_id.clone(),
+        product_id: product_id.clone(),
+    };
+    let (session, cached) = opener.open_with(&entry).await?;
+    let cached = cached.and_then(|json| {
+        serde_json::from_str(&json)
+            .map_err(
+                |error| tracing::warn!(error = %error, "cached product unreadable; asking TikTok"),
+            )
+            .ok()
     });
     Ok((session, cached))
 }

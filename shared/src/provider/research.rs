@@ -17,14 +17,14 @@ use url::Url;
 use super::paging::{self, Listing, Position, UpstreamPage, Wanted};
 use super::{
     required_shop, session_and_cached, with_token, Authorization, CacheSettings, Catalogue,
-    OpeningSession, SearchRequest, SearchResult, Session, ShopView,
+    SearchRequest, SearchResult, Session, SessionOpener, ShopView,
 };
 use crate::app_secrets::{AppSecrets, Secrets};
 use crate::clock::expires_at;
 use crate::error::Error;
 use crate::product::DshipitProduct;
 use crate::redacted::{AccessToken, AuthCode, CodeVerifier, OAuthState};
-use crate::store::{Connection, Tokens};
+use crate::store::{CachedKind, Connection, Tokens};
 use crate::tiktok::{
     Page, Pkce, Product, Shop, TikTokClient, TikTokId, TokenGrant, UpstreamError, MAX_PAGE_SIZE,
 };
@@ -339,17 +339,14 @@ impl Catalogue for ResearchProvider {
 
     async fn product(
         &self,
-        session: OpeningSession<'_>,
+        session: &dyn SessionOpener,
         shop_id: Option<&TikTokId>,
         product_id: &TikTokId,
         deadline: Instant,
     ) -> Result<serde_json::Value, Error> {
         let shop_id = required_shop(shop_id)?;
-        let cached = self
-            .cache
-            .cache
-            .cached_product(shop_id, product_id, self.now());
-        let (mut session, cached) = session_and_cached(session, cached).await?;
+        let (mut session, cached) =
+            session_and_cached(session, CachedKind::Product, shop_id, product_id).await?;
         let session = session.as_mut();
         let product = match cached {
             Some(product) => product,

@@ -9,9 +9,10 @@ use async_trait::async_trait;
 use tokio::sync::Mutex;
 
 use super::{
-    due_by_user, shard_of, AppToken, AppTokens, Connection, ConnectionActivity, ConnectionStatus,
-    Connections, Due, DueIndex, DueWindow, PendingAuth, PendingGrant, PendingLogin, ProductCache,
-    StoreError, Tokens, UpstreamBudget, WebhookDeliveries,
+    due_by_user, shard_of, AppToken, AppTokens, CacheEntry, CachedKind, Connection,
+    ConnectionActivity, ConnectionStatus, Connections, Due, DueIndex, DueWindow, PendingAuth,
+    PendingGrant, PendingLogin, ProductCache, ProductLookup, StoreError, Tokens, UpstreamBudget,
+    WebhookDeliveries,
 };
 use crate::redacted::AccessToken;
 use crate::tiktok::{Product, TikTokId};
@@ -386,5 +387,28 @@ impl ProductCache for MemoryStore {
     ) -> Result<Option<String>, StoreError> {
         let key = (shop_id.clone(), product_id.clone());
         Ok(self.tables.lock().await.details.get(&key, now).cloned())
+    }
+}
+
+#[async_trait]
+impl ProductLookup for MemoryStore {
+    async fn connection_and_cached(
+        &self,
+        user_id: &str,
+        entry: &CacheEntry,
+        now: i64,
+    ) -> Result<(Option<Connection>, Option<String>), StoreError> {
+        let connection = self.get_connection(user_id).await?;
+        let cached = match entry.kind {
+            CachedKind::Product => self
+                .cached_product(&entry.shop_id, &entry.product_id, now)
+                .await?
+                .and_then(|p| serde_json::to_string(&p).ok()),
+            CachedKind::Detail => {
+                self.cached_detail(&entry.shop_id, &entry.product_id, now)
+                    .await?
+            }
+        };
+        Ok((connection, cached))
     }
 }

@@ -432,6 +432,41 @@ pub trait AppTokens: Send + Sync {
     ) -> Result<AppToken, StoreError>;
 }
 
+/// What kind of entry of the product cache a product lookup reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CachedKind {
+    /// A listed product ([`ProductCache::cache_products`]).
+    Product,
+    /// A product's detail as a provider's JSON ([`ProductCache::cache_detail`]).
+    Detail,
+}
+
+/// One entry of the product cache.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CacheEntry {
+    /// Its kind.
+    pub kind: CachedKind,
+    /// The shop it is filed under.
+    pub shop_id: TikTokId,
+    /// The product.
+    pub product_id: TikTokId,
+}
+
+/// What a product lookup reads before it may answer: the user's connection
+/// and the product's cache entry, in one round trip.
+#[async_trait]
+pub trait ProductLookup: Send + Sync {
+    /// The user's connection (read strongly, as [`Connections::get_connection`])
+    /// and `entry` as JSON unless it has expired at `now`. An unreadable cache
+    /// entry is a miss, not an error: the caller asks TikTok.
+    async fn connection_and_cached(
+        &self,
+        user_id: &str,
+        entry: &CacheEntry,
+        now: i64,
+    ) -> Result<(Option<Connection>, Option<String>), StoreError>;
+}
+
 /// Products and product details cached per shop, to spare TikTok calls.
 #[async_trait]
 pub trait ProductCache: Send + Sync {
@@ -483,6 +518,7 @@ pub trait TokenStore:
     + UpstreamBudget
     + AppTokens
     + ProductCache
+    + ProductLookup
 {
 }
 
@@ -495,6 +531,7 @@ impl<T> TokenStore for T where
         + UpstreamBudget
         + AppTokens
         + ProductCache
+        + ProductLookup
         + ?Sized
 {
 }

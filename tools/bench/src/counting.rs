@@ -6,13 +6,14 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
-use tiktok_gateway::store::{AppToken, Due, DueWindow, PendingGrant, PendingLogin};
+use tiktok_gateway::store::{AppToken, CacheEntry, Due, DueWindow, PendingGrant, PendingLogin};
 use tiktok_gateway::tiktok::Product;
 use tiktok_gateway::ConnectionActivity;
 use tiktok_gateway::TikTokId;
 use tiktok_gateway::{AccessToken, Connection, StoreError, TokenStore, Tokens};
 use tiktok_gateway::{
-    AppTokens, Connections, DueIndex, PendingAuth, ProductCache, UpstreamBudget, WebhookDeliveries,
+    AppTokens, Connections, DueIndex, PendingAuth, ProductCache, ProductLookup, UpstreamBudget,
+    WebhookDeliveries,
 };
 
 /// Store calls by method, and reads versus writes.
@@ -159,4 +160,8 @@ count_and_delegate!(ProductCache {
     read cached_product(shop_id: &TikTokId, product_id: &TikTokId, now: i64) -> Option<Product>;
     write cache_detail(shop: &TikTokId, product: &TikTokId, json: &str, expires_at: i64) -> ();
     read cached_detail(shop_id: &TikTokId, product_id: &TikTokId, now: i64) -> Option<String>;
+});
+
+count_and_delegate!(ProductLookup {
+    read connection_and_cached(user_id: &str, entry: &CacheEntry, now: i64) -> (Option<Connection>, Option<String>);
 });

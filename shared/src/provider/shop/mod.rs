@@ -22,14 +22,14 @@ mod detail;
 use super::paging::{self, Listing, Position, UpstreamPage, Wanted};
 use super::{
     required_shop, session_and_cached, with_token, Authorization, CacheSettings, Catalogue,
-    OpeningSession, SearchRequest, SearchResult, Session, ShopView,
+    SearchRequest, SearchResult, Session, SessionOpener, ShopView,
 };
 use crate::app_secrets::{AppSecrets, Secrets, SecretsError};
 use crate::error::Error;
 use crate::product::DshipitProduct;
 use crate::redacted::{AuthCode, CodeVerifier, OAuthState};
-use crate::store::{Connection, SellerAccount, SellerShop, Tokens};
-use crate::tiktok::shop::{ListedProduct, ProductDetail, ShopClient, MAX_SEARCH_PAGE_SIZE};
+use crate::store::{CachedKind, Connection, SellerAccount, SellerShop, Tokens};
+use crate::tiktok::shop::{ListedProduct, ShopClient, MAX_SEARCH_PAGE_SIZE};
 use crate::tiktok::{AppCredentials, Pkce, TikTokId, UpstreamError};
 use detail::product_answer;
 
@@ -338,20 +338,16 @@ impl Catalogue for ShopProvider {
 
     async fn product(
         &self,
-        session: OpeningSession<'_>,
+        session: &dyn SessionOpener,
         shop_id: Option<&TikTokId>,
         product_id: &TikTokId,
         deadline: Instant,
     ) -> Result<serde_json::Value, Error> {
         let shop_id = required_shop(shop_id)?;
-        let cached = self
-            .cache
-            .cache
-            .cached_detail(shop_id, product_id, self.cache.now());
-        let (mut session, cached) = session_and_cached(session, cached).await?;
+        let (mut session, cached) =
+            session_and_cached(session, CachedKind::Detail, shop_id, product_id).await?;
         let conn = session.as_mut();
         let shop = seller_shop(conn, shop_id)?;
-        let cached = cached.and_then(|json| serde_json::from_str::<ProductDetail>(&json).ok());
         let detail = match cached {
             Some(detail) => detail,
             None => {

@@ -40,9 +40,10 @@ use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, ReturnValue, WriteRequ
 use aws_sdk_dynamodb::Client;
 
 use super::{
-    due_by_user, shard_of, AppToken, AppTokens, Connection, ConnectionActivity, ConnectionStatus,
-    Connections, Due, DueIndex, DueWindow, PendingAuth, PendingGrant, PendingLogin, ProductCache,
-    StoreError, Tokens, UpstreamBudget, WebhookDeliveries,
+    due_by_user, shard_of, AppToken, AppTokens, CacheEntry, CachedKind, Connection,
+    ConnectionActivity, ConnectionStatus, Connections, Due, DueIndex, DueWindow, PendingAuth,
+    PendingGrant, PendingLogin, ProductCache, ProductLookup, StoreError, Tokens, UpstreamBudget,
+    WebhookDeliveries,
 };
 use crate::app_secrets::Secrets;
 use crate::aws::LazyClient;

@@ -94,3 +94,68 @@ impl ProductCache for DynamoStore {
         Ok(Some(get_s(&item, "product")?.to_owned()))
     }
 }
+
+#[async_trait]
+impl ProductLookup for DynamoStore {
+    /// One strongly consistent BatchGetItem of the connection and the entry.
+    async fn connection_and_cached(
+        &self,
+        user_id: &str,
+        entry: &CacheEntry,
+        now: i64,
+    ) -> Result<(Option<Connection>, Option<String>), StoreError> {
+        let kind = match entry.kind {
+            CachedKind::Product => "PRODUCT",
+            CachedKind::Detail => "DETAIL",
+        };
+        let user = user_key(user_id);
+        let cached = shop_item_key(&entry.shop_id, kind, &entry.product_id);
+        let keys = aws_sdk_dynamodb::types::KeysAndAttributes::builder()
+            .keys(user.clone())
+            .keys(cached.clone())
+            .consistent_read(true)
+            .build()
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let mut wanted = HashMap::from([(self.layout.table.clone(), keys)]);
+        let mut items: Vec<Item> = Vec::new();
+        // DynamoDB may leave keys unprocessed under load: ask again for those.
+        for _ in 0..3 {
+            let output = self
+                .client
+                .batch_get_item()
+                .set_request_items(Some(wanted))
+                .send()
+                .await
+                .map_err(unavailable)?;
+            items.extend(
+                output
+                    .responses
+                    .and_then(|mut r| r.remove(&self.layout.table))
+                    .unwrap_or_default(),
+            );
+            match output.unprocessed_keys.filter(|u| !u.is_empty()) {
+                Some(left) => wanted = left,
+                None => {
+                    wanted = HashMap::new();
+                    break;
+                }
+            }
+        }
+        if !wanted.is_empty() {
+            return Err(StoreError::Unavailable(
+                "DynamoDB left keys of a product lookup unprocessed".into(),
+            ));
+        }
+        let is = |item: &Item, key: &Item| key.iter().all(|(k, v)| item.get(k) == Some(v));
+        let connection = match items.iter().find(|item| is(item, &user)) {
+            Some(item) => Some(connection_from(&self.keyring().await?, item)?),
+            None => None,
+        };
+        let cached = items
+            .iter()
+            .find(|item| is(item, &cached))
+            .filter(|item| get_n::<i64>(item, "expires_at").is_ok_and(|at| at > now))
+            .and_then(|item| get_s(item, "product").ok().map(str::to_owned));
+        Ok((connection, cached))
+    }
+}
