@@ -128,7 +128,8 @@ pub struct Summary {
     pub left_for_next_run: usize,
     /// Handed to the refresh workers through the queue.
     pub enqueued: usize,
-    /// How long ago the most overdue due token expired (0: none had).
+    /// How long ago the most overdue token the policy said to refresh
+    /// expired (0: none had). Idle and dormant connections do not count.
     pub oldest_due_age_secs: i64,
     /// Whether the app's client-credentials token was renewed (app mode).
     pub app_token_refreshed: bool,
@@ -222,7 +223,10 @@ impl Summary {
 
 /// Reads `user_id`'s connection (strongly: the index is eventually consistent)
 /// and does what `policy` says at `now`, refreshing through `tokens`. Returns
-/// the outcome and, when the connection was due, the expiry that made it due.
+/// the outcome and, when the policy said to refresh it, the expiry that made
+/// it due: what `OldestDueAgeSeconds` is made of. Idle and dormant connections
+/// give none (an idle user's token may have expired up to the lookback ago,
+/// and that is by design, not a refresh falling behind).
 pub async fn refresh_one<S>(
     store: &S,
     tokens: &TokenService,
@@ -244,7 +248,7 @@ where
     };
     let window = due_window(policy, now);
     let decision = decide(&connection, window, policy, now);
-    let due_expiry = (decision != Decision::NotDue).then(|| {
+    let due_expiry = (decision == Decision::Refresh).then(|| {
         connection
             .tokens
             .access_expires_at
