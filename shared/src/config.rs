@@ -86,8 +86,8 @@ pub const DEFAULT_SHOP_TOKEN_URL: &str = "https://auth.tiktok-shops.com/api/v2/t
 pub const DEFAULT_SHOP_REFRESH_URL: &str = "https://auth.tiktok-shops.com/api/v2/token/refresh";
 /// The host of the Partner API.
 pub const DEFAULT_SHOP_API_BASE_URL: &str = "https://open-api.tiktokglobalshop.com";
-/// What `redirect_uri` holds where nothing sends one (shop and creator
-/// deployments without `TIKTOK_REDIRECT_URI`): never sent anywhere.
+/// What `redirect_uri` holds without `TIKTOK_REDIRECT_URI`: never sent
+/// anywhere (shop and creator send none; research derives one per login).
 pub const UNUSED_REDIRECT_URI: &str = "https://localhost/redirect-uri-unused";
 /// TikTok Shop's creator authorization page (the same host for every market).
 pub const DEFAULT_CREATOR_AUTHORIZE_URL: &str = "https://shop.tiktok.com/alliance/creator/auth";
@@ -233,11 +233,10 @@ impl Config {
             api_base_url: env.tiktok_url("TIKTOK_API_BASE_URL", DEFAULT_API_BASE_URL)?,
             // Only Login Kit sends a redirect URI; TikTok Shop's is fixed in
             // Partner Center, so shop and creator deployments may leave it empty.
+            // Empty for research: each login derives it from the API's domain.
             redirect_uri: match (provider, env.get("TIKTOK_REDIRECT_URI")) {
-                (ProviderKind::Shop | ProviderKind::Creator, None) => {
-                    Url::parse(UNUSED_REDIRECT_URI)
-                        .map_err(|_| ConfigError::Missing("TIKTOK_REDIRECT_URI"))?
-                }
+                (_, None) => Url::parse(UNUSED_REDIRECT_URI)
+                    .map_err(|_| ConfigError::Missing("TIKTOK_REDIRECT_URI"))?,
                 _ => env.redirect_uri("TIKTOK_REDIRECT_URI")?,
             },
             scopes: env
@@ -649,12 +648,7 @@ mod tests {
 
     #[test]
     fn a_missing_setting_is_named() {
-        for name in [
-            "TABLE_NAME",
-            "SECRET_ID",
-            "TIKTOK_REDIRECT_URI",
-            "DEFAULT_RETURN_URL",
-        ] {
+        for name in ["TABLE_NAME", "SECRET_ID", "DEFAULT_RETURN_URL"] {
             let mut vars = minimal();
             vars.remove(name);
             assert_eq!(load(&vars).unwrap_err(), ConfigError::Missing(name));

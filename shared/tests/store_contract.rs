@@ -359,6 +359,7 @@ fn login(user: &str, expires_at: i64) -> PendingLogin {
         user_id: user.to_owned(),
         return_to: Some("https://app.dshipit.com/research".into()),
         code_verifier: Some(tiktok_gateway::CodeVerifier::new("verifier-123")),
+        redirect_uri: None,
         expires_at,
     }
 }
@@ -428,7 +429,17 @@ async fn single_use_contract(store: &dyn TokenStore, make: impl Fn(&str) -> Pend
 }
 
 async fn a_login_state_is_single_use_and_expires(store: Arc<dyn TokenStore>) {
-    let logins = |user: &str| Pending::Login(login(user, NOW + 600));
+    // A login that derived its callback URL keeps it; one without (as stored
+    // before the field existed) reads back without one.
+    let logins = |user: &str| {
+        let mut login = login(user, NOW + 600);
+        if user == "taken" {
+            login.redirect_uri = Some(
+                "https://abc123.execute-api.us-east-1.amazonaws.com/auth/tiktok/callback".into(),
+            );
+        }
+        Pending::Login(login)
+    };
     single_use_contract(&*store, logins, "callbacks").await;
 }
 

@@ -180,10 +180,20 @@ async fn oldest_due_age_counts_only_connections_the_policy_refreshes() {
     let t0 = h.now();
     // Idle: connected 8 days ago, its access token expired 50 minutes ago
     // (inside the lookback, so the index finds it).
-    store(&h, "idle", tokens_expiring("idle", t0, 8 * DAY - 3_000, 365 * DAY)).await;
+    store(
+        &h,
+        "idle",
+        tokens_expiring("idle", t0, 8 * DAY - 3_000, 365 * DAY),
+    )
+    .await;
     // Connected three days ago and never checked in again: active.
     h.advance(5 * DAY);
-    store(&h, "late", tokens_expiring("late", h.now(), 3 * DAY - 300, 365 * DAY)).await;
+    store(
+        &h,
+        "late",
+        tokens_expiring("late", h.now(), 3 * DAY - 300, 365 * DAY),
+    )
+    .await;
     h.advance(3 * DAY);
     refreshes_once(&h, "late", "late2", 7_200).await;
     never_refreshed(&h, "idle").await;
@@ -204,7 +214,11 @@ async fn oldest_due_age_counts_only_connections_the_policy_refreshes() {
     h.advance(600);
     let idle_only = h.run_refresher().await;
     assert_eq!(
-        (idle_only.idle, idle_only.refreshed, idle_only.oldest_due_age_secs),
+        (
+            idle_only.idle,
+            idle_only.refreshed,
+            idle_only.oldest_due_age_secs
+        ),
         (1, 0, 0),
         "{idle_only:?}"
     );

@@ -170,6 +170,10 @@ pub struct PendingLogin {
     pub return_to: Option<String>,
     /// The PKCE verifier, when PKCE is used.
     pub code_verifier: Option<CodeVerifier>,
+    /// The callback URL the authorization URL carried, when the login derived
+    /// it (no `TIKTOK_REDIRECT_URI`): the code is exchanged with exactly this.
+    /// Logins stored before it existed have none.
+    pub redirect_uri: Option<String>,
     /// Unix time after which the state is refused.
     pub expires_at: i64,
 }
