@@ -160,6 +160,50 @@ async fn a_stale_writer_loses_and_changes_nothing(store: Arc<dyn TokenStore>) {
     assert!(store.get_connection(&ghost).await.unwrap().is_none());
 }
 
+async fn a_refresh_claim_has_one_holder_per_version_until_it_lapses(store: Arc<dyn TokenStore>) {
+    let (user, c) = connect_new_user(&*store, &tokens("a", NOW, NOW + 86_400)).await;
+    let claims = (0..8).map(|_| store.claim_refresh(&user, c.version, NOW, NOW + 120));
+    let results = futures::future::join_all(claims).await;
+    assert_eq!(
+        results.iter().filter(|r| r.is_ok()).count(),
+        1,
+        "{results:?}"
+    );
+    assert!(results
+        .iter()
+        .filter(|r| r.is_err())
+        .all(|r| matches!(r, Err(StoreError::Conflict))));
+    // Held until it lapses; a stale version cannot be claimed at all.
+    assert!(matches!(
+        store
+            .claim_refresh(&user, c.version, NOW + 119, NOW + 240)
+            .await,
+        Err(StoreError::Conflict)
+    ));
+    assert!(matches!(
+        store
+            .claim_refresh(&user, c.version + 1, NOW, NOW + 120)
+            .await,
+        Err(StoreError::Conflict)
+    ));
+    store
+        .claim_refresh(&user, c.version, NOW + 120, NOW + 240)
+        .await
+        .unwrap();
+    // A new version (the claimer stored its refresh) is claimable at once, and
+    // the claim changes neither the version nor the tokens.
+    let read = store.get_connection(&user).await.unwrap().unwrap();
+    assert_eq!((read.version, &read.tokens), (c.version, &c.tokens));
+    let v2 = store
+        .update_tokens(&user, c.version, &tokens("b", NOW + 7200, NOW + 86_400))
+        .await
+        .unwrap();
+    store
+        .claim_refresh(&user, v2.version, NOW + 121, NOW + 241)
+        .await
+        .unwrap();
+}
+
 async fn racing_refreshes_have_one_winner_per_version(store: Arc<dyn TokenStore>) {
     let (user, _) = connect_new_user(&*store, &tokens("gen0", NOW, NOW + 86_400)).await;
     for round in 0..5 {
@@ -668,6 +712,7 @@ macro_rules! contract {
 contract!(
     a_connection_round_trips,
     a_stale_writer_loses_and_changes_nothing,
+    a_refresh_claim_has_one_holder_per_version_until_it_lapses,
     racing_refreshes_have_one_winner_per_version,
     reconnect_required_is_conditional_and_leaves_the_due_index,
     delete_is_idempotent,

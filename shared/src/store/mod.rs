@@ -305,6 +305,20 @@ pub trait ConnectionActivity: Send + Sync {
         expected_version: u64,
         used_since: i64,
     ) -> Result<(), StoreError>;
+
+    /// Claims the refresh of the connection's `expected_version` until `until`,
+    /// so overlapping refresher runs and workers do not present the same
+    /// refresh token twice: [`StoreError::Conflict`] when the stored version
+    /// is another, it is not active, or another claim on this version holds
+    /// after `now`. The version is not bumped; a claim ends by itself at
+    /// `until` or when a new version is stored.
+    async fn claim_refresh(
+        &self,
+        user_id: &str,
+        expected_version: u64,
+        now: i64,
+        until: i64,
+    ) -> Result<(), StoreError>;
 }
 
 /// Per-user TikTok connections: read, store a grant, replace tokens after a
