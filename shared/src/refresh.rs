@@ -23,6 +23,11 @@ use crate::tokens::{Refresh, TokenService};
 /// The CloudWatch namespace of the refresh metrics.
 pub const METRICS_NAMESPACE: &str = "dshipit/TokenRefresh";
 
+/// How long a refresher run or worker holds its claim on a connection's
+/// refresh: longer than one refresh with its retries; a claim left by a
+/// crashed run lapses long before the next scheduled run.
+pub const REFRESH_CLAIM_SECS: i64 = 120;
+
 /// The window the indexes are asked for at `now`.
 pub fn due_window(config: &RefresherConfig, now: i64) -> DueWindow {
     DueWindow {
@@ -128,7 +133,8 @@ pub struct Summary {
     pub left_for_next_run: usize,
     /// Handed to the refresh workers through the queue.
     pub enqueued: usize,
-    /// How long ago the most overdue due token expired (0: none had).
+    /// How long ago the most overdue token the policy said to refresh
+    /// expired (0: none had). Idle and dormant connections do not count.
     pub oldest_due_age_secs: i64,
     /// Whether the app's client-credentials token was renewed (app mode).
     pub app_token_refreshed: bool,
@@ -222,7 +228,10 @@ impl Summary {
 
 /// Reads `user_id`'s connection (strongly: the index is eventually consistent)
 /// and does what `policy` says at `now`, refreshing through `tokens`. Returns
-/// the outcome and, when the connection was due, the expiry that made it due.
+/// the outcome and, when the policy said to refresh it, the expiry that made
+/// it due: what `OldestDueAgeSeconds` is made of. Idle and dormant connections
+/// give none (an idle user's token may have expired up to the lookback ago,
+/// and that is by design, not a refresh falling behind).
 pub async fn refresh_one<S>(
     store: &S,
     tokens: &TokenService,
@@ -244,7 +253,7 @@ where
     };
     let window = due_window(policy, now);
     let decision = decide(&connection, window, policy, now);
-    let due_expiry = (decision != Decision::NotDue).then(|| {
+    let due_expiry = (decision == Decision::Refresh).then(|| {
         connection
             .tokens
             .access_expires_at
@@ -268,27 +277,68 @@ where
                 }
             }
         }
-        Decision::Refresh => match tokens.refresh_connection(&connection, deadline).await {
-            Ok(Refresh::Refreshed(refreshed)) => {
-                let expiring = refreshed.tokens.refresh_expires_at < window.refresh_before;
-                if expiring {
-                    tracing::warn!(
-                        user_id,
-                        refresh_expires_at = refreshed.tokens.refresh_expires_at,
-                        "refresh token nears its expiry; the user must connect again before then"
-                    );
-                }
-                Outcome::Refreshed { expiring }
-            }
-            Ok(Refresh::LostRace(_) | Refresh::Gone) => Outcome::Skipped,
-            Ok(Refresh::ReconnectRequired) => Outcome::ReconnectRequired,
-            Err(error) => {
-                tracing::warn!(user_id, error = %error, "refresh failed; it stays due");
-                Outcome::Failed
-            }
+        Decision::Refresh => match claim(store, user_id, connection.version, now).await {
+            Err(outcome) => outcome,
+            Ok(()) => refresh_claimed(tokens, &connection, window, deadline).await,
         },
     };
     (outcome, due_expiry)
+}
+
+/// Claims the refresh of `version` of `user_id`'s connection: overlapping runs
+/// (two scheduled runs without reserved concurrency, a run and the workers)
+/// each find it due, and only the claimer presents its refresh token, which
+/// TikTok rotates. `Err` holds the outcome when it was not claimed.
+async fn claim<S>(store: &S, user_id: &str, version: u64, now: i64) -> Result<(), Outcome>
+where
+    S: ConnectionActivity + ?Sized,
+{
+    match store
+        .claim_refresh(
+            user_id,
+            version,
+            now,
+            now.saturating_add(REFRESH_CLAIM_SECS),
+        )
+        .await
+    {
+        Ok(()) => Ok(()),
+        // Another run is refreshing it, or it changed since it was read.
+        Err(StoreError::Conflict) => Err(Outcome::Skipped),
+        Err(error) => {
+            tracing::warn!(user_id, error = %error, "could not claim a due connection's refresh");
+            Err(Outcome::Failed)
+        }
+    }
+}
+
+/// Refreshes a connection this run claimed.
+async fn refresh_claimed(
+    tokens: &TokenService,
+    connection: &Connection,
+    window: DueWindow,
+    deadline: Instant,
+) -> Outcome {
+    let user_id = connection.user_id.as_str();
+    match tokens.refresh_connection(connection, deadline).await {
+        Ok(Refresh::Refreshed(refreshed)) => {
+            let expiring = refreshed.tokens.refresh_expires_at < window.refresh_before;
+            if expiring {
+                tracing::warn!(
+                    user_id,
+                    refresh_expires_at = refreshed.tokens.refresh_expires_at,
+                    "refresh token nears its expiry; the user must connect again before then"
+                );
+            }
+            Outcome::Refreshed { expiring }
+        }
+        Ok(Refresh::LostRace(_) | Refresh::Gone) => Outcome::Skipped,
+        Ok(Refresh::ReconnectRequired) => Outcome::ReconnectRequired,
+        Err(error) => {
+            tracing::warn!(user_id, error = %error, "refresh failed; it stays due");
+            Outcome::Failed
+        }
+    }
 }
 
 #[cfg(test)]

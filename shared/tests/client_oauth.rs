@@ -73,7 +73,12 @@ async fn authorize_url_without_pkce_carries_exactly_the_documented_query() {
     let server = MockServer::start().await;
     let client = client(&server);
 
-    let url = client.authorize_url(CLIENT_KEY, &OAuthState::new("st-8f2a&x=1"), None);
+    let url = client.authorize_url(
+        CLIENT_KEY,
+        &OAuthState::new("st-8f2a&x=1"),
+        None,
+        &url::Url::parse(REDIRECT_URI).unwrap(),
+    );
 
     assert_eq!(
         url.as_str().split('?').next().unwrap(),
@@ -102,7 +107,12 @@ async fn authorize_url_with_pkce_adds_the_s256_challenge_of_the_verifier() {
         "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk",
     ));
 
-    let url = client.authorize_url(CLIENT_KEY, &OAuthState::new("st-1"), Some(&pkce));
+    let url = client.authorize_url(
+        CLIENT_KEY,
+        &OAuthState::new("st-1"),
+        Some(&pkce),
+        &url::Url::parse(REDIRECT_URI).unwrap(),
+    );
 
     let query = query_map(&url);
     assert_eq!(
@@ -174,6 +184,30 @@ async fn exchange_code_with_pkce_adds_the_code_verifier() {
             &app(),
             &AuthCode::new("auth-code-pkce"),
             Some(&CodeVerifier::new(verifier)),
+            &url::Url::parse(REDIRECT_URI).unwrap(),
+            far_deadline(),
+        )
+        .await
+        .unwrap();
+
+    assert_eq!(grant.expires_in, 86_400);
+}
+
+#[tokio::test]
+async fn exchange_code_sends_the_redirect_uri_it_is_given_not_the_configured_one() {
+    // A login that derived its callback URL from the API's domain.
+    let derived = "https://abc123xyz9.execute-api.us-east-1.amazonaws.com/auth/tiktok/callback";
+    let mut form = code_form("auth-code-derived");
+    form.retain(|(name, _)| *name != "redirect_uri");
+    form.push(("redirect_uri", derived));
+    let server = serve_once(token_call(&form), json(200, fixture("token_success.json"))).await;
+
+    let grant = client(&server)
+        .exchange_code(
+            &app(),
+            &AuthCode::new("auth-code-derived"),
+            None,
+            &url::Url::parse(derived).unwrap(),
             far_deadline(),
         )
         .await

@@ -160,6 +160,50 @@ async fn a_stale_writer_loses_and_changes_nothing(store: Arc<dyn TokenStore>) {
     assert!(store.get_connection(&ghost).await.unwrap().is_none());
 }
 
+async fn a_refresh_claim_has_one_holder_per_version_until_it_lapses(store: Arc<dyn TokenStore>) {
+    let (user, c) = connect_new_user(&*store, &tokens("a", NOW, NOW + 86_400)).await;
+    let claims = (0..8).map(|_| store.claim_refresh(&user, c.version, NOW, NOW + 120));
+    let results = futures::future::join_all(claims).await;
+    assert_eq!(
+        results.iter().filter(|r| r.is_ok()).count(),
+        1,
+        "{results:?}"
+    );
+    assert!(results
+        .iter()
+        .filter(|r| r.is_err())
+        .all(|r| matches!(r, Err(StoreError::Conflict))));
+    // Held until it lapses; a stale version cannot be claimed at all.
+    assert!(matches!(
+        store
+            .claim_refresh(&user, c.version, NOW + 119, NOW + 240)
+            .await,
+        Err(StoreError::Conflict)
+    ));
+    assert!(matches!(
+        store
+            .claim_refresh(&user, c.version + 1, NOW, NOW + 120)
+            .await,
+        Err(StoreError::Conflict)
+    ));
+    store
+        .claim_refresh(&user, c.version, NOW + 120, NOW + 240)
+        .await
+        .unwrap();
+    // A new version (the claimer stored its refresh) is claimable at once, and
+    // the claim changes neither the version nor the tokens.
+    let read = store.get_connection(&user).await.unwrap().unwrap();
+    assert_eq!((read.version, &read.tokens), (c.version, &c.tokens));
+    let v2 = store
+        .update_tokens(&user, c.version, &tokens("b", NOW + 7200, NOW + 86_400))
+        .await
+        .unwrap();
+    store
+        .claim_refresh(&user, v2.version, NOW + 121, NOW + 241)
+        .await
+        .unwrap();
+}
+
 async fn racing_refreshes_have_one_winner_per_version(store: Arc<dyn TokenStore>) {
     let (user, _) = connect_new_user(&*store, &tokens("gen0", NOW, NOW + 86_400)).await;
     for round in 0..5 {
@@ -359,6 +403,7 @@ fn login(user: &str, expires_at: i64) -> PendingLogin {
         user_id: user.to_owned(),
         return_to: Some("https://app.dshipit.com/research".into()),
         code_verifier: Some(tiktok_gateway::CodeVerifier::new("verifier-123")),
+        redirect_uri: None,
         expires_at,
     }
 }
@@ -428,7 +473,17 @@ async fn single_use_contract(store: &dyn TokenStore, make: impl Fn(&str) -> Pend
 }
 
 async fn a_login_state_is_single_use_and_expires(store: Arc<dyn TokenStore>) {
-    let logins = |user: &str| Pending::Login(login(user, NOW + 600));
+    // A login that derived its callback URL keeps it; one without (as stored
+    // before the field existed) reads back without one.
+    let logins = |user: &str| {
+        let mut login = login(user, NOW + 600);
+        if user == "taken" {
+            login.redirect_uri = Some(
+                "https://abc123.execute-api.us-east-1.amazonaws.com/auth/tiktok/callback".into(),
+            );
+        }
+        Pending::Login(login)
+    };
     single_use_contract(&*store, logins, "callbacks").await;
 }
 
@@ -711,6 +766,7 @@ macro_rules! contract {
 contract!(
     a_connection_round_trips,
     a_stale_writer_loses_and_changes_nothing,
+    a_refresh_claim_has_one_holder_per_version_until_it_lapses,
     racing_refreshes_have_one_winner_per_version,
     reconnect_required_is_conditional_and_leaves_the_due_index,
     delete_is_idempotent,

@@ -380,3 +380,71 @@ async fn queue_is_empty(sqs: &aws_sdk_sqs::Client, url: &str) -> bool {
     .iter()
     .all(|a| attributes.get(a).map(String::as_str) == Some("0"))
 }
+
+/// Connections in the overlapping-runs test.
+const OVERLAPPING: usize = 16;
+
+/// Two scheduled refresher runs at once (two containers, as EventBridge
+/// Scheduler may start when a run outlasts its period and no reserved
+/// concurrency serialises them) over the same table and TikTok: every due
+/// connection is refreshed exactly once, nobody is asked to reconnect, and no
+/// refresh token is presented to TikTok twice (its Login Kit rotates them:
+/// a second presentation would be refused).
+#[tokio::test]
+async fn two_overlapping_refresher_runs_refresh_each_connection_exactly_once() {
+    let w = world(2, &[("REFRESHER_CONCURRENCY", "4")]).await;
+    let users: Vec<String> = (0..OVERLAPPING).map(|i| format!("overlap-{i}")).collect();
+    for user in &users {
+        w.connect(user).await;
+    }
+    // Every access token now expires within the refresher's ahead window, and
+    // TikTok answers slowly enough for the two runs to overlap throughout.
+    w.clock.fetch_add(3_600 - 600, Ordering::SeqCst);
+    w.tiktok.emulator.reset_stats();
+    w.tiktok.emulator.set_knobs(Knobs {
+        latency_ms: 50,
+        ..Knobs::default()
+    });
+
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let (a, b) = tokio::join!(
+        token_refresher::run(&w.containers[0], deadline),
+        token_refresher::run(&w.containers[1], deadline)
+    );
+    let (a, b) = (a.unwrap(), b.unwrap());
+
+    assert_eq!((a.due, b.due), (OVERLAPPING, OVERLAPPING), "{a:?} {b:?}");
+    assert_eq!(a.refreshed + b.refreshed, OVERLAPPING, "{a:?} {b:?}");
+    assert_eq!(
+        (
+            a.reconnect_required,
+            b.reconnect_required,
+            a.failed,
+            b.failed
+        ),
+        (0, 0, 0, 0),
+        "{a:?} {b:?}"
+    );
+    let stats = w.tiktok.emulator.stats();
+    assert_eq!(
+        stats.count("token:refresh_token"),
+        OVERLAPPING as u64,
+        "one refresh call per connection: {stats:?}"
+    );
+    assert_eq!(
+        (stats.refresh_rotated, stats.refresh_refused),
+        (OVERLAPPING as u64, 0),
+        "no refresh token presented twice: {stats:?}"
+    );
+    for user in &users {
+        let stored = w.stored(user).await;
+        assert_eq!(stored.status, ConnectionStatus::Active, "{user}");
+        assert_eq!(stored.version, 2, "{user}: refreshed once");
+        assert!(
+            w.tiktok
+                .emulator
+                .is_current_refresh_token(stored.tokens.refresh_token.expose()),
+            "{user}: the stored refresh token is TikTok's newest"
+        );
+    }
+}

@@ -137,6 +137,7 @@ async fn every_sample_http_event_gets_its_documented_answer() {
                     user_id: EVENT_USER.into(),
                     return_to: Some(format!("{SITE}/research")),
                     code_verifier: None,
+                    redirect_uri: None,
                     expires_at: h.now() + 600,
                 };
                 h.state

@@ -11,6 +11,7 @@ mod hardening;
 mod harness;
 mod iam;
 mod policy;
+mod redirect;
 mod refresher;
 mod review;
 mod shop;

@@ -105,8 +105,8 @@ async fn active_idle_kept_alive_and_dormant_connections_are_each_handled_as_stat
         "{summary:?}"
     );
     assert_eq!(
-        summary.oldest_due_age_secs, 600,
-        "the idle token expired 10 min ago"
+        summary.oldest_due_age_secs, 0,
+        "the idle token expired 10 min ago, but idle is not late; the refreshed ones were not overdue"
     );
     let line: serde_json::Value =
         serde_json::from_str(&summary.emf_line(token_refresher::METRICS_FUNCTION, 1)).unwrap();
@@ -168,6 +168,60 @@ async fn active_idle_kept_alive_and_dormant_connections_are_each_handled_as_stat
         .await;
     assert_eq!(shop_lookup(&h, "idle").await.status(), 200);
     assert_eq!(get("idle").await.last_used_at, h.now());
+}
+
+#[tokio::test]
+async fn oldest_due_age_counts_only_connections_the_policy_refreshes() {
+    let h = Harness::moto(&[
+        ("REFRESH_ACTIVE_DAYS", "7"),
+        ("REFRESH_LOOKBACK_SECS", "3600"),
+    ])
+    .await;
+    let t0 = h.now();
+    // Idle: connected 8 days ago, its access token expired 50 minutes ago
+    // (inside the lookback, so the index finds it).
+    store(
+        &h,
+        "idle",
+        tokens_expiring("idle", t0, 8 * DAY - 3_000, 365 * DAY),
+    )
+    .await;
+    // Connected three days ago and never checked in again: active.
+    h.advance(5 * DAY);
+    store(
+        &h,
+        "late",
+        tokens_expiring("late", h.now(), 3 * DAY - 300, 365 * DAY),
+    )
+    .await;
+    h.advance(3 * DAY);
+    refreshes_once(&h, "late", "late2", 7_200).await;
+    never_refreshed(&h, "idle").await;
+
+    let summary = h.run_refresher().await;
+    assert_eq!(
+        (summary.due, summary.refreshed, summary.idle),
+        (2, 1, 1),
+        "{summary:?}"
+    );
+    assert_eq!(
+        summary.oldest_due_age_secs, 300,
+        "the active user's token, 5 min late; not the idle one's 50 min"
+    );
+
+    // Idle users only: the metric stays at 0 however long ago their tokens
+    // expired (the alarm on it must not fire for them).
+    h.advance(600);
+    let idle_only = h.run_refresher().await;
+    assert_eq!(
+        (
+            idle_only.idle,
+            idle_only.refreshed,
+            idle_only.oldest_due_age_secs
+        ),
+        (1, 0, 0),
+        "{idle_only:?}"
+    );
 }
 
 #[tokio::test]

@@ -4,8 +4,14 @@
 //! `302` to TikTok's authorization page, or `{"authorizeUrl": ...}` to a caller
 //! that sends `Accept: application/json`. An optional `returnTo` must have an
 //! origin on the allow-list.
+//!
+//! Without `TIKTOK_REDIRECT_URI` (Login Kit), the callback URL is derived from
+//! API Gateway's own `requestContext.domainName` (never the client's `Host`
+//! header) as `https://<domain>/auth/tiktok/callback`, sent to TikTok and kept
+//! with the state, so the callback exchanges the code with exactly that URI.
 
-use lambda_http::{Body, Request, Response};
+use lambda_http::request::RequestContext;
+use lambda_http::{Body, Request, RequestExt, Response};
 use tiktok_gateway::crypto::{random_token, sha256_hex};
 use tiktok_gateway::http;
 use tiktok_gateway::store::{PendingLogin, STATE_TTL_SECS};
@@ -39,23 +45,58 @@ async fn handle<P: PendingAuth + ?Sized>(
     let secrets = state.secrets.get().await?;
     let oauth_state = OAuthState::new(random_token(32));
     let pkce = (state.config.use_pkce && state.authorization.supports_pkce()).then(Pkce::generate);
+    let redirect_uri = match state.authorization.derives_redirect_uri() {
+        true => Some(callback_url(req)?),
+        false => None,
+    };
     let login = PendingLogin {
         user_id,
         return_to,
         code_verifier: pkce.as_ref().map(|p| p.verifier.clone()),
+        redirect_uri: redirect_uri.as_ref().map(|u| u.to_string()),
         expires_at: state.now() + STATE_TTL_SECS,
     };
     pending
         .put_login(&sha256_hex(oauth_state.expose()), &login)
         .await?;
-    let url = state
-        .authorization
-        .authorize_url(&secrets, &oauth_state, pkce.as_ref())?;
+    let url = state.authorization.authorize_url_via(
+        &secrets,
+        &oauth_state,
+        pkce.as_ref(),
+        redirect_uri.as_ref(),
+    )?;
     if http::wants_json(req) {
         http::json(200, &serde_json::json!({ "authorizeUrl": url.as_str() }))
     } else {
         Ok(http::redirect(url.as_str()))
     }
+}
+
+/// The callback route, under the API's domain.
+pub const CALLBACK_PATH: &str = "/auth/tiktok/callback";
+
+/// `https://<requestContext.domainName>/auth/tiktok/callback`: the domain API
+/// Gateway says it answered on (the default execute-api host or a custom
+/// domain), not the client's `Host` header, which the caller chooses.
+pub fn callback_url(req: &Request) -> Result<Url, Error> {
+    let domain = match req.request_context_ref() {
+        Some(RequestContext::ApiGatewayV2(ctx)) => ctx.domain_name.as_deref(),
+        _ => None,
+    }
+    .filter(|d| {
+        (1..=253).contains(&d.len())
+            && d.chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.')
+    })
+    .ok_or_else(|| {
+        Error::Internal(
+            "TIKTOK_REDIRECT_URI is empty and the request has no usable \
+             requestContext.domainName to derive the callback URL from"
+                .into(),
+        )
+    })?;
+    Url::parse(&format!("https://{domain}{CALLBACK_PATH}"))
+        .map_err(|e| Error::Internal(format!("callback URL from the API's domain: {e}")))
 }
 
 /// `raw` if it is an absolute http(s) URL whose origin is allowed; no userinfo,

@@ -109,9 +109,21 @@ async fn connect<P: PendingAuth + ?Sized>(
     login: &PendingLogin,
     code: AuthCode,
 ) -> Result<String, Error> {
+    // The exact callback URL the login sent to TikTok, when it derived one.
+    let redirect_uri = match login.redirect_uri.as_deref() {
+        Some(raw) => Some(Url::parse(raw).map_err(|e| {
+            Error::Internal(format!("the login kept an unusable callback URL: {e}"))
+        })?),
+        None => None,
+    };
     let tokens = state
         .authorization
-        .connect(&code, login.code_verifier.as_ref(), state.deadline(req))
+        .connect_via(
+            &code,
+            login.code_verifier.as_ref(),
+            redirect_uri.as_ref(),
+            state.deadline(req),
+        )
         .await?;
     let completion = random_token(32);
     let grant = PendingGrant {

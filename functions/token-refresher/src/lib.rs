@@ -64,9 +64,8 @@ pub async fn run_with(
 
     let due = find_due(state.store.as_ref(), window, &mut summary).await?;
     summary.due = due.len();
-    for d in &due {
-        summary.note_due(d.expires_at, now);
-    }
+    // `OldestDueAgeSeconds` is noted below, per connection the policy says to
+    // refresh: an idle user's token found through the lookback is not late.
     let user_ids: Vec<String> = due.into_iter().map(|d| d.user_id).collect();
 
     if let Some(queue) = queue {
@@ -94,7 +93,7 @@ pub async fn run_with(
     let outcomes = futures::stream::iter(user_ids)
         .map(|user_id| async move {
             if Instant::now() >= stop_taking_work {
-                return Outcome::NotStarted;
+                return (Outcome::NotStarted, None);
             }
             refresh::refresh_one(
                 state.store.as_ref(),
@@ -105,13 +104,15 @@ pub async fn run_with(
                 deadline,
             )
             .await
-            .0
         })
         .buffer_unordered(state.config.refresher.concurrency)
         .collect::<Vec<_>>()
         .await;
-    for outcome in outcomes {
+    for (outcome, due) in outcomes {
         summary.add(outcome);
+        if let Some(expires_at) = due {
+            summary.note_due(expires_at, now);
+        }
     }
     tracing::info!(?summary, "refresher run finished");
     Ok(summary)

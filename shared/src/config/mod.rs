@@ -395,12 +395,7 @@ mod tests {
 
     #[test]
     fn a_missing_setting_is_named() {
-        for name in [
-            "TABLE_NAME",
-            "SECRET_ID",
-            "TIKTOK_REDIRECT_URI",
-            "DEFAULT_RETURN_URL",
-        ] {
+        for name in ["TABLE_NAME", "SECRET_ID", "DEFAULT_RETURN_URL"] {
             let mut vars = minimal();
             vars.remove(name);
             assert_eq!(load(&vars).unwrap_err(), ConfigError::Missing(name));

@@ -18,8 +18,8 @@ pub const DEFAULT_REVOKE_URL: &str = "https://open.tiktokapis.com/v2/oauth/revok
 /// The host of TikTok's v2 data API.
 pub const DEFAULT_API_BASE_URL: &str = "https://open.tiktokapis.com";
 
-/// What `redirect_uri` holds where nothing sends one (shop and creator
-/// deployments without `TIKTOK_REDIRECT_URI`): never sent anywhere.
+/// What `redirect_uri` holds without `TIKTOK_REDIRECT_URI`: never sent
+/// anywhere (shop and creator send none; research derives one per login).
 pub const UNUSED_REDIRECT_URI: &str = "https://localhost/redirect-uri-unused";
 
 /// Everything the TikTok client needs besides credentials.
@@ -55,11 +55,10 @@ impl TikTokConfig {
             api_base_url: env.tiktok_url("TIKTOK_API_BASE_URL", DEFAULT_API_BASE_URL)?,
             // Only Login Kit sends a redirect URI; TikTok Shop's is fixed in
             // Partner Center, so shop and creator deployments may leave it empty.
+            // Empty for research: each login derives it from the API's domain.
             redirect_uri: match (provider, env.get("TIKTOK_REDIRECT_URI")) {
-                (ProviderKind::Shop | ProviderKind::Creator, None) => {
-                    Url::parse(UNUSED_REDIRECT_URI)
-                        .map_err(|_| ConfigError::Missing("TIKTOK_REDIRECT_URI"))?
-                }
+                (_, None) => Url::parse(UNUSED_REDIRECT_URI)
+                    .map_err(|_| ConfigError::Missing("TIKTOK_REDIRECT_URI"))?,
                 _ => env.redirect_uri("TIKTOK_REDIRECT_URI")?,
             },
             scopes: env

@@ -194,6 +194,40 @@ pub trait Authorization: Send + Sync {
         deadline: Instant,
     ) -> Result<Tokens, Error>;
 
+    /// Whether each login must give this provider the callback URL (Login Kit
+    /// without `TIKTOK_REDIRECT_URI`: the login derives it from the API's own
+    /// domain and keeps it with the state for the callback). TikTok Shop's
+    /// redirect is fixed in Partner Center: never.
+    fn derives_redirect_uri(&self) -> bool {
+        false
+    }
+
+    /// [`Authorization::authorize_url`] with the callback URL the login
+    /// derived (`Some` only where [`Authorization::derives_redirect_uri`]).
+    fn authorize_url_via(
+        &self,
+        secrets: &AppSecrets,
+        oauth_state: &OAuthState,
+        pkce: Option<&Pkce>,
+        redirect_uri: Option<&Url>,
+    ) -> Result<Url, Error> {
+        let _ = redirect_uri;
+        self.authorize_url(secrets, oauth_state, pkce)
+    }
+
+    /// [`Authorization::connect`] with the callback URL the login sent to
+    /// TikTok, kept with its state (`None`: the configured one, if any).
+    async fn connect_via(
+        &self,
+        code: &AuthCode,
+        verifier: Option<&CodeVerifier>,
+        redirect_uri: Option<&Url>,
+        deadline: Instant,
+    ) -> Result<Tokens, Error> {
+        let _ = redirect_uri;
+        self.connect(code, verifier, deadline).await
+    }
+
     /// New tokens for `previous` (the refresh token rotates); what the grant
     /// leaves out is kept from `previous`. A refused refresh token is
     /// `Error::Upstream(UpstreamError::InvalidGrant)`.

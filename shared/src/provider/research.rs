@@ -68,6 +68,18 @@ impl ResearchProvider {
         self.cache.now()
     }
 
+    /// The callback URL Login Kit gets: the one the login derived and kept
+    /// (`given`), else `TIKTOK_REDIRECT_URI`.
+    fn redirect_uri<'a>(&'a self, given: Option<&'a Url>) -> Result<&'a Url, Error> {
+        given
+            .or_else(|| self.client.configured_redirect_uri())
+            .ok_or_else(|| {
+                Error::Internal(
+                    "TIKTOK_REDIRECT_URI is empty and the login kept no callback URL".into(),
+                )
+            })
+    }
+
     /// Caches `products` of `shop_id` for product lookups; a failure is logged,
     /// not fatal (the cache only spares TikTok calls).
     async fn cache_products(&self, shop_id: &TikTokId, products: &[Product]) {
@@ -206,9 +218,7 @@ impl Authorization for ResearchProvider {
         oauth_state: &OAuthState,
         pkce: Option<&Pkce>,
     ) -> Result<Url, Error> {
-        Ok(self
-            .client
-            .authorize_url(&secrets.credentials.client_key, oauth_state, pkce))
+        self.authorize_url_via(secrets, oauth_state, pkce, None)
     }
 
     async fn connect(
@@ -217,10 +227,40 @@ impl Authorization for ResearchProvider {
         verifier: Option<&CodeVerifier>,
         deadline: Instant,
     ) -> Result<Tokens, Error> {
+        self.connect_via(code, verifier, None, deadline).await
+    }
+
+    fn derives_redirect_uri(&self) -> bool {
+        self.client.configured_redirect_uri().is_none()
+    }
+
+    fn authorize_url_via(
+        &self,
+        secrets: &AppSecrets,
+        oauth_state: &OAuthState,
+        pkce: Option<&Pkce>,
+        redirect_uri: Option<&Url>,
+    ) -> Result<Url, Error> {
+        Ok(self.client.authorize_url(
+            &secrets.credentials.client_key,
+            oauth_state,
+            pkce,
+            self.redirect_uri(redirect_uri)?,
+        ))
+    }
+
+    async fn connect_via(
+        &self,
+        code: &AuthCode,
+        verifier: Option<&CodeVerifier>,
+        redirect_uri: Option<&Url>,
+        deadline: Instant,
+    ) -> Result<Tokens, Error> {
+        let redirect_uri = self.redirect_uri(redirect_uri)?;
         let secrets = self.secrets.get().await?;
         let grant = self
             .client
-            .exchange_code(&secrets.credentials, code, verifier, deadline)
+            .exchange_code(&secrets.credentials, code, verifier, redirect_uri, deadline)
             .await?;
         tokens_from_grant(self.now(), grant, None)
     }

@@ -69,6 +69,8 @@ struct Tables {
     app_token: Option<AppToken>,
     products: Expiring<ShopProduct, Product>,
     details: Expiring<ShopProduct, String>,
+    /// Refresh claims: user id → (version, until).
+    refresh_claims: HashMap<String, (u64, i64)>,
 }
 
 /// The in-memory adapter.
@@ -130,6 +132,31 @@ impl ConnectionActivity for MemoryStore {
             }
             _ => Err(StoreError::Conflict),
         }
+    }
+
+    async fn claim_refresh(
+        &self,
+        user_id: &str,
+        expected_version: u64,
+        now: i64,
+        until: i64,
+    ) -> Result<(), StoreError> {
+        let mut tables = self.tables.lock().await;
+        let claimable = tables
+            .connections
+            .get(user_id)
+            .is_some_and(|c| c.version == expected_version && c.status == ConnectionStatus::Active);
+        let held = tables
+            .refresh_claims
+            .get(user_id)
+            .is_some_and(|(version, held_until)| *version == expected_version && *held_until > now);
+        if !claimable || held {
+            return Err(StoreError::Conflict);
+        }
+        tables
+            .refresh_claims
+            .insert(user_id.to_owned(), (expected_version, until));
+        Ok(())
     }
 }
 

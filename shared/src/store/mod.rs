@@ -170,6 +170,10 @@ pub struct PendingLogin {
     pub return_to: Option<String>,
     /// The PKCE verifier, when PKCE is used.
     pub code_verifier: Option<CodeVerifier>,
+    /// The callback URL the authorization URL carried, when the login derived
+    /// it (no `TIKTOK_REDIRECT_URI`): the code is exchanged with exactly this.
+    /// Logins stored before it existed have none.
+    pub redirect_uri: Option<String>,
     /// Unix time after which the state is refused.
     pub expires_at: i64,
 }
@@ -300,6 +304,20 @@ pub trait ConnectionActivity: Send + Sync {
         user_id: &str,
         expected_version: u64,
         used_since: i64,
+    ) -> Result<(), StoreError>;
+
+    /// Claims the refresh of the connection's `expected_version` until `until`,
+    /// so overlapping refresher runs and workers do not present the same
+    /// refresh token twice: [`StoreError::Conflict`] when the stored version
+    /// is another, it is not active, or another claim on this version holds
+    /// after `now`. The version is not bumped; a claim ends by itself at
+    /// `until` or when a new version is stored.
+    async fn claim_refresh(
+        &self,
+        user_id: &str,
+        expected_version: u64,
+        now: i64,
+        until: i64,
     ) -> Result<(), StoreError>;
 }
 

@@ -140,17 +140,32 @@ pub(super) fn decode_token(answer: RawResponse) -> Result<TokenGrant, UpstreamEr
 }
 
 impl TikTokClient {
+    /// `TIKTOK_REDIRECT_URI`, when it is set; `None` when it is empty (each
+    /// login then derives the callback URL from the API's own domain and
+    /// passes it to [`TikTokClient::authorize_url`] and
+    /// [`TikTokClient::exchange_code`]).
+    pub fn configured_redirect_uri(&self) -> Option<&Url> {
+        Some(&self.config.redirect_uri)
+            .filter(|uri| uri.as_str() != crate::config::UNUSED_REDIRECT_URI)
+    }
+
     /// The URL to send the user's browser to: `client_key`, comma-separated
-    /// `scope`, the exact registered `redirect_uri`, `state`, `response_type=code`,
-    /// and the PKCE challenge when given.
-    pub fn authorize_url(&self, client_key: &str, state: &OAuthState, pkce: Option<&Pkce>) -> Url {
+    /// `scope`, `redirect_uri` (registered at TikTok, exact match), `state`,
+    /// `response_type=code`, and the PKCE challenge when given.
+    pub fn authorize_url(
+        &self,
+        client_key: &str,
+        state: &OAuthState,
+        pkce: Option<&Pkce>,
+        redirect_uri: &Url,
+    ) -> Url {
         let mut url = self.config.authorize_url.clone();
         {
             let mut query = url.query_pairs_mut();
             query
                 .append_pair("client_key", client_key)
                 .append_pair("scope", &self.config.scopes.join(","))
-                .append_pair("redirect_uri", self.config.redirect_uri.as_str())
+                .append_pair("redirect_uri", redirect_uri.as_str())
                 .append_pair("state", state.expose())
                 .append_pair("response_type", "code");
             if let Some(pkce) = pkce {
@@ -175,12 +190,14 @@ impl TikTokClient {
         .await
     }
 
-    /// Exchanges an authorization code for the user's tokens.
+    /// Exchanges an authorization code for the user's tokens; `redirect_uri`
+    /// must be the one the authorization URL carried (TikTok wants an exact match).
     pub async fn exchange_code(
         &self,
         app: &AppCredentials,
         code: &AuthCode,
         verifier: Option<&CodeVerifier>,
+        redirect_uri: &Url,
         deadline: Instant,
     ) -> Result<TokenGrant, UpstreamError> {
         let mut form = vec![
@@ -188,7 +205,7 @@ impl TikTokClient {
             ("client_secret", app.client_secret.expose()),
             ("code", code.expose()),
             ("grant_type", "authorization_code"),
-            ("redirect_uri", self.config.redirect_uri.as_str()),
+            ("redirect_uri", redirect_uri.as_str()),
         ];
         if let Some(verifier) = verifier {
             form.push(("code_verifier", verifier.expose()));

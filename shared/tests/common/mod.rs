@@ -87,7 +87,13 @@ pub fn app() -> AppCredentials {
 /// Exchanges `code` (no PKCE) with the usual client on `server`.
 pub async fn exchange_code(server: &MockServer, code: &str) -> Result<TokenGrant, UpstreamError> {
     client(server)
-        .exchange_code(&app(), &AuthCode::new(code), None, far_deadline())
+        .exchange_code(
+            &app(),
+            &AuthCode::new(code),
+            None,
+            &Url::parse(REDIRECT_URI).unwrap(),
+            far_deadline(),
+        )
         .await
 }
 

@@ -109,6 +109,7 @@ macro_rules! count_and_delegate {
 count_and_delegate!(ConnectionActivity {
     write record_use(user_id: &str, now: i64, since: i64) -> bool;
     write mark_dormant(user_id: &str, expected_version: u64, used_since: i64) -> ();
+    write claim_refresh(user_id: &str, expected_version: u64, now: i64, until: i64) -> ();
 });
 
 count_and_delegate!(Connections {

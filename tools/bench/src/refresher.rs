@@ -71,7 +71,13 @@ async fn populate(
                 let code = AuthCode::new(emulator.issue_code(REDIRECT_URI));
                 let deadline = Instant::now() + Duration::from_secs(30);
                 let grant = client
-                    .exchange_code(&app.credentials, &code, None, deadline)
+                    .exchange_code(
+                        &app.credentials,
+                        &code,
+                        None,
+                        &minter.config.tiktok.redirect_uri,
+                        deadline,
+                    )
                     .await
                     .map_err(|e| e.to_string())?;
                 let mut tokens =

@@ -56,6 +56,37 @@ impl ConnectionActivity for DynamoStore {
             .map_err(conflict_or_unavailable)?;
         Ok(())
     }
+
+    async fn claim_refresh(
+        &self,
+        user_id: &str,
+        expected_version: u64,
+        now: i64,
+        until: i64,
+    ) -> Result<(), StoreError> {
+        self.client
+            .update_item()
+            .table_name(&self.layout.table)
+            .set_key(Some(user_key(user_id)))
+            .update_expression(
+                "SET refresh_claim_version = :expected, refresh_claim_until = :until",
+            )
+            .condition_expression(
+                "#v = :expected AND #status = :active AND \
+                 (attribute_not_exists(refresh_claim_until) OR \
+                  refresh_claim_version <> :expected OR refresh_claim_until <= :now)",
+            )
+            .expression_attribute_names("#v", "version")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":active", s(ConnectionStatus::Active.as_str()))
+            .expression_attribute_values(":expected", n(expected_version))
+            .expression_attribute_values(":now", n(now))
+            .expression_attribute_values(":until", n(until))
+            .send()
+            .await
+            .map_err(conflict_or_unavailable)?;
+        Ok(())
+    }
 }
 
 #[async_trait]

@@ -12,6 +12,9 @@ impl PendingAuth for DynamoStore {
         if let Some(return_to) = &login.return_to {
             item.insert("return_to".into(), s(return_to));
         }
+        if let Some(redirect_uri) = &login.redirect_uri {
+            item.insert("redirect_uri".into(), s(redirect_uri));
+        }
         if let Some(verifier) = &login.code_verifier {
             let ring = self.keyring().await?;
             let sealed = ring.seal(verifier.expose(), &context(&pk, "code_verifier"));
@@ -41,6 +44,10 @@ impl PendingAuth for DynamoStore {
         Ok(Some(PendingLogin {
             user_id: get_s(&item, "user_id")?.to_owned(),
             return_to: item.get("return_to").and_then(|v| v.as_s().ok()).cloned(),
+            redirect_uri: item
+                .get("redirect_uri")
+                .and_then(|v| v.as_s().ok())
+                .cloned(),
             code_verifier,
             expires_at,
         }))
