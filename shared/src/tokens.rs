@@ -33,6 +33,16 @@ const REFUSED_GRANT_GRACE: [Duration; 3] = [
     Duration::from_millis(300),
 ];
 
+/// How long a refresh lease is held at most (Unix seconds): a container that
+/// dies mid-refresh blocks its siblings no longer than this.
+pub const REFRESH_LEASE_SECS: i64 = 10;
+
+/// How long a request waits for a sibling's refresh before answering 503.
+const REFRESH_LEASE_WAIT: Duration = Duration::from_secs(5);
+
+/// How often a waiting request re-reads the connection.
+const REFRESH_LEASE_POLL: Duration = Duration::from_millis(100);
+
 /// How a refresh attempt ended.
 #[derive(Debug)]
 pub enum Refresh {
@@ -105,7 +115,76 @@ impl TokenService {
     /// compare-and-set on its version. On `invalid_grant` it re-reads first (a
     /// sibling may have rotated the token) and only then marks the connection as
     /// needing a reconnect.
+    ///
+    /// Across containers at most one refresh of a grant is in flight: the
+    /// caller first takes the connection's refresh lease ([`RefreshLease`]);
+    /// one that cannot waits for the holder's rotation (re-reading the
+    /// connection, taking the lease over if it is given back or expires) and
+    /// answers 503 with `Retry-After` if none lands in time. The refresh token
+    /// is never presented by two containers at once.
     pub async fn refresh_connection(
+        &self,
+        connection: &Connection,
+        deadline: Instant,
+    ) -> Result<Refresh, Error> {
+        let holder = crate::crypto::random_token(12);
+        let waited_until = (Instant::now() + REFRESH_LEASE_WAIT).min(deadline);
+        loop {
+            let now = self.now();
+            if self
+                .store
+                .acquire_refresh_lease(
+                    &connection.user_id,
+                    connection.version,
+                    &holder,
+                    now,
+                    now + REFRESH_LEASE_SECS,
+                )
+                .await?
+            {
+                break;
+            }
+            // Someone else is refreshing (or the connection moved on).
+            match self.store.get_connection(&connection.user_id).await? {
+                None => return Ok(Refresh::Gone),
+                Some(current) if current.version != connection.version => {
+                    return Ok(match current.status {
+                        ConnectionStatus::Active => Refresh::LostRace(current),
+                        ConnectionStatus::ReconnectRequired | ConnectionStatus::Dormant => {
+                            Refresh::ReconnectRequired
+                        }
+                    })
+                }
+                Some(_) => {}
+            }
+            if Instant::now() + REFRESH_LEASE_POLL >= waited_until {
+                tracing::warn!(
+                    user_id = %connection.user_id,
+                    "another container's refresh did not land in time"
+                );
+                return Err(Error::RefreshInProgress {
+                    retry_after: Duration::from_secs(1),
+                });
+            }
+            tokio::time::sleep(REFRESH_LEASE_POLL).await;
+        }
+        let result = self.refresh_leased(connection, deadline).await;
+        // A stored rotation bumped the version, which ends the lease; anything
+        // else gives it back so a sibling need not wait for its expiry.
+        if !matches!(result, Ok(Refresh::Refreshed(_))) {
+            if let Err(error) = self
+                .store
+                .release_refresh_lease(&connection.user_id, &holder)
+                .await
+            {
+                tracing::warn!(error = %error, "could not give the refresh lease back");
+            }
+        }
+        result
+    }
+
+    /// [`TokenService::refresh_connection`] once the lease is held.
+    async fn refresh_leased(
         &self,
         connection: &Connection,
         deadline: Instant,

@@ -643,6 +643,33 @@ async fn a_product_listed_twice_is_cached_once(store: Arc<dyn TokenStore>) {
     }
 }
 
+/// Issue 20 item 1: one refresh lease per connection version; a second
+/// holder is refused until it is given back, expires, or the version moves on.
+async fn a_refresh_lease_has_one_holder_per_version(store: Arc<dyn TokenStore>) {
+    let (u, c) = connect_new_user(store.as_ref(), &tokens("a", NOW + 60, NOW + 86_400)).await;
+    let v = c.version;
+    assert!(store.acquire_refresh_lease(&u, v, "h1", NOW, NOW + 10).await.unwrap());
+    assert!(!store.acquire_refresh_lease(&u, v, "h2", NOW, NOW + 10).await.unwrap());
+    // Not for a version that is not stored, nor for a user with no connection.
+    assert!(!store.acquire_refresh_lease(&u, v + 1, "h3", NOW, NOW + 10).await.unwrap());
+    assert!(!store.acquire_refresh_lease(&user(), 1, "h3", NOW, NOW + 10).await.unwrap());
+    // Only its holder gives it back.
+    store.release_refresh_lease(&u, "h2").await.unwrap();
+    assert!(!store.acquire_refresh_lease(&u, v, "h2", NOW, NOW + 10).await.unwrap());
+    store.release_refresh_lease(&u, "h1").await.unwrap();
+    assert!(store.acquire_refresh_lease(&u, v, "h2", NOW, NOW + 10).await.unwrap());
+    // It expires by itself.
+    assert!(store.acquire_refresh_lease(&u, v, "h3", NOW + 10, NOW + 20).await.unwrap());
+    // A stored rotation ends it: the next version has its own.
+    let rotated = store.update_tokens(&u, v, &tokens("b", NOW + 3_600, NOW + 86_400)).await.unwrap();
+    assert!(store.acquire_refresh_lease(&u, rotated.version, "h4", NOW + 11, NOW + 21).await.unwrap());
+    // Nothing about the lease shows in the connection.
+    let stored = store.get_connection(&u).await.unwrap().unwrap();
+    assert_eq!(stored.version, rotated.version);
+    assert_eq!(stored.tokens, rotated.tokens);
+    assert_eq!(stored.status, ConnectionStatus::Active);
+}
+
 macro_rules! contract {
     ($($name:ident),* $(,)?) => {
         mod memory_store {
@@ -655,6 +682,7 @@ macro_rules! contract {
 }
 
 contract!(
+    a_refresh_lease_has_one_holder_per_version,
     a_connection_round_trips,
     a_stale_writer_loses_and_changes_nothing,
     racing_refreshes_have_one_winner_per_version,

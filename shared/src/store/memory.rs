@@ -10,7 +10,7 @@ use tokio::sync::Mutex;
 
 use super::{
     due_by_user, shard_of, AppToken, AppTokens, Connection, ConnectionActivity, ConnectionStatus,
-    Connections, Due, DueIndex, DueWindow, PendingAuth, PendingGrant, PendingLogin, ProductCache,
+    Connections, Due, DueIndex, RefreshLease, DueWindow, PendingAuth, PendingGrant, PendingLogin, ProductCache,
     StoreError, Tokens, UpstreamBudget, WebhookDeliveries,
 };
 use crate::redacted::AccessToken;
@@ -60,6 +60,8 @@ type ShopProduct = (TikTokId, TikTokId);
 #[derive(Default)]
 struct Tables {
     connections: HashMap<String, Connection>,
+    /// Refresh leases: user → (version, holder, until).
+    leases: HashMap<String, (u64, String, i64)>,
     logins: Expiring<String, PendingLogin>,
     grants: Expiring<String, PendingGrant>,
     shop_users: HashMap<String, String>,
@@ -129,6 +131,46 @@ impl ConnectionActivity for MemoryStore {
             }
             _ => Err(StoreError::Conflict),
         }
+    }
+}
+
+#[async_trait]
+impl RefreshLease for MemoryStore {
+    async fn acquire_refresh_lease(
+        &self,
+        user_id: &str,
+        version: u64,
+        holder: &str,
+        now: i64,
+        until: i64,
+    ) -> Result<bool, StoreError> {
+        let mut tables = self.tables.lock().await;
+        if tables.connections.get(user_id).map(|c| c.version) != Some(version) {
+            return Ok(false);
+        }
+        let held = tables
+            .leases
+            .get(user_id)
+            .is_some_and(|(v, _, lease_until)| *v == version && *lease_until > now);
+        if held {
+            return Ok(false);
+        }
+        tables
+            .leases
+            .insert(user_id.to_owned(), (version, holder.to_owned(), until));
+        Ok(true)
+    }
+
+    async fn release_refresh_lease(&self, user_id: &str, holder: &str) -> Result<(), StoreError> {
+        let mut tables = self.tables.lock().await;
+        if tables
+            .leases
+            .get(user_id)
+            .is_some_and(|(_, h, _)| h == holder)
+        {
+            tables.leases.remove(user_id);
+        }
+        Ok(())
     }
 }
 

@@ -1,6 +1,6 @@
 //! The token store: one port per capability and their adapters, [`DynamoStore`]
 //! (production, tokens sealed with AES-256-GCM) and [`MemoryStore`] (tests, local),
-//! each implementing every port. The ports: [`Connections`], [`ConnectionActivity`]
+//! each implementing every port. The ports: [`Connections`], [`RefreshLease`], [`ConnectionActivity`]
 //! and [`DueIndex`] (the refresh policy's part), [`PendingAuth`] (OAuth states and
 //! pending grants), [`WebhookDeliveries`], [`UpstreamBudget`], [`AppTokens`] and
 //! [`ProductCache`]; [`TokenStore`] is all of them, implemented for anything that
@@ -346,6 +346,29 @@ pub trait Connections: Send + Sync {
     async fn user_of_shop(&self, shop_id: &str) -> Result<Option<String>, StoreError>;
 }
 
+/// At most one refresh of a grant in flight across all containers: a lease
+/// on the connection, tied to its version and expiring on its own, so the
+/// refresh token is presented to TikTok once (an authorization server with
+/// reuse detection revokes the whole grant when a rotated one comes back).
+#[async_trait]
+pub trait RefreshLease: Send + Sync {
+    /// Takes the lease on `user_id`'s connection for `holder` until `until`,
+    /// atomically: only if the stored version is still `version` and no other
+    /// lease on that version is held at `now`. `false` when the connection
+    /// moved on, is gone, or someone else holds the lease.
+    async fn acquire_refresh_lease(
+        &self,
+        user_id: &str,
+        version: u64,
+        holder: &str,
+        now: i64,
+        until: i64,
+    ) -> Result<bool, StoreError>;
+
+    /// Gives the lease back if `holder` still holds it (a no-op otherwise).
+    async fn release_refresh_lease(&self, user_id: &str, holder: &str) -> Result<(), StoreError>;
+}
+
 /// The due indexes the refresher walks: connections whose tokens expire soon.
 #[async_trait]
 pub trait DueIndex: Send + Sync {
@@ -476,6 +499,7 @@ pub trait ProductCache: Send + Sync {
 /// it touches; which AWS actions each function makes is proven by the IAM test.
 pub trait TokenStore:
     Connections
+    + RefreshLease
     + ConnectionActivity
     + DueIndex
     + PendingAuth
@@ -488,6 +512,7 @@ pub trait TokenStore:
 
 impl<T> TokenStore for T where
     T: Connections
+        + RefreshLease
         + ConnectionActivity
         + DueIndex
         + PendingAuth

@@ -59,6 +59,57 @@ impl ConnectionActivity for DynamoStore {
 }
 
 #[async_trait]
+impl RefreshLease for DynamoStore {
+    async fn acquire_refresh_lease(
+        &self,
+        user_id: &str,
+        version: u64,
+        holder: &str,
+        now: i64,
+        until: i64,
+    ) -> Result<bool, StoreError> {
+        // On the connection item itself: no other key to grant, and a
+        // version bump (the winner's rotation) ends the lease by itself.
+        let written = self
+            .client
+            .update_item()
+            .table_name(&self.layout.table)
+            .set_key(Some(user_key(user_id)))
+            .update_expression(
+                "SET lease_holder = :holder, lease_until = :until, lease_version = :version",
+            )
+            .condition_expression(
+                "#v = :version AND (attribute_not_exists(lease_until) OR \
+                 lease_until <= :now OR lease_version <> :version)",
+            )
+            .expression_attribute_names("#v", "version")
+            .expression_attribute_values(":holder", s(holder))
+            .expression_attribute_values(":until", n(until))
+            .expression_attribute_values(":version", n(version))
+            .expression_attribute_values(":now", n(now))
+            .send()
+            .await
+            .map_err(conflict_or_unavailable);
+        applied(written)
+    }
+
+    async fn release_refresh_lease(&self, user_id: &str, holder: &str) -> Result<(), StoreError> {
+        let released = self
+            .client
+            .update_item()
+            .table_name(&self.layout.table)
+            .set_key(Some(user_key(user_id)))
+            .update_expression("REMOVE lease_holder, lease_until, lease_version")
+            .condition_expression("lease_holder = :holder")
+            .expression_attribute_values(":holder", s(holder))
+            .send()
+            .await
+            .map_err(conflict_or_unavailable);
+        applied(released).map(|_| ())
+    }
+}
+
+#[async_trait]
 impl Connections for DynamoStore {
     async fn get_connection(&self, user_id: &str) -> Result<Option<Connection>, StoreError> {
         match self.get(user_key(user_id), true).await? {
