@@ -578,13 +578,21 @@ async fn shops_point_at_their_seller_and_deliveries_are_remembered(store: Arc<dy
     assert_eq!(store.user_of_shop(&shop).await.unwrap(), Some(user.clone()));
 
     let id = test_support::unique("delivery");
-    assert!(!store.delivery_seen(&id, NOW).await.unwrap());
-    store.record_delivery(&id, NOW + 60).await.unwrap();
-    assert!(store.delivery_seen(&id, NOW).await.unwrap());
+    assert!(store.claim_delivery(&id, NOW, NOW + 60).await.unwrap());
+    assert!(!store.claim_delivery(&id, NOW, NOW + 60).await.unwrap(), "claimed once");
     assert!(
-        !store.delivery_seen(&id, NOW + 60).await.unwrap(),
+        store.claim_delivery(&id, NOW + 60, NOW + 120).await.unwrap(),
         "expired"
     );
+    store.release_delivery(&id, NOW + 61).await.unwrap();
+    assert!(
+        store.claim_delivery(&id, NOW + 61, NOW + 120).await.unwrap(),
+        "given back"
+    );
+    // Eight at once: one claim.
+    let id = test_support::unique("delivery");
+    let claims = futures::future::join_all((0..8).map(|_| store.claim_delivery(&id, NOW, NOW + 60))).await;
+    assert_eq!(claims.into_iter().filter(|c| *c.as_ref().unwrap()).count(), 1);
 }
 
 async fn cached_details_expire(store: Arc<dyn TokenStore>) {

@@ -317,7 +317,7 @@ async fn observed(binary: &str) -> BTreeSet<String> {
                     h.state.store.put_connection("u1", &tokens).await.unwrap();
                     let c = cold(&h, &r);
                     let body = serde_json::json!({"type": 6, "tts_notification_id": "1",
-                        "shop_id": SHOP, "timestamp": 1, "data": {}})
+                        "shop_id": SHOP, "timestamp": h.now(), "data": {}})
                     .to_string();
                     let signature = tiktok_gateway::tiktok::shop::webhook_signature(
                         APP_KEY,

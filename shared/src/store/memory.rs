@@ -323,14 +323,21 @@ impl PendingAuth for MemoryStore {
 
 #[async_trait]
 impl WebhookDeliveries for MemoryStore {
-    async fn delivery_seen(&self, id: &str, now: i64) -> Result<bool, StoreError> {
-        let tables = self.tables.lock().await;
-        Ok(tables.deliveries.get(id, now).is_some())
+    async fn claim_delivery(&self, id: &str, now: i64, expires_at: i64) -> Result<bool, StoreError> {
+        let mut tables = self.tables.lock().await;
+        if tables.deliveries.get(id, now).is_some() {
+            return Ok(false);
+        }
+        tables.deliveries.put(id.to_owned(), (), expires_at);
+        Ok(true)
     }
 
-    async fn record_delivery(&self, id: &str, expires_at: i64) -> Result<(), StoreError> {
-        let mut tables = self.tables.lock().await;
-        tables.deliveries.put(id.to_owned(), (), expires_at);
+    async fn release_delivery(&self, id: &str, now: i64) -> Result<(), StoreError> {
+        self.tables
+            .lock()
+            .await
+            .deliveries
+            .put(id.to_owned(), (), now);
         Ok(())
     }
 }

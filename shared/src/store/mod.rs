@@ -416,11 +416,15 @@ pub trait PendingAuth: Send + Sync {
 /// Webhook deliveries already handled, so a replay changes nothing.
 #[async_trait]
 pub trait WebhookDeliveries: Send + Sync {
-    /// Whether webhook delivery `id` was already handled (and not expired at `now`).
-    async fn delivery_seen(&self, id: &str, now: i64) -> Result<bool, StoreError>;
+    /// Claims webhook delivery `id` until `expires_at`, atomically (one
+    /// conditional write): `true` for the one caller that claimed it, `false`
+    /// when it is already claimed and not expired at `now`, so two copies
+    /// delivered at once are acted on once.
+    async fn claim_delivery(&self, id: &str, now: i64, expires_at: i64) -> Result<bool, StoreError>;
 
-    /// Records webhook delivery `id` as handled, until `expires_at`.
-    async fn record_delivery(&self, id: &str, expires_at: i64) -> Result<(), StoreError>;
+    /// Gives a claim back (acting on the delivery failed, TikTok will retry):
+    /// it expires at `now`.
+    async fn release_delivery(&self, id: &str, now: i64) -> Result<(), StoreError>;
 }
 
 /// Each user's daily budget of upstream calls.

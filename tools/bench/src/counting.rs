@@ -141,8 +141,8 @@ count_and_delegate!(PendingAuth {
 });
 
 count_and_delegate!(WebhookDeliveries {
-    read delivery_seen(id: &str, now: i64) -> bool;
-    write record_delivery(id: &str, expires_at: i64) -> ();
+    write claim_delivery(id: &str, now: i64, expires_at: i64) -> bool;
+    write release_delivery(id: &str, now: i64) -> ();
 });
 
 count_and_delegate!(UpstreamBudget {
