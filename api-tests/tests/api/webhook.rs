@@ -265,3 +265,82 @@ async fn notices_older_than_the_connection_are_ignored() {
     assert_eq!(send(&h, signed(&expiring)).await, 200);
     assert_eq!(h.stored("seller-1").await, before, "an older notice changes nothing");
 }
+
+#[tokio::test]
+async fn an_expiry_notice_never_revives_an_ended_connection() {
+    let h = Harness::shop(&[]).await;
+    let expires = START + 20 * 86_400;
+    let expiry = |id: &str| {
+        notice(7, id, SHOP, START, serde_json::json!({"expiration_time": expires.to_string()}))
+    };
+    // On an active connection it records the expiry and nothing else.
+    seller(&h, "seller-1").await;
+    let before = h.stored("seller-1").await;
+    assert_eq!(send(&h, signed(&expiry("7380066284010030401"))).await, 200);
+    let after = h.stored("seller-1").await;
+    assert_eq!(
+        after.tokens.account.as_ref().unwrap().authorization_expires_at,
+        Some(expires)
+    );
+    assert_eq!((after.status, after.version), (before.status, before.version));
+
+    // After a deauthorization: still ended, tokens still gone, not due.
+    let deauthorized = notice(6, "7380066284010030402", SHOP, START, serde_json::json!({}));
+    assert_eq!(send(&h, signed(&deauthorized)).await, 200);
+    let ended = h.stored("seller-1").await;
+    assert_eq!(send(&h, signed(&expiry("7380066284010030403"))).await, 200);
+    let after = h.stored("seller-1").await;
+    assert_eq!(after.status, ConnectionStatus::ReconnectRequired);
+    assert_eq!(after.tokens.refresh_token.expose(), "");
+    assert_eq!(after.version, ended.version);
+    assert_eq!(h.status("seller-1").await["connected"], false);
+
+    // A dormant connection stays dormant and out of the due index.
+    seller(&h, "seller-2").await;
+    let c = h.stored("seller-2").await;
+    h.state
+        .store
+        .mark_dormant("seller-2", c.version, START + 1)
+        .await
+        .unwrap();
+    assert_eq!(send(&h, signed(&expiry("7380066284010030404"))).await, 200);
+    let after = h.stored("seller-2").await;
+    assert_eq!(after.status, ConnectionStatus::Dormant);
+    let window = tiktok_gateway::store::DueWindow {
+        access_from: i64::MIN,
+        access_before: i64::MAX,
+        refresh_before: i64::MAX,
+    };
+    for shard in 0..h.state.store.due_shards() {
+        let due = h.state.store.find_due(shard, window).await.unwrap();
+        assert!(due.iter().all(|d| d.user_id != "seller-2"), "{due:?}");
+    }
+}
+
+/// Issue 20 item 5: a deauthorization is one conditional write that removes
+/// the token attributes (nothing sealed is left, nothing to open first) and
+/// takes the connection out of the due indexes.
+#[tokio::test]
+async fn a_deauthorization_removes_the_token_attributes() {
+    let h = Harness::shop(&[]).await;
+    seller(&h, "seller-1").await;
+    let body = notice(6, "7380066284010030601", SHOP, h.now(), serde_json::json!({}));
+    assert_eq!(send(&h, signed(&body)).await, 200);
+    let item = aws_sdk_dynamodb::Client::new(&test_support::moto_config())
+        .get_item()
+        .table_name(&h.state.config.table_name)
+        .key("pk", aws_sdk_dynamodb::types::AttributeValue::S("USER#seller-1".into()))
+        .key("sk", aws_sdk_dynamodb::types::AttributeValue::S("TIKTOK".into()))
+        .consistent_read(true)
+        .send()
+        .await
+        .unwrap()
+        .item
+        .unwrap();
+    for gone in ["access_token", "refresh_token", "due_shard"] {
+        assert!(!item.contains_key(gone), "{gone} is still stored");
+    }
+    let ended = h.stored("seller-1").await;
+    assert_eq!(ended.status, ConnectionStatus::ReconnectRequired);
+    assert_eq!(ended.tokens.access_token.expose(), "");
+}

@@ -14,10 +14,13 @@
 //! issued: the seller authorized again since) is ignored.
 //!
 //! - Type 6 (`SELLER_DEAUTHORIZATION`): the seller removed the app; the
-//!   connection of the user owning that shop ends: its tokens are wiped and it
-//!   is marked "reconnect required".
+//!   connection of the user owning that shop ends: one conditional write
+//!   removes its tokens and marks it "reconnect required" (no token is read or
+//!   opened, so no token key is used).
 //! - Type 7 (`UPCOMING_AUTHORIZATION_EXPIRATION`): the authorization's expiry
-//!   (`data.expiration_time`) is recorded and shown in the status.
+//!   (`data.expiration_time`) is recorded and shown in the status: that one
+//!   attribute, only on an active connection, never the status or the due
+//!   index (an ended or dormant connection is not revived).
 //! - Any other type is acknowledged and ignored.
 //!
 //! Webhooks are not guaranteed: the polling side (refresh, reconnect on a
@@ -25,9 +28,9 @@
 
 use lambda_http::{Body, Request, Response};
 use serde::Deserialize;
-use tiktok_gateway::store::{Connections, StoreError, WebhookDeliveries};
+use tiktok_gateway::store::{Connections, WebhookDeliveries};
 use tiktok_gateway::tiktok::shop::verify_webhook;
-use tiktok_gateway::{http, AccessToken, AppState, Error, RefreshToken};
+use tiktok_gateway::{http, AppState, Error};
 
 /// The largest body read.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -45,9 +48,6 @@ pub const MAX_AGE_SECS: i64 = 300;
 
 /// How far ahead of our clock a delivery's `timestamp` may be.
 pub const MAX_AHEAD_SECS: i64 = 60;
-
-/// Compare-and-set attempts when a refresh races the change.
-const ATTEMPTS: usize = 3;
 
 /// A notification as TikTok sends it.
 #[derive(Debug, Deserialize)]
@@ -192,97 +192,55 @@ fn expiration(data: &serde_json::Value) -> Option<i64> {
     }
 }
 
-/// The connection of the user owning `shop_id`, if it still covers that shop
-/// and is not newer than a notice sent at `sent_at`.
-async fn owner<C: Connections + ?Sized>(
-    connections: &C,
-    shop_id: &str,
-    sent_at: i64,
-) -> Result<Option<tiktok_gateway::Connection>, Error> {
-    let Some(user) = connections.user_of_shop(shop_id).await? else {
+/// The user whose connection covers `shop_id`, as the shop's pointer says
+/// (each write below checks the connection still covers it).
+async fn owner<C: Connections + ?Sized>(connections: &C, shop_id: &str) -> Result<Option<String>, Error> {
+    let user = connections.user_of_shop(shop_id).await?;
+    if user.is_none() {
         tracing::info!(shop_id, "webhook for a shop no user connected");
-        return Ok(None);
-    };
-    Ok(connections.get_connection(&user).await?.filter(|c| {
-        let covered = c
-            .tokens
-            .account
-            .as_ref()
-            .is_some_and(|a| a.shops.iter().any(|s| s.id == shop_id));
-        if covered && c.tokens.refreshed_at > sent_at {
-            tracing::info!(user_id = %c.user_id, shop_id, sent_at, "notice older than the connection; ignored");
-        }
-        covered && c.tokens.refreshed_at <= sent_at
-    }))
+    }
+    Ok(user)
 }
 
-/// Ends the connection: tokens wiped, then marked "reconnect required".
+/// Ends the connection: one conditional write removes the tokens and marks it
+/// "reconnect required" (nothing is read or opened first).
 async fn deauthorize<C: Connections + ?Sized>(
     connections: &C,
     shop_id: &str,
     sent_at: i64,
 ) -> Result<(), Error> {
-    for _ in 0..ATTEMPTS {
-        let Some(connection) = owner(connections, shop_id, sent_at).await? else {
-            return Ok(());
-        };
-        let user = &connection.user_id;
-        let mut wiped = connection.tokens.clone();
-        wiped.access_token = AccessToken::new("");
-        wiped.refresh_token = RefreshToken::new("");
-        wiped.access_expires_at = 0;
-        let stored = match connections
-            .update_tokens(user, connection.version, &wiped)
-            .await
+    if let Some(user) = owner(connections, shop_id).await? {
+        if connections
+            .end_seller_authorization(&user, shop_id, sent_at)
+            .await?
         {
-            Ok(stored) => stored,
-            Err(StoreError::Conflict) => continue,
-            Err(e) => return Err(e.into()),
-        };
-        match connections
-            .mark_reconnect_required(user, stored.version)
-            .await
-        {
-            Ok(()) => {
-                tracing::warn!(user_id = %user, shop_id, "the seller deauthorized the app; connection ended");
-                return Ok(());
-            }
-            Err(StoreError::Conflict) => continue,
-            Err(e) => return Err(e.into()),
+            tracing::warn!(user_id = %user, shop_id, "the seller deauthorized the app; connection ended");
+        } else {
+            tracing::info!(user_id = %user, shop_id, sent_at,
+                "deauthorization ignored: already ended, another shop's, or older than the connection");
         }
     }
-    Err(StoreError::Conflict.into())
+    Ok(())
 }
 
-/// Records when the seller's authorization expires.
+/// Records when the seller's authorization expires: that attribute only, and
+/// only on an active connection (one conditional write).
 async fn record_expiry<C: Connections + ?Sized>(
     connections: &C,
     shop_id: &str,
     at: i64,
     sent_at: i64,
 ) -> Result<(), Error> {
-    for _ in 0..ATTEMPTS {
-        let Some(connection) = owner(connections, shop_id, sent_at).await? else {
-            return Ok(());
-        };
-        let mut tokens = connection.tokens.clone();
-        if let Some(account) = tokens.account.as_mut() {
-            if account.authorization_expires_at == Some(at) {
-                return Ok(());
-            }
-            account.authorization_expires_at = Some(at);
-        }
-        match connections
-            .update_tokens(&connection.user_id, connection.version, &tokens)
-            .await
+    if let Some(user) = owner(connections, shop_id).await? {
+        if connections
+            .record_authorization_expiry(&user, shop_id, at, sent_at)
+            .await?
         {
-            Ok(_) => {
-                tracing::info!(user_id = %connection.user_id, shop_id, expires_at = at, "seller authorization expires soon");
-                return Ok(());
-            }
-            Err(StoreError::Conflict) => continue,
-            Err(e) => return Err(e.into()),
+            tracing::info!(user_id = %user, shop_id, expires_at = at, "seller authorization expires soon");
+        } else {
+            tracing::info!(user_id = %user, shop_id, sent_at,
+                "expiry notice ignored: connection not active, another shop's, or newer than the notice");
         }
     }
-    Err(StoreError::Conflict.into())
+    Ok(())
 }

@@ -239,6 +239,56 @@ impl Connections for MemoryStore {
         }
     }
 
+    async fn record_authorization_expiry(
+        &self,
+        user_id: &str,
+        shop_id: &str,
+        expires_at: i64,
+        sent_at: i64,
+    ) -> Result<bool, StoreError> {
+        let mut tables = self.tables.lock().await;
+        let Some(c) = tables.connections.get_mut(user_id) else {
+            return Ok(false);
+        };
+        if c.status != ConnectionStatus::Active || c.tokens.refreshed_at > sent_at {
+            return Ok(false);
+        }
+        match c.tokens.account.as_mut() {
+            Some(account) if account.shops.iter().any(|s| s.id == shop_id) => {
+                account.authorization_expires_at = Some(expires_at);
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    async fn end_seller_authorization(
+        &self,
+        user_id: &str,
+        shop_id: &str,
+        sent_at: i64,
+    ) -> Result<bool, StoreError> {
+        let mut tables = self.tables.lock().await;
+        let Some(c) = tables.connections.get_mut(user_id) else {
+            return Ok(false);
+        };
+        let covers = c
+            .tokens
+            .account
+            .as_ref()
+            .is_some_and(|a| a.shops.iter().any(|s| s.id == shop_id));
+        if !covers || c.tokens.refresh_token.expose().is_empty() || c.tokens.refreshed_at > sent_at
+        {
+            return Ok(false);
+        }
+        c.tokens.access_token = AccessToken::new(String::new());
+        c.tokens.refresh_token = crate::redacted::RefreshToken::new(String::new());
+        c.tokens.access_expires_at = 0;
+        c.status = ConnectionStatus::ReconnectRequired;
+        c.version += 1;
+        Ok(true)
+    }
+
     async fn delete_connection(&self, user_id: &str) -> Result<bool, StoreError> {
         Ok(self
             .tables

@@ -337,6 +337,34 @@ pub trait Connections: Send + Sync {
         expected_version: u64,
     ) -> Result<(), StoreError>;
 
+    /// Records when the seller's authorization of the app expires (TikTok
+    /// Shop's expiry notice, sent at `sent_at`) and nothing else: not the
+    /// status, the version, the tokens or the due indexes. Only if the
+    /// connection is active, covers `shop_id` and its tokens were issued at
+    /// or before `sent_at` (an older notice is about an earlier grant); a
+    /// deauthorized, reconnect-required or dormant one is never revived.
+    /// Returns whether it was recorded. One conditional write, no read.
+    async fn record_authorization_expiry(
+        &self,
+        user_id: &str,
+        shop_id: &str,
+        expires_at: i64,
+        sent_at: i64,
+    ) -> Result<bool, StoreError>;
+
+    /// Ends the connection because the seller removed the app (a notice sent
+    /// at `sent_at`): one conditional write removes both tokens, marks it
+    /// "reconnect required" and takes it out of the due indexes (the version
+    /// moves on). Only if it covers `shop_id`, still holds tokens, and its
+    /// tokens were issued at or before `sent_at`. Nothing is read or opened
+    /// (no token key is needed). Returns whether it was ended.
+    async fn end_seller_authorization(
+        &self,
+        user_id: &str,
+        shop_id: &str,
+        sent_at: i64,
+    ) -> Result<bool, StoreError>;
+
     /// Deletes the connection. Returns whether there was one.
     async fn delete_connection(&self, user_id: &str) -> Result<bool, StoreError>;
 

@@ -115,6 +115,8 @@ count_and_delegate!(Connections {
     write put_connection(user_id: &str, tokens: &Tokens) -> Connection;
     write update_tokens(user_id: &str, expected_version: u64, tokens: &Tokens) -> Connection;
     write mark_reconnect_required(user_id: &str, expected_version: u64) -> ();
+    write record_authorization_expiry(user_id: &str, shop_id: &str, expires_at: i64, sent_at: i64) -> bool;
+    write end_seller_authorization(user_id: &str, shop_id: &str, sent_at: i64) -> bool;
     write delete_connection(user_id: &str) -> bool;
     read user_of_shop(shop_id: &str) -> Option<String>;
 });

@@ -129,7 +129,14 @@ pub(super) fn connection_from(ring: &Keyring, item: &Item) -> Result<Connection,
     // `<sub>/<field>`, except for the one user id whose old context was the app
     // token's (`app`). Every refresh rewrites a connection in the new form.
     let legacy_pk = (user_id != "app").then_some(user_id.as_str());
-    let (access, refresh) = match open_tokens(ring, item, &user_pk(&user_id), legacy_pk) {
+    let ended = !item.contains_key("refresh_token");
+    let opened = if ended {
+        // A seller's deauthorization removed the tokens.
+        Ok((AccessToken::new(String::new()), RefreshToken::new(String::new())))
+    } else {
+        open_tokens(ring, item, &user_pk(&user_id), legacy_pk)
+    };
+    let (access, refresh) = match opened {
         Ok(pair) => pair,
         // Sealed under a key that has since been removed from the secret: the
         // tokens are gone for good, the user must connect again.
@@ -147,8 +154,16 @@ pub(super) fn connection_from(ring: &Keyring, item: &Item) -> Result<Connection,
         }
         Err(e) => return Err(StoreError::Corrupt(format!("connection tokens: {e}"))),
     };
+    let mut tokens = tokens_from_item(item, access, refresh)?;
+    // The expiry notice's attribute, newer than the account's copy.
+    if let (Some(account), Some(_)) = (tokens.account.as_mut(), item.get("authorization_expires_at")) {
+        account.authorization_expires_at = Some(get_n(item, "authorization_expires_at")?);
+    }
+    if ended {
+        status = ConnectionStatus::ReconnectRequired;
+    }
     Ok(Connection {
-        tokens: tokens_from_item(item, access, refresh)?,
+        tokens,
         status,
         version: get_n(item, "version")?,
         last_used_at: match item.get("last_used_at") {

@@ -173,6 +173,70 @@ impl Connections for DynamoStore {
         Ok(())
     }
 
+    async fn record_authorization_expiry(
+        &self,
+        user_id: &str,
+        shop_id: &str,
+        expires_at: i64,
+        sent_at: i64,
+    ) -> Result<bool, StoreError> {
+        // Its own attribute (read over the account's copy): the account and
+        // the tokens are left as they are, so nothing else moves.
+        let written = self
+            .client
+            .update_item()
+            .table_name(&self.layout.table)
+            .set_key(Some(user_key(user_id)))
+            .update_expression("SET authorization_expires_at = :at")
+            .condition_expression(
+                "#status = :active AND refreshed_at <= :sent AND contains(account, :shop)",
+            )
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":at", n(expires_at))
+            .expression_attribute_values(":active", s(ConnectionStatus::Active.as_str()))
+            .expression_attribute_values(":sent", n(sent_at))
+            .expression_attribute_values(":shop", s(shop_needle(shop_id)?))
+            .send()
+            .await
+            .map_err(conflict_or_unavailable);
+        applied(written)
+    }
+
+    async fn end_seller_authorization(
+        &self,
+        user_id: &str,
+        shop_id: &str,
+        sent_at: i64,
+    ) -> Result<bool, StoreError> {
+        let written = self
+            .client
+            .update_item()
+            .table_name(&self.layout.table)
+            .set_key(Some(user_key(user_id)))
+            .update_expression(
+                "SET #status = :reconnect, access_expires_at = :zero, #v = #v + :one \
+                 REMOVE access_token, refresh_token, due_shard",
+            )
+            .condition_expression(
+                "attribute_exists(refresh_token) AND refreshed_at <= :sent \
+                 AND contains(account, :shop)",
+            )
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_names("#v", "version")
+            .expression_attribute_values(
+                ":reconnect",
+                s(ConnectionStatus::ReconnectRequired.as_str()),
+            )
+            .expression_attribute_values(":zero", n(0))
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":sent", n(sent_at))
+            .expression_attribute_values(":shop", s(shop_needle(shop_id)?))
+            .send()
+            .await
+            .map_err(conflict_or_unavailable);
+        applied(written)
+    }
+
     async fn delete_connection(&self, user_id: &str) -> Result<bool, StoreError> {
         let output = self
             .client
@@ -221,4 +285,12 @@ impl DueIndex for DynamoStore {
         .await?;
         Ok(due_by_user(access.into_iter().chain(refresh)))
     }
+}
+
+/// What the stored `account` JSON holds when it covers shop `shop_id`
+/// (`"id":"<shop id>"`; a quote inside any other value is escaped, so only a
+/// shop's `id` field can match).
+fn shop_needle(shop_id: &str) -> Result<String, StoreError> {
+    let quoted = serde_json::to_string(shop_id).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    Ok(format!("\"id\":{quoted}"))
 }

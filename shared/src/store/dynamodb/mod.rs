@@ -162,8 +162,10 @@ impl DynamoStore {
         let request = match expected_version {
             None => {
                 values.insert(":zero".to_owned(), n(0));
+                // A new grant: the last grant's expiry notice is not about it.
                 request.update_expression(format!(
-                    "{set}, last_used_at = :refreshed_at, #v = if_not_exists(#v, :zero) + :one"
+                    "{set}, last_used_at = :refreshed_at, #v = if_not_exists(#v, :zero) + :one \
+                     REMOVE authorization_expires_at"
                 ))
             }
             // A refresh keeps the last use (an item from before uses were
