@@ -565,7 +565,7 @@ async fn a_seller_account_round_trips_and_follows_refreshes(store: Arc<dyn Token
 async fn shops_point_at_their_seller_and_deliveries_are_remembered(store: Arc<dyn TokenStore>) {
     let user = user();
     let shop = test_support::unique("shop");
-    assert_eq!(store.user_of_shop(&shop).await.unwrap(), None);
+    assert!(store.users_of_shop(&shop).await.unwrap().is_empty());
     let mut with_account = tokens("a", NOW + 3600, NOW + 86_400);
     with_account.account = Some(SellerAccount {
         shops: vec![SellerShop {
@@ -575,7 +575,14 @@ async fn shops_point_at_their_seller_and_deliveries_are_remembered(store: Arc<dy
         ..Default::default()
     });
     store.put_connection(&user, &with_account).await.unwrap();
-    assert_eq!(store.user_of_shop(&shop).await.unwrap(), Some(user.clone()));
+    assert_eq!(store.users_of_shop(&shop).await.unwrap(), vec![user.clone()]);
+    // A second user connecting the same seller: both are found (issue 20 item 4).
+    let colleague = format!("{user}-colleague");
+    store.put_connection(&colleague, &with_account).await.unwrap();
+    store.put_connection(&user, &with_account).await.unwrap();
+    let mut both = vec![user.clone(), colleague];
+    both.sort();
+    assert_eq!(store.users_of_shop(&shop).await.unwrap(), both);
 
     let id = test_support::unique("delivery");
     assert!(store.claim_delivery(&id, NOW, NOW + 60).await.unwrap());

@@ -62,8 +62,7 @@ async fn send(h: &Harness, req: lambda_http::Request) -> u16 {
 async fn a_deauthorization_ends_the_sellers_connection_and_a_replay_is_a_no_op() {
     let h = Harness::shop(&[]).await;
     seller(&h, "seller-1").await;
-    seller(&h, "bystander").await; // the last connect of the shop wins the pointer
-    seller(&h, "seller-1").await;
+    seller_of(&h, "bystander", "7000714532876279999").await; // another shop
     let body = notification(
         6,
         "7380066284010030001",
@@ -314,6 +313,20 @@ async fn an_expiry_notice_never_revives_an_ended_connection() {
     for shard in 0..h.state.store.due_shards() {
         let due = h.state.store.find_due(shard, window).await.unwrap();
         assert!(due.iter().all(|d| d.user_id != "seller-2"), "{due:?}");
+    }
+}
+
+#[tokio::test]
+async fn a_shop_connected_by_two_users_is_deauthorized_for_both() {
+    let h = Harness::shop(&[]).await;
+    seller(&h, "owner").await;
+    seller(&h, "colleague").await;
+    let body = notice(6, "7380066284010030501", SHOP, h.now(), serde_json::json!({}));
+    assert_eq!(send(&h, signed(&body)).await, 200);
+    for user in ["owner", "colleague"] {
+        let ended = h.stored(user).await;
+        assert_eq!(ended.status, ConnectionStatus::ReconnectRequired, "{user}");
+        assert_eq!(ended.tokens.refresh_token.expose(), "", "{user}");
     }
 }
 

@@ -14,7 +14,7 @@
 //! issued: the seller authorized again since) is ignored.
 //!
 //! - Type 6 (`SELLER_DEAUTHORIZATION`): the seller removed the app; the
-//!   connection of the user owning that shop ends: one conditional write
+//!   connection of every user who connected that shop ends: one conditional write
 //!   removes its tokens and marks it "reconnect required" (no token is read or
 //!   opened, so no token key is used).
 //! - Type 7 (`UPCOMING_AUTHORIZATION_EXPIRATION`): the authorization's expiry
@@ -192,14 +192,14 @@ fn expiration(data: &serde_json::Value) -> Option<i64> {
     }
 }
 
-/// The user whose connection covers `shop_id`, as the shop's pointer says
-/// (each write below checks the connection still covers it).
-async fn owner<C: Connections + ?Sized>(connections: &C, shop_id: &str) -> Result<Option<String>, Error> {
-    let user = connections.user_of_shop(shop_id).await?;
-    if user.is_none() {
+/// Every user who connected `shop_id`, as the shop's pointers say (each
+/// write below checks the connection still covers it).
+async fn owners<C: Connections + ?Sized>(connections: &C, shop_id: &str) -> Result<Vec<String>, Error> {
+    let users = connections.users_of_shop(shop_id).await?;
+    if users.is_empty() {
         tracing::info!(shop_id, "webhook for a shop no user connected");
     }
-    Ok(user)
+    Ok(users)
 }
 
 /// Ends the connection: one conditional write removes the tokens and marks it
@@ -209,7 +209,7 @@ async fn deauthorize<C: Connections + ?Sized>(
     shop_id: &str,
     sent_at: i64,
 ) -> Result<(), Error> {
-    if let Some(user) = owner(connections, shop_id).await? {
+    for user in owners(connections, shop_id).await? {
         if connections
             .end_seller_authorization(&user, shop_id, sent_at)
             .await?
@@ -231,7 +231,7 @@ async fn record_expiry<C: Connections + ?Sized>(
     at: i64,
     sent_at: i64,
 ) -> Result<(), Error> {
-    if let Some(user) = owner(connections, shop_id).await? {
+    for user in owners(connections, shop_id).await? {
         if connections
             .record_authorization_expiry(&user, shop_id, at, sent_at)
             .await?

@@ -64,7 +64,7 @@ struct Tables {
     leases: HashMap<String, (u64, String, i64)>,
     logins: Expiring<String, PendingLogin>,
     grants: Expiring<String, PendingGrant>,
-    shop_users: HashMap<String, String>,
+    shop_users: HashMap<String, std::collections::BTreeSet<String>>,
     deliveries: Expiring<String, ()>,
     budgets: HashMap<(String, i64), u32>,
     app_token: Option<AppToken>,
@@ -200,7 +200,9 @@ impl Connections for MemoryStore {
         for shop in tokens.account.iter().flat_map(|a| &a.shops) {
             tables
                 .shop_users
-                .insert(shop.id.clone(), user_id.to_owned());
+                .entry(shop.id.clone())
+                .or_default()
+                .insert(user_id.to_owned());
         }
         Ok(connection)
     }
@@ -299,8 +301,15 @@ impl Connections for MemoryStore {
             .is_some())
     }
 
-    async fn user_of_shop(&self, shop_id: &str) -> Result<Option<String>, StoreError> {
-        Ok(self.tables.lock().await.shop_users.get(shop_id).cloned())
+    async fn users_of_shop(&self, shop_id: &str) -> Result<Vec<String>, StoreError> {
+        Ok(self
+            .tables
+            .lock()
+            .await
+            .shop_users
+            .get(shop_id)
+            .map(|users| users.iter().cloned().collect())
+            .unwrap_or_default())
     }
 }
 

@@ -368,10 +368,12 @@ pub trait Connections: Send + Sync {
     /// Deletes the connection. Returns whether there was one.
     async fn delete_connection(&self, user_id: &str) -> Result<bool, StoreError>;
 
-    /// The user whose connection covers TikTok Shop `shop_id`, as the last
-    /// connect that covered it recorded ([`Connections::put_connection`] records
-    /// the shops of a seller's account).
-    async fn user_of_shop(&self, shop_id: &str) -> Result<Option<String>, StoreError>;
+    /// Every user whose connection covered TikTok Shop `shop_id` when it was
+    /// stored ([`Connections::put_connection`] records one pointer per shop and
+    /// user): two dshipit users may connect the same seller, and a
+    /// deauthorization ends both. A pointer may be stale (the user connected
+    /// another seller since): writes acting on it check the connection.
+    async fn users_of_shop(&self, shop_id: &str) -> Result<Vec<String>, StoreError>;
 }
 
 /// At most one refresh of a grant in flight across all containers: a lease

@@ -118,7 +118,7 @@ count_and_delegate!(Connections {
     write record_authorization_expiry(user_id: &str, shop_id: &str, expires_at: i64, sent_at: i64) -> bool;
     write end_seller_authorization(user_id: &str, shop_id: &str, sent_at: i64) -> bool;
     write delete_connection(user_id: &str) -> bool;
-    read user_of_shop(shop_id: &str) -> Option<String>;
+    read users_of_shop(shop_id: &str) -> Vec<String>;
 });
 
 // Not through the macro: `due_shards` is neither a read nor a write.

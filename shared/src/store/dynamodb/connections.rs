@@ -131,7 +131,7 @@ impl Connections for DynamoStore {
             self.client
                 .update_item()
                 .table_name(&self.layout.table)
-                .set_key(Some(seller_shop_key(&shop.id)))
+                .set_key(Some(seller_shop_key(&shop.id, user_id)))
                 .update_expression("SET user_id = :user")
                 .expression_attribute_values(":user", s(user_id))
                 .send()
@@ -250,10 +250,29 @@ impl Connections for DynamoStore {
         Ok(output.attributes.is_some_and(|a| !a.is_empty()))
     }
 
-    async fn user_of_shop(&self, shop_id: &str) -> Result<Option<String>, StoreError> {
-        match self.get(seller_shop_key(shop_id), true).await? {
-            Some(item) => Ok(Some(get_s(&item, "user_id")?.to_owned())),
-            None => Ok(None),
+    async fn users_of_shop(&self, shop_id: &str) -> Result<Vec<String>, StoreError> {
+        // One pointer per shop and user (and, from before, one per shop).
+        let mut users = std::collections::BTreeSet::new();
+        let mut start: Option<Item> = None;
+        loop {
+            let output = self
+                .client
+                .query()
+                .table_name(&self.layout.table)
+                .key_condition_expression("pk = :pk")
+                .expression_attribute_values(":pk", s(seller_shop_pk(shop_id)))
+                .consistent_read(true)
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(unavailable)?;
+            for item in output.items.unwrap_or_default() {
+                users.insert(get_s(&item, "user_id")?.to_owned());
+            }
+            match output.last_evaluated_key {
+                Some(key) if !key.is_empty() => start = Some(key),
+                _ => return Ok(users.into_iter().collect()),
+            }
         }
     }
 }

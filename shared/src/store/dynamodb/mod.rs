@@ -10,6 +10,8 @@
 //! | app token | `APP` | `TIKTOK#client_token` |
 //! | a user's upstream calls of one UTC day | `USER#<sub>` | `BUDGET#<day>` |
 //! | cached product | `SHOP#<shop id>` | `PRODUCT#<product id>` |
+//! | a user who connected a TikTok Shop | `SELLERSHOP#<shop id>` | `USER#<sub>` |
+//! | a handled webhook delivery | `WEBHOOK#<id>` | `WEBHOOK` |
 //!
 //! Active connections carry `due_shard`, which puts them in the `access-due`
 //! (sort key `access_expires_at`) and `refresh-due` (sort key `refresh_expires_at`)

@@ -120,8 +120,14 @@ pub(super) fn grant_pk(completion_hash: &str) -> String {
     format!("GRANT#{completion_hash}")
 }
 
-pub(super) fn seller_shop_key(shop_id: &str) -> Item {
-    key(format!("SELLERSHOP#{shop_id}"), "SELLERSHOP")
+pub(super) fn seller_shop_pk(shop_id: &str) -> String {
+    format!("SELLERSHOP#{shop_id}")
+}
+
+/// The pointer from a shop to one user who connected it (items written before
+/// there was one per user have the sort key `SELLERSHOP`; both are read).
+pub(super) fn seller_shop_key(shop_id: &str, user_id: &str) -> Item {
+    key(seller_shop_pk(shop_id), user_pk(user_id))
 }
 
 pub(super) fn delivery_key(id: &str) -> Item {
