@@ -83,19 +83,22 @@ pub struct TokenService {
     clock: Clock,
     token_mode: TokenMode,
     user_daily_upstream_calls: u32,
+    app_daily_upstream_calls: u32,
     app_tokens: Arc<AppTokenCache>,
 }
 
 impl TokenService {
     /// Token logic over `store`, refreshing through `authorization`; data
     /// calls use the user's token or the app's (`token_mode`), each counted
-    /// against a daily budget of `user_daily_upstream_calls` per user.
+    /// against a daily budget of `user_daily_upstream_calls` per user and
+    /// `app_daily_upstream_calls` for the whole app.
     pub fn new(
         store: Arc<dyn TokenStore>,
         authorization: Arc<dyn Authorization>,
         clock: Clock,
         token_mode: TokenMode,
         user_daily_upstream_calls: u32,
+        app_daily_upstream_calls: u32,
     ) -> Self {
         Self {
             store,
@@ -103,6 +106,7 @@ impl TokenService {
             clock,
             token_mode,
             user_daily_upstream_calls,
+            app_daily_upstream_calls,
             app_tokens: Arc::default(),
         }
     }
@@ -405,26 +409,34 @@ impl TokenService {
         })
     }
 
-    /// Counts one upstream call against the user's daily budget (one atomic
-    /// update, no read); 429 with `Retry-After` until the next UTC day once it
-    /// is spent, so one user cannot use up the app's daily quota.
+    /// Counts one upstream call against the user's daily budget, then against
+    /// the whole app's daily quota (one atomic update each, no read); 429 with
+    /// `Retry-After` until the next UTC day once either is spent, so one user
+    /// cannot use up the app's quota and the app stops before the upstream's
+    /// quota is exceeded for everyone.
     async fn spend_upstream_call(&self, user_id: &str) -> Result<(), Error> {
         let now = self.now();
         let day = now.div_euclid(86_400);
         let next_day = (day + 1) * 86_400;
+        let retry_after = Duration::from_secs((next_day - now).max(1) as u64);
         let limit = self.user_daily_upstream_calls;
-        if self
+        if !self
             .store
             .spend_upstream_call(user_id, day, limit, next_day + 86_400)
             .await?
         {
-            Ok(())
-        } else {
-            Err(Error::DailyBudgetSpent {
-                limit,
-                retry_after: Duration::from_secs((next_day - now).max(1) as u64),
-            })
+            return Err(Error::DailyBudgetSpent { limit, retry_after });
         }
+        let limit = self.app_daily_upstream_calls;
+        if !self
+            .store
+            .spend_app_upstream_call(day, limit, next_day + 86_400)
+            .await?
+        {
+            tracing::warn!(limit, "the app's daily upstream quota is spent");
+            return Err(Error::AppQuotaSpent { limit, retry_after });
+        }
+        Ok(())
     }
 
     async fn record_use(&self, connection: &mut Connection) {
@@ -501,13 +513,17 @@ impl Session for RequestConnection<'_> {
     ) -> Result<Option<AccessToken>, Error> {
         let tokens = self.tokens;
         match tokens.token_mode {
+            // The retry is an upstream call too: counted like the first.
             TokenMode::App if !self.refreshed => {
                 self.refreshed = true;
-                Ok(Some(tokens.app_token(deadline, Some(token)).await?))
+                let token = tokens.app_token(deadline, Some(token)).await?;
+                tokens.spend_upstream_call(&self.connection.user_id).await?;
+                Ok(Some(token))
             }
             TokenMode::App => Ok(None),
             TokenMode::User if !self.refreshed => {
                 self.refresh(deadline).await?;
+                tokens.spend_upstream_call(&self.connection.user_id).await?;
                 Ok(Some(self.connection.tokens.access_token.clone()))
             }
             TokenMode::User => {

@@ -199,7 +199,8 @@ const RACERS: usize = 8;
 /// always the one TikTok considers current, and nobody is asked to reconnect.
 #[tokio::test]
 async fn eight_containers_refreshing_one_connection_never_lose_a_rotation() {
-    let w = world(RACERS, &[]).await;
+    // 140 searches over two UTC days by one user: past the default budget.
+    let w = world(RACERS, &[("USER_DAILY_UPSTREAM_CALLS", "100000")]).await;
     w.connect("u1").await;
     let mut refused = 0;
     for round in 1..=RACE_ROUNDS {

@@ -67,6 +67,7 @@ struct Tables {
     shop_users: HashMap<String, std::collections::BTreeSet<String>>,
     deliveries: Expiring<String, ()>,
     budgets: HashMap<(String, i64), u32>,
+    app_budgets: HashMap<i64, u32>,
     app_token: Option<AppToken>,
     products: Expiring<ShopProduct, Product>,
     details: Expiring<ShopProduct, String>,
@@ -412,6 +413,21 @@ impl UpstreamBudget for MemoryStore {
     ) -> Result<bool, StoreError> {
         let mut tables = self.tables.lock().await;
         let calls = tables.budgets.entry((user_id.to_owned(), day)).or_default();
+        if *calls >= limit {
+            return Ok(false);
+        }
+        *calls += 1;
+        Ok(true)
+    }
+
+    async fn spend_app_upstream_call(
+        &self,
+        day: i64,
+        limit: u32,
+        _expires_at: i64,
+    ) -> Result<bool, StoreError> {
+        let mut tables = self.tables.lock().await;
+        let calls = tables.app_budgets.entry(day).or_default();
         if *calls >= limit {
             return Ok(false);
         }

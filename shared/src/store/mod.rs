@@ -471,6 +471,15 @@ pub trait UpstreamBudget: Send + Sync {
         limit: u32,
         expires_at: i64,
     ) -> Result<bool, StoreError>;
+
+    /// Counts one upstream call against the whole app's quota for `day`, the
+    /// same way: `false` (nothing counted) once `limit` calls were counted.
+    async fn spend_app_upstream_call(
+        &self,
+        day: i64,
+        limit: u32,
+        expires_at: i64,
+    ) -> Result<bool, StoreError>;
 }
 
 /// The app's client-credentials token, shared by all containers.

@@ -149,6 +149,7 @@ count_and_delegate!(WebhookDeliveries {
 
 count_and_delegate!(UpstreamBudget {
     write spend_upstream_call(user_id: &str, day: i64, limit: u32, expires_at: i64) -> bool;
+    write spend_app_upstream_call(day: i64, limit: u32, expires_at: i64) -> bool;
 });
 
 count_and_delegate!(AppTokens {

@@ -381,6 +381,9 @@ pub async fn start(options: Options) -> std::io::Result<LocalStack> {
     if std::env::var("USER_DAILY_UPSTREAM_CALLS").is_err() {
         vars.insert("USER_DAILY_UPSTREAM_CALLS", "1000000".to_owned());
     }
+    if std::env::var("APP_DAILY_UPSTREAM_CALLS").is_err() {
+        vars.insert("APP_DAILY_UPSTREAM_CALLS", "1000000000".to_owned());
+    }
     let config =
         Config::from_lookup(|name| vars.get(name).cloned().or_else(|| std::env::var(name).ok()))
             .map_err(std::io::Error::other)?;

@@ -9,6 +9,7 @@
 //! | pending grant | `GRANT#<sha256(completion id)>` | `GRANT` |
 //! | app token | `APP` | `TIKTOK#client_token` |
 //! | a user's upstream calls of one UTC day | `USER#<sub>` | `BUDGET#<day>` |
+//! | the whole app's upstream calls of one UTC day | `APP` | `BUDGET#<day>` |
 //! | cached product | `SHOP#<shop id>` | `PRODUCT#<product id>` |
 //! | a user who connected a TikTok Shop | `SELLERSHOP#<shop id>` | `USER#<sub>` |
 //! | a handled webhook delivery | `WEBHOOK#<id>` | `WEBHOOK` |

@@ -112,6 +112,11 @@ pub(super) fn budget_key(user_id: &str, day: i64) -> Item {
     key(user_pk(user_id), format!("BUDGET#{day}"))
 }
 
+/// The whole app's upstream calls of one UTC day.
+pub(super) fn app_budget_key(day: i64) -> Item {
+    key("APP", format!("BUDGET#{day}"))
+}
+
 pub(super) fn login_pk(state_hash: &str) -> String {
     format!("LOGIN#{state_hash}")
 }
