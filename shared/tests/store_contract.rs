@@ -921,6 +921,69 @@ async fn no_user_id_shares_the_app_tokens_encryption_context() {
     );
 }
 
+/// Issue 20 item 10: the fallback for connections sealed before contexts
+/// named the item type (`<sub>/<field>`) must not let a user id that looks
+/// like another item's key (`APP`, `USER#x`, `GRANT#h`) open that item's
+/// ciphertext.
+#[tokio::test]
+async fn the_legacy_context_fallback_refuses_subs_shaped_like_item_keys() {
+    let (store, client, table, _) = dynamo_parts().await;
+    let served = |c: &Result<Option<Connection>, StoreError>, token: &str| {
+        matches!(c, Ok(Some(c)) if c.tokens.access_token.expose() == token)
+    };
+    // `APP`: the app token's context is `APP/access_token`.
+    store
+        .put_app_token(&AccessToken::new("clt.the-apps"), NOW + 7200, None)
+        .await
+        .unwrap();
+    store
+        .put_connection("APP", &tokens("attacker", NOW + 3600, NOW + 86_400))
+        .await
+        .unwrap();
+    copy_attribute(&client, &table, ("APP", "TIKTOK#client_token"), ("USER#APP", "TIKTOK"), "access_token").await;
+    let c = store.get_connection("APP").await;
+    assert!(!served(&c, "clt.the-apps"), "the app's token served to user APP");
+
+    // `USER#victim`: the victim's own context is `USER#victim/access_token`.
+    let victim = user();
+    let attacker = format!("USER#{victim}");
+    store
+        .put_connection(&victim, &tokens("victims", NOW + 3600, NOW + 86_400))
+        .await
+        .unwrap();
+    store
+        .put_connection(&attacker, &tokens("attacker", NOW + 3600, NOW + 86_400))
+        .await
+        .unwrap();
+    let (from, to) = (format!("USER#{victim}"), format!("USER#{attacker}"));
+    copy_attribute(&client, &table, (from.as_str(), "TIKTOK"), (to.as_str(), "TIKTOK"), "access_token").await;
+    let c = store.get_connection(&attacker).await;
+    assert!(!served(&c, "act.victims"), "another user's token served to {attacker}");
+
+    // `GRANT#h`: a pending grant's context is `GRANT#h/access_token`.
+    let hash = "0f".repeat(32);
+    store
+        .put_grant(
+            &hash,
+            &PendingGrant {
+                user_id: victim.clone(),
+                tokens: tokens("granted", NOW + 3600, NOW + 86_400),
+                expires_at: NOW + 600,
+            },
+        )
+        .await
+        .unwrap();
+    let attacker = format!("GRANT#{hash}");
+    store
+        .put_connection(&attacker, &tokens("attacker", NOW + 3600, NOW + 86_400))
+        .await
+        .unwrap();
+    let to = format!("USER#{attacker}");
+    copy_attribute(&client, &table, (attacker.as_str(), "GRANT"), (to.as_str(), "TIKTOK"), "access_token").await;
+    let c = store.get_connection(&attacker).await;
+    assert!(!served(&c, "act.granted"), "a pending grant's token served to {attacker}");
+}
+
 /// The Secrets Manager adapter reads the secret over moto's real protocol.
 #[tokio::test]
 async fn secrets_manager_source_reads_the_app_secret() {

@@ -121,14 +121,24 @@ pub(super) fn tokens_from_item(
     })
 }
 
+/// Whether a connection of user `user_id` may still be opened under the
+/// context connections were sealed with before contexts named the item type
+/// (`<sub>/<field>`). Not when that context could be another item's: every
+/// item key but a connection's old one has a `#` (`USER#x`, `GRANT#h`,
+/// `LOGIN#h`, ...) or is the app token's (`APP`, formerly `app`), so a `sub`
+/// with a `#` or spelling `app` in any case never falls back (its legacy
+/// ciphertext would not open: such a user connects again).
+pub(super) fn legacy_context_allowed(user_id: &str) -> bool {
+    !user_id.contains('#') && !user_id.eq_ignore_ascii_case("app")
+}
+
 pub(super) fn connection_from(ring: &Keyring, item: &Item) -> Result<Connection, StoreError> {
     let user_id = get_s(item, "user_id")?.to_owned();
     let mut status = ConnectionStatus::parse(get_s(item, "status")?)
         .ok_or_else(|| StoreError::Corrupt("unknown status".into()))?;
     // Connections sealed before contexts named the item type open under
-    // `<sub>/<field>`, except for the one user id whose old context was the app
-    // token's (`app`). Every refresh rewrites a connection in the new form.
-    let legacy_pk = (user_id != "app").then_some(user_id.as_str());
+    // `<sub>/<field>`. Every refresh rewrites a connection in the new form.
+    let legacy_pk = legacy_context_allowed(&user_id).then_some(user_id.as_str());
     let ended = !item.contains_key("refresh_token");
     let opened = if ended {
         // A seller's deauthorization removed the tokens.
