@@ -13,6 +13,7 @@ mod iam;
 mod policy;
 mod refresher;
 mod review;
+mod scan;
 mod shop;
 mod template;
 mod template_env;
