@@ -575,10 +575,16 @@ async fn shops_point_at_their_seller_and_deliveries_are_remembered(store: Arc<dy
         ..Default::default()
     });
     store.put_connection(&user, &with_account).await.unwrap();
-    assert_eq!(store.users_of_shop(&shop).await.unwrap(), vec![user.clone()]);
+    assert_eq!(
+        store.users_of_shop(&shop).await.unwrap(),
+        vec![user.clone()]
+    );
     // A second user connecting the same seller: both are found (issue 20 item 4).
     let colleague = format!("{user}-colleague");
-    store.put_connection(&colleague, &with_account).await.unwrap();
+    store
+        .put_connection(&colleague, &with_account)
+        .await
+        .unwrap();
     store.put_connection(&user, &with_account).await.unwrap();
     let mut both = vec![user.clone(), colleague];
     both.sort();
@@ -586,20 +592,33 @@ async fn shops_point_at_their_seller_and_deliveries_are_remembered(store: Arc<dy
 
     let id = test_support::unique("delivery");
     assert!(store.claim_delivery(&id, NOW, NOW + 60).await.unwrap());
-    assert!(!store.claim_delivery(&id, NOW, NOW + 60).await.unwrap(), "claimed once");
     assert!(
-        store.claim_delivery(&id, NOW + 60, NOW + 120).await.unwrap(),
+        !store.claim_delivery(&id, NOW, NOW + 60).await.unwrap(),
+        "claimed once"
+    );
+    assert!(
+        store
+            .claim_delivery(&id, NOW + 60, NOW + 120)
+            .await
+            .unwrap(),
         "expired"
     );
     store.release_delivery(&id, NOW + 61).await.unwrap();
     assert!(
-        store.claim_delivery(&id, NOW + 61, NOW + 120).await.unwrap(),
+        store
+            .claim_delivery(&id, NOW + 61, NOW + 120)
+            .await
+            .unwrap(),
         "given back"
     );
     // Eight at once: one claim.
     let id = test_support::unique("delivery");
-    let claims = futures::future::join_all((0..8).map(|_| store.claim_delivery(&id, NOW, NOW + 60))).await;
-    assert_eq!(claims.into_iter().filter(|c| *c.as_ref().unwrap()).count(), 1);
+    let claims =
+        futures::future::join_all((0..8).map(|_| store.claim_delivery(&id, NOW, NOW + 60))).await;
+    assert_eq!(
+        claims.into_iter().filter(|c| *c.as_ref().unwrap()).count(),
+        1
+    );
 }
 
 async fn cached_details_expire(store: Arc<dyn TokenStore>) {
@@ -663,21 +682,48 @@ async fn a_product_listed_twice_is_cached_once(store: Arc<dyn TokenStore>) {
 async fn a_refresh_lease_has_one_holder_per_version(store: Arc<dyn TokenStore>) {
     let (u, c) = connect_new_user(store.as_ref(), &tokens("a", NOW + 60, NOW + 86_400)).await;
     let v = c.version;
-    assert!(store.acquire_refresh_lease(&u, v, "h1", NOW, NOW + 10).await.unwrap());
-    assert!(!store.acquire_refresh_lease(&u, v, "h2", NOW, NOW + 10).await.unwrap());
+    assert!(store
+        .acquire_refresh_lease(&u, v, "h1", NOW, NOW + 10)
+        .await
+        .unwrap());
+    assert!(!store
+        .acquire_refresh_lease(&u, v, "h2", NOW, NOW + 10)
+        .await
+        .unwrap());
     // Not for a version that is not stored, nor for a user with no connection.
-    assert!(!store.acquire_refresh_lease(&u, v + 1, "h3", NOW, NOW + 10).await.unwrap());
-    assert!(!store.acquire_refresh_lease(&user(), 1, "h3", NOW, NOW + 10).await.unwrap());
+    assert!(!store
+        .acquire_refresh_lease(&u, v + 1, "h3", NOW, NOW + 10)
+        .await
+        .unwrap());
+    assert!(!store
+        .acquire_refresh_lease(&user(), 1, "h3", NOW, NOW + 10)
+        .await
+        .unwrap());
     // Only its holder gives it back.
     store.release_refresh_lease(&u, "h2").await.unwrap();
-    assert!(!store.acquire_refresh_lease(&u, v, "h2", NOW, NOW + 10).await.unwrap());
+    assert!(!store
+        .acquire_refresh_lease(&u, v, "h2", NOW, NOW + 10)
+        .await
+        .unwrap());
     store.release_refresh_lease(&u, "h1").await.unwrap();
-    assert!(store.acquire_refresh_lease(&u, v, "h2", NOW, NOW + 10).await.unwrap());
+    assert!(store
+        .acquire_refresh_lease(&u, v, "h2", NOW, NOW + 10)
+        .await
+        .unwrap());
     // It expires by itself.
-    assert!(store.acquire_refresh_lease(&u, v, "h3", NOW + 10, NOW + 20).await.unwrap());
+    assert!(store
+        .acquire_refresh_lease(&u, v, "h3", NOW + 10, NOW + 20)
+        .await
+        .unwrap());
     // A stored rotation ends it: the next version has its own.
-    let rotated = store.update_tokens(&u, v, &tokens("b", NOW + 3_600, NOW + 86_400)).await.unwrap();
-    assert!(store.acquire_refresh_lease(&u, rotated.version, "h4", NOW + 11, NOW + 21).await.unwrap());
+    let rotated = store
+        .update_tokens(&u, v, &tokens("b", NOW + 3_600, NOW + 86_400))
+        .await
+        .unwrap();
+    assert!(store
+        .acquire_refresh_lease(&u, rotated.version, "h4", NOW + 11, NOW + 21)
+        .await
+        .unwrap());
     // Nothing about the lease shows in the connection.
     let stored = store.get_connection(&u).await.unwrap().unwrap();
     assert_eq!(stored.version, rotated.version);
@@ -928,9 +974,7 @@ async fn no_user_id_shares_the_app_tokens_encryption_context() {
 #[tokio::test]
 async fn the_legacy_context_fallback_refuses_subs_shaped_like_item_keys() {
     let (store, client, table, _) = dynamo_parts().await;
-    let served = |c: &Result<Option<Connection>, StoreError>, token: &str| {
-        matches!(c, Ok(Some(c)) if c.tokens.access_token.expose() == token)
-    };
+    let served = |c: &Result<Option<Connection>, StoreError>, token: &str| matches!(c, Ok(Some(c)) if c.tokens.access_token.expose() == token);
     // `APP`: the app token's context is `APP/access_token`.
     store
         .put_app_token(&AccessToken::new("clt.the-apps"), NOW + 7200, None)
@@ -940,9 +984,19 @@ async fn the_legacy_context_fallback_refuses_subs_shaped_like_item_keys() {
         .put_connection("APP", &tokens("attacker", NOW + 3600, NOW + 86_400))
         .await
         .unwrap();
-    copy_attribute(&client, &table, ("APP", "TIKTOK#client_token"), ("USER#APP", "TIKTOK"), "access_token").await;
+    copy_attribute(
+        &client,
+        &table,
+        ("APP", "TIKTOK#client_token"),
+        ("USER#APP", "TIKTOK"),
+        "access_token",
+    )
+    .await;
     let c = store.get_connection("APP").await;
-    assert!(!served(&c, "clt.the-apps"), "the app's token served to user APP");
+    assert!(
+        !served(&c, "clt.the-apps"),
+        "the app's token served to user APP"
+    );
 
     // `USER#victim`: the victim's own context is `USER#victim/access_token`.
     let victim = user();
@@ -956,9 +1010,19 @@ async fn the_legacy_context_fallback_refuses_subs_shaped_like_item_keys() {
         .await
         .unwrap();
     let (from, to) = (format!("USER#{victim}"), format!("USER#{attacker}"));
-    copy_attribute(&client, &table, (from.as_str(), "TIKTOK"), (to.as_str(), "TIKTOK"), "access_token").await;
+    copy_attribute(
+        &client,
+        &table,
+        (from.as_str(), "TIKTOK"),
+        (to.as_str(), "TIKTOK"),
+        "access_token",
+    )
+    .await;
     let c = store.get_connection(&attacker).await;
-    assert!(!served(&c, "act.victims"), "another user's token served to {attacker}");
+    assert!(
+        !served(&c, "act.victims"),
+        "another user's token served to {attacker}"
+    );
 
     // `GRANT#h`: a pending grant's context is `GRANT#h/access_token`.
     let hash = "0f".repeat(32);
@@ -979,9 +1043,19 @@ async fn the_legacy_context_fallback_refuses_subs_shaped_like_item_keys() {
         .await
         .unwrap();
     let to = format!("USER#{attacker}");
-    copy_attribute(&client, &table, (attacker.as_str(), "GRANT"), (to.as_str(), "TIKTOK"), "access_token").await;
+    copy_attribute(
+        &client,
+        &table,
+        (attacker.as_str(), "GRANT"),
+        (to.as_str(), "TIKTOK"),
+        "access_token",
+    )
+    .await;
     let c = store.get_connection(&attacker).await;
-    assert!(!served(&c, "act.granted"), "a pending grant's token served to {attacker}");
+    assert!(
+        !served(&c, "act.granted"),
+        "a pending grant's token served to {attacker}"
+    );
 }
 
 /// The Secrets Manager adapter reads the secret over moto's real protocol.

@@ -118,9 +118,15 @@ async fn the_apps_daily_quota_holds_across_users(h: Harness) {
         let refused = h.shops(user, "beauty").await;
         assert_eq!(refused.status(), 429, "{user}");
         assert_eq!(error_code(&refused), "rate_limited");
-        let message = body_json(&refused)["error"]["message"].as_str().unwrap().to_owned();
+        let message = body_json(&refused)["error"]["message"]
+            .as_str()
+            .unwrap()
+            .to_owned();
         assert!(message.contains("app"), "{message}");
-        assert_eq!(refused.headers()["retry-after"], (16 * 3600).to_string().as_str());
+        assert_eq!(
+            refused.headers()["retry-after"],
+            (16 * 3600).to_string().as_str()
+        );
     }
     let shop_calls = h
         .tiktok
@@ -132,7 +138,11 @@ async fn the_apps_daily_quota_holds_across_users(h: Harness) {
         .count();
     assert_eq!(shop_calls, 4, "TikTok is not called past the app's quota");
     h.advance(16 * 3600);
-    assert_eq!(h.shops("b", "beauty").await.status(), 200, "back the next UTC day");
+    assert_eq!(
+        h.shops("b", "beauty").await.status(),
+        200,
+        "back the next UTC day"
+    );
 }
 
 on_each_store!(the_apps_daily_quota_holds_across_users(
@@ -149,9 +159,11 @@ async fn every_upstream_attempt_is_counted_and_the_user_default_is_below_the_app
     let shops = || research_request("shop");
     h.expect(
         1,
-        shops()
-            .and(bearer("act.old"))
-            .respond_with(research_error(401, "access_token_invalid", "expired")),
+        shops().and(bearer("act.old")).respond_with(research_error(
+            401,
+            "access_token_invalid",
+            "expired",
+        )),
     )
     .await;
     h.expect(1, token_request().respond_with(token_response("new", 7200)))

@@ -34,9 +34,22 @@ fn the_credential_scan_catches_app_secrets_app_keys_ttp_tokens_and_hex_secrets()
     let hex = "3f9a0c7b2e51d846".repeat(2) + "a1b2c3d4";
     let ttp = ["TTP", "_", "pLVKvQAAAADa8nP0", "s3cRk2Yw9hQe7XbTuvDN"].concat();
     let planted = [
-        ("shop.env", format!("{}={}\n", ["APP", "_SECRET"].concat(), "s3cr3tV4lue9Qx7Lm2Kp")),
-        ("secret.json", format!("{{\"{}\": \"{}\"}}\n", ["app", "_secret"].concat(), hex)),
-        ("config.yaml", format!("{}: \"{}\"\n", ["app", "_key"].concat(), "6d2k9q1m4p7xz")),
+        (
+            "shop.env",
+            format!(
+                "{}={}\n",
+                ["APP", "_SECRET"].concat(),
+                "s3cr3tV4lue9Qx7Lm2Kp"
+            ),
+        ),
+        (
+            "secret.json",
+            format!("{{\"{}\": \"{}\"}}\n", ["app", "_secret"].concat(), hex),
+        ),
+        (
+            "config.yaml",
+            format!("{}: \"{}\"\n", ["app", "_key"].concat(), "6d2k9q1m4p7xz"),
+        ),
         ("token.txt", format!("x-tts-access-token: {ttp}\n")),
         ("notes.md", format!("the signing secret is {hex}\n")),
     ];
@@ -46,7 +59,10 @@ fn the_credential_scan_catches_app_secrets_app_keys_ttp_tokens_and_hex_secrets()
         let (clean, findings) = scan(&dir);
         assert!(!clean, "{file} not caught: {text}");
         assert!(findings.contains(file), "{file}: {findings}");
-        assert!(!findings.contains(text.trim()), "a finding never shows the value: {findings}");
+        assert!(
+            !findings.contains(text.trim()),
+            "a finding never shows the value: {findings}"
+        );
     }
     // Fake-looking test values are not findings.
     let dir = scratch("scan-clean");

@@ -196,14 +196,28 @@ async fn a_delivery_timestamped_outside_the_window_is_refused_and_changes_nothin
     h.advance(400);
     let before = h.stored("seller-1").await;
     let now = h.now();
-    for (n, timestamp) in [now - 8 * 86_400, now - 301, now + 61].into_iter().enumerate() {
-        let body = notice(6, &format!("73800662840100301{n}"), SHOP, timestamp, serde_json::json!({}));
-        let response = tiktok_shop_webhook::handler(&h.state, signed(&body)).await.unwrap();
+    for (n, timestamp) in [now - 8 * 86_400, now - 301, now + 61]
+        .into_iter()
+        .enumerate()
+    {
+        let body = notice(
+            6,
+            &format!("73800662840100301{n}"),
+            SHOP,
+            timestamp,
+            serde_json::json!({}),
+        );
+        let response = tiktok_shop_webhook::handler(&h.state, signed(&body))
+            .await
+            .unwrap();
         assert_eq!(response.status(), 400, "timestamp {timestamp} (now {now})");
         let error = body_json(&response);
         assert_eq!(error["error"]["code"], "bad_request");
         assert!(
-            error["error"]["message"].as_str().unwrap().contains("timestamp"),
+            error["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("timestamp"),
             "{error}"
         );
     }
@@ -214,7 +228,13 @@ async fn a_delivery_timestamped_outside_the_window_is_refused_and_changes_nothin
     assert_eq!(send(&h, signed(&body)).await, 400);
     assert_eq!(h.stored("seller-1").await, before, "nothing changed");
     // Inside the window it is acted on.
-    let body = notice(6, "7380066284010030198", SHOP, now - 299, serde_json::json!({}));
+    let body = notice(
+        6,
+        "7380066284010030198",
+        SHOP,
+        now - 299,
+        serde_json::json!({}),
+    );
     assert_eq!(send(&h, signed(&body)).await, 200);
     assert_eq!(
         h.stored("seller-1").await.status,
@@ -230,18 +250,33 @@ async fn concurrent_copies_of_one_delivery_act_once() {
     seller_of(&h, "reference", OTHER).await;
     // What one deauthorization does to a connection's version.
     let reference = h.stored("reference").await.version;
-    let body = notice(6, "7380066284010030201", OTHER, h.now(), serde_json::json!({}));
+    let body = notice(
+        6,
+        "7380066284010030201",
+        OTHER,
+        h.now(),
+        serde_json::json!({}),
+    );
     assert_eq!(send(&h, signed(&body)).await, 200);
     let one = h.stored("reference").await.version - reference;
 
     let before = h.stored("seller-1").await.version;
-    let body = notice(6, "7380066284010030202", SHOP, h.now(), serde_json::json!({}));
-    let answers =
-        futures::future::join_all((0..8).map(|_| send(&h, signed(&body)))).await;
+    let body = notice(
+        6,
+        "7380066284010030202",
+        SHOP,
+        h.now(),
+        serde_json::json!({}),
+    );
+    let answers = futures::future::join_all((0..8).map(|_| send(&h, signed(&body)))).await;
     assert!(answers.iter().all(|&s| s == 200), "{answers:?}");
     let after = h.stored("seller-1").await;
     assert_eq!(after.status, ConnectionStatus::ReconnectRequired);
-    assert_eq!(after.version - before, one, "acted on once, not once per copy");
+    assert_eq!(
+        after.version - before,
+        one,
+        "acted on once, not once per copy"
+    );
 }
 
 #[tokio::test]
@@ -252,7 +287,13 @@ async fn notices_older_than_the_connection_are_ignored() {
     h.advance(120);
     seller(&h, "seller-1").await;
     let before = h.stored("seller-1").await;
-    let deauthorized = notice(6, "7380066284010030301", SHOP, sent_at, serde_json::json!({}));
+    let deauthorized = notice(
+        6,
+        "7380066284010030301",
+        SHOP,
+        sent_at,
+        serde_json::json!({}),
+    );
     assert_eq!(send(&h, signed(&deauthorized)).await, 200);
     let expiring = notice(
         7,
@@ -262,7 +303,11 @@ async fn notices_older_than_the_connection_are_ignored() {
         serde_json::json!({"expiration_time": (START + 86_400).to_string()}),
     );
     assert_eq!(send(&h, signed(&expiring)).await, 200);
-    assert_eq!(h.stored("seller-1").await, before, "an older notice changes nothing");
+    assert_eq!(
+        h.stored("seller-1").await,
+        before,
+        "an older notice changes nothing"
+    );
 }
 
 #[tokio::test]
@@ -270,7 +315,13 @@ async fn an_expiry_notice_never_revives_an_ended_connection() {
     let h = Harness::shop(&[]).await;
     let expires = START + 20 * 86_400;
     let expiry = |id: &str| {
-        notice(7, id, SHOP, START, serde_json::json!({"expiration_time": expires.to_string()}))
+        notice(
+            7,
+            id,
+            SHOP,
+            START,
+            serde_json::json!({"expiration_time": expires.to_string()}),
+        )
     };
     // On an active connection it records the expiry and nothing else.
     seller(&h, "seller-1").await;
@@ -278,10 +329,18 @@ async fn an_expiry_notice_never_revives_an_ended_connection() {
     assert_eq!(send(&h, signed(&expiry("7380066284010030401"))).await, 200);
     let after = h.stored("seller-1").await;
     assert_eq!(
-        after.tokens.account.as_ref().unwrap().authorization_expires_at,
+        after
+            .tokens
+            .account
+            .as_ref()
+            .unwrap()
+            .authorization_expires_at,
         Some(expires)
     );
-    assert_eq!((after.status, after.version), (before.status, before.version));
+    assert_eq!(
+        (after.status, after.version),
+        (before.status, before.version)
+    );
 
     // After a deauthorization: still ended, tokens still gone, not due.
     let deauthorized = notice(6, "7380066284010030402", SHOP, START, serde_json::json!({}));
@@ -321,7 +380,13 @@ async fn a_shop_connected_by_two_users_is_deauthorized_for_both() {
     let h = Harness::shop(&[]).await;
     seller(&h, "owner").await;
     seller(&h, "colleague").await;
-    let body = notice(6, "7380066284010030501", SHOP, h.now(), serde_json::json!({}));
+    let body = notice(
+        6,
+        "7380066284010030501",
+        SHOP,
+        h.now(),
+        serde_json::json!({}),
+    );
     assert_eq!(send(&h, signed(&body)).await, 200);
     for user in ["owner", "colleague"] {
         let ended = h.stored(user).await;
@@ -337,13 +402,25 @@ async fn a_shop_connected_by_two_users_is_deauthorized_for_both() {
 async fn a_deauthorization_removes_the_token_attributes() {
     let h = Harness::shop(&[]).await;
     seller(&h, "seller-1").await;
-    let body = notice(6, "7380066284010030601", SHOP, h.now(), serde_json::json!({}));
+    let body = notice(
+        6,
+        "7380066284010030601",
+        SHOP,
+        h.now(),
+        serde_json::json!({}),
+    );
     assert_eq!(send(&h, signed(&body)).await, 200);
     let item = aws_sdk_dynamodb::Client::new(&test_support::moto_config())
         .get_item()
         .table_name(&h.state.config.table_name)
-        .key("pk", aws_sdk_dynamodb::types::AttributeValue::S("USER#seller-1".into()))
-        .key("sk", aws_sdk_dynamodb::types::AttributeValue::S("TIKTOK".into()))
+        .key(
+            "pk",
+            aws_sdk_dynamodb::types::AttributeValue::S("USER#seller-1".into()),
+        )
+        .key(
+            "sk",
+            aws_sdk_dynamodb::types::AttributeValue::S("TIKTOK".into()),
+        )
         .consistent_read(true)
         .send()
         .await

@@ -194,7 +194,10 @@ fn expiration(data: &serde_json::Value) -> Option<i64> {
 
 /// Every user who connected `shop_id`, as the shop's pointers say (each
 /// write below checks the connection still covers it).
-async fn owners<C: Connections + ?Sized>(connections: &C, shop_id: &str) -> Result<Vec<String>, Error> {
+async fn owners<C: Connections + ?Sized>(
+    connections: &C,
+    shop_id: &str,
+) -> Result<Vec<String>, Error> {
     let users = connections.users_of_shop(shop_id).await?;
     if users.is_empty() {
         tracing::info!(shop_id, "webhook for a shop no user connected");

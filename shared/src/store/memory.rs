@@ -10,8 +10,8 @@ use tokio::sync::Mutex;
 
 use super::{
     due_by_user, shard_of, AppToken, AppTokens, Connection, ConnectionActivity, ConnectionStatus,
-    Connections, Due, DueIndex, RefreshLease, DueWindow, PendingAuth, PendingGrant, PendingLogin, ProductCache,
-    StoreError, Tokens, UpstreamBudget, WebhookDeliveries,
+    Connections, Due, DueIndex, DueWindow, PendingAuth, PendingGrant, PendingLogin, ProductCache,
+    RefreshLease, StoreError, Tokens, UpstreamBudget, WebhookDeliveries,
 };
 use crate::redacted::AccessToken;
 use crate::tiktok::{Product, TikTokId};
@@ -383,7 +383,12 @@ impl PendingAuth for MemoryStore {
 
 #[async_trait]
 impl WebhookDeliveries for MemoryStore {
-    async fn claim_delivery(&self, id: &str, now: i64, expires_at: i64) -> Result<bool, StoreError> {
+    async fn claim_delivery(
+        &self,
+        id: &str,
+        now: i64,
+        expires_at: i64,
+    ) -> Result<bool, StoreError> {
         let mut tables = self.tables.lock().await;
         if tables.deliveries.get(id, now).is_some() {
             return Ok(false);

@@ -450,7 +450,8 @@ pub trait WebhookDeliveries: Send + Sync {
     /// conditional write): `true` for the one caller that claimed it, `false`
     /// when it is already claimed and not expired at `now`, so two copies
     /// delivered at once are acted on once.
-    async fn claim_delivery(&self, id: &str, now: i64, expires_at: i64) -> Result<bool, StoreError>;
+    async fn claim_delivery(&self, id: &str, now: i64, expires_at: i64)
+        -> Result<bool, StoreError>;
 
     /// Gives a claim back (acting on the delivery failed, TikTok will retry):
     /// it expires at `now`.

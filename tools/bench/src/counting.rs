@@ -10,7 +10,8 @@ use tiktok_gateway::store::{
     AppToken, ConnectionActivity, Due, DueWindow, PendingGrant, PendingLogin,
 };
 use tiktok_gateway::store::{
-    AppTokens, Connections, DueIndex, PendingAuth, ProductCache, UpstreamBudget, WebhookDeliveries,
+    AppTokens, Connections, DueIndex, PendingAuth, ProductCache, RefreshLease, UpstreamBudget,
+    WebhookDeliveries,
 };
 use tiktok_gateway::tiktok::{Product, TikTokId};
 use tiktok_gateway::{AccessToken, Connection, StoreError, TokenStore, Tokens};
@@ -119,6 +120,11 @@ count_and_delegate!(Connections {
     write end_seller_authorization(user_id: &str, shop_id: &str, sent_at: i64) -> bool;
     write delete_connection(user_id: &str) -> bool;
     read users_of_shop(shop_id: &str) -> Vec<String>;
+});
+
+count_and_delegate!(RefreshLease {
+    write acquire_refresh_lease(user_id: &str, version: u64, holder: &str, now: i64, until: i64) -> bool;
+    write release_refresh_lease(user_id: &str, holder: &str) -> ();
 });
 
 // Not through the macro: `due_shards` is neither a read nor a write.

@@ -142,7 +142,10 @@ pub(super) fn connection_from(ring: &Keyring, item: &Item) -> Result<Connection,
     let ended = !item.contains_key("refresh_token");
     let opened = if ended {
         // A seller's deauthorization removed the tokens.
-        Ok((AccessToken::new(String::new()), RefreshToken::new(String::new())))
+        Ok((
+            AccessToken::new(String::new()),
+            RefreshToken::new(String::new()),
+        ))
     } else {
         open_tokens(ring, item, &user_pk(&user_id), legacy_pk)
     };
@@ -166,7 +169,10 @@ pub(super) fn connection_from(ring: &Keyring, item: &Item) -> Result<Connection,
     };
     let mut tokens = tokens_from_item(item, access, refresh)?;
     // The expiry notice's attribute, newer than the account's copy.
-    if let (Some(account), Some(_)) = (tokens.account.as_mut(), item.get("authorization_expires_at")) {
+    if let (Some(account), Some(_)) = (
+        tokens.account.as_mut(),
+        item.get("authorization_expires_at"),
+    ) {
         account.authorization_expires_at = Some(get_n(item, "authorization_expires_at")?);
     }
     if ended {

@@ -44,8 +44,8 @@ use aws_sdk_dynamodb::Client;
 
 use super::{
     due_by_user, shard_of, AppToken, AppTokens, Connection, ConnectionActivity, ConnectionStatus,
-    Connections, Due, DueIndex, RefreshLease, DueWindow, PendingAuth, PendingGrant, PendingLogin, ProductCache,
-    StoreError, Tokens, UpstreamBudget, WebhookDeliveries,
+    Connections, Due, DueIndex, DueWindow, PendingAuth, PendingGrant, PendingLogin, ProductCache,
+    RefreshLease, StoreError, Tokens, UpstreamBudget, WebhookDeliveries,
 };
 use crate::app_secrets::Secrets;
 use crate::aws::LazyClient;

@@ -81,7 +81,12 @@ impl PendingAuth for DynamoStore {
 
 #[async_trait]
 impl WebhookDeliveries for DynamoStore {
-    async fn claim_delivery(&self, id: &str, now: i64, expires_at: i64) -> Result<bool, StoreError> {
+    async fn claim_delivery(
+        &self,
+        id: &str,
+        now: i64,
+        expires_at: i64,
+    ) -> Result<bool, StoreError> {
         // An update creates the item when there is none: one conditional write.
         let written = self
             .client
