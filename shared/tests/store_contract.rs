@@ -731,6 +731,81 @@ async fn a_refresh_lease_has_one_holder_per_version(store: Arc<dyn TokenStore>) 
     assert_eq!(stored.status, ConnectionStatus::Active);
 }
 
+/// Issue 20 items 3 and 5: the webhook's two writes, conditional and narrow.
+async fn seller_notices_write_only_what_they_name(store: Arc<dyn TokenStore>) {
+    let shop = test_support::unique("shop");
+    let mut seller = tokens("s", NOW + 3600, NOW + 86_400);
+    seller.account = Some(SellerAccount {
+        shops: vec![SellerShop {
+            id: shop.clone(),
+            ..Default::default()
+        }],
+        ..Default::default()
+    });
+    let (u, c) = connect_new_user(store.as_ref(), &seller).await;
+    // Expiry: another shop's, or an older notice, is not recorded.
+    assert!(!store
+        .record_authorization_expiry(&u, "999", NOW + 50, NOW)
+        .await
+        .unwrap());
+    assert!(!store
+        .record_authorization_expiry(&u, &shop, NOW + 50, NOW - 1)
+        .await
+        .unwrap());
+    assert!(store
+        .record_authorization_expiry(&u, &shop, NOW + 50, NOW)
+        .await
+        .unwrap());
+    let read = store.get_connection(&u).await.unwrap().unwrap();
+    assert_eq!(
+        read.tokens
+            .account
+            .as_ref()
+            .unwrap()
+            .authorization_expires_at,
+        Some(NOW + 50)
+    );
+    assert_eq!(
+        (read.version, read.status),
+        (c.version, ConnectionStatus::Active)
+    );
+    assert_eq!(read.tokens.refresh_token, c.tokens.refresh_token);
+    // Deauthorization: one write; then the expiry is not recorded on it.
+    assert!(!store
+        .end_seller_authorization(&u, &shop, NOW - 1)
+        .await
+        .unwrap());
+    assert!(store
+        .end_seller_authorization(&u, &shop, NOW)
+        .await
+        .unwrap());
+    assert!(
+        !store
+            .end_seller_authorization(&u, &shop, NOW)
+            .await
+            .unwrap(),
+        "once"
+    );
+    let ended = store.get_connection(&u).await.unwrap().unwrap();
+    assert_eq!(ended.status, ConnectionStatus::ReconnectRequired);
+    assert_eq!(ended.tokens.access_token.expose(), "");
+    assert_eq!(ended.tokens.refresh_token.expose(), "");
+    assert_eq!(ended.version, c.version + 1);
+    assert!(!store
+        .record_authorization_expiry(&u, &shop, NOW + 60, NOW)
+        .await
+        .unwrap());
+    assert!(all_due(store.as_ref(), window(i64::MAX, i64::MAX))
+        .await
+        .iter()
+        .all(|d| d.user_id != u));
+    // A new grant starts without the old expiry.
+    let again = store.put_connection(&u, &seller).await.unwrap();
+    assert_eq!(again.tokens.account.unwrap().authorization_expires_at, None);
+    let read = store.get_connection(&u).await.unwrap().unwrap();
+    assert_eq!(read.tokens.account.unwrap().authorization_expires_at, None);
+}
+
 macro_rules! contract {
     ($($name:ident),* $(,)?) => {
         mod memory_store {
@@ -744,6 +819,7 @@ macro_rules! contract {
 
 contract!(
     a_refresh_lease_has_one_holder_per_version,
+    seller_notices_write_only_what_they_name,
     a_connection_round_trips,
     a_stale_writer_loses_and_changes_nothing,
     racing_refreshes_have_one_winner_per_version,
