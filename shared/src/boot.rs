@@ -117,6 +117,7 @@ pub fn assemble(
         clock.clone(),
         config.token_mode,
         config.user_daily_upstream_calls,
+        config.app_daily_upstream_calls,
     );
     Ok(AppState::new(
         Arc::new(config),

@@ -39,6 +39,21 @@ pub enum Error {
         /// Until the budget is back (the next UTC day).
         retry_after: Duration,
     },
+    /// The whole app has spent the upstream's daily quota (shared by every user).
+    #[error("the app's daily quota of {limit} upstream calls is spent")]
+    AppQuotaSpent {
+        /// The quota.
+        limit: u32,
+        /// Until the quota is back (the next UTC day).
+        retry_after: Duration,
+    },
+    /// Another container is refreshing the user's tokens right now and its
+    /// rotation did not land within the wait (503 with `Retry-After`).
+    #[error("a refresh of this connection is in progress elsewhere")]
+    RefreshInProgress {
+        /// When to try again.
+        retry_after: Duration,
+    },
     /// A TikTok call failed.
     #[error("upstream: {0}")]
     Upstream(#[from] UpstreamError),
@@ -71,7 +86,8 @@ impl Error {
             Self::Unsupported(_) => 501,
             Self::NotFound(_) => 404,
             Self::NotConnected | Self::ReconnectRequired => 409,
-            Self::DailyBudgetSpent { .. } => 429,
+            Self::DailyBudgetSpent { .. } | Self::AppQuotaSpent { .. } => 429,
+            Self::RefreshInProgress { .. } => 503,
             Self::Upstream(e) => match e {
                 UpstreamError::RateLimited { .. } => 429,
                 UpstreamError::Timeout | UpstreamError::DeadlineExceeded => 504,
@@ -127,6 +143,12 @@ impl Error {
             Self::DailyBudgetSpent { limit, .. } => format!(
                 "you have used today's {limit} TikTok requests; they are available again from 00:00 UTC"
             ),
+            Self::AppQuotaSpent { limit, .. } => format!(
+                "this app has used today's {limit} TikTok requests for all its users; they are available again from 00:00 UTC"
+            ),
+            Self::RefreshInProgress { .. } => {
+                "your TikTok connection is being renewed; try again in a moment".into()
+            }
             Self::Upstream(UpstreamError::ScopeMissing { message, .. }) => format!(
                 "TikTok refused this call: the authorization lacks the scope it needs ({}); authorize the app again with that scope ticked",
                 message.chars().filter(|c| !c.is_control()).take(200).collect::<String>()
@@ -154,7 +176,9 @@ impl Error {
             Self::Upstream(UpstreamError::RateLimited { retry_after, .. }) => {
                 Some(retry_after.unwrap_or(Duration::from_secs(1)))
             }
-            Self::DailyBudgetSpent { retry_after, .. } => Some(*retry_after),
+            Self::DailyBudgetSpent { retry_after, .. }
+            | Self::AppQuotaSpent { retry_after, .. }
+            | Self::RefreshInProgress { retry_after } => Some(*retry_after),
             _ => None,
         }
     }

@@ -57,8 +57,8 @@ pub use redacted::{AccessToken, AuthCode, ClientSecret, CodeVerifier, OAuthState
 pub use rust_decimal;
 pub use store::{
     AppTokens, Connection, ConnectionActivity, ConnectionStatus, Connections, DueIndex,
-    DynamoStore, MemoryStore, PendingAuth, ProductCache, ProductLookup, StoreError, TokenStore,
-    Tokens, UpstreamBudget, WebhookDeliveries,
+    DynamoStore, MemoryStore, PendingAuth, ProductCache, ProductLookup, RefreshLease, StoreError,
+    TokenStore, Tokens, UpstreamBudget, WebhookDeliveries,
 };
 pub use telemetry::init_tracing;
 pub use tiktok::{TikTokClient, TikTokId, UpstreamError};

@@ -334,6 +334,8 @@ async fn refresh_claimed(
         }
         Ok(Refresh::LostRace(_) | Refresh::Gone) => Outcome::Skipped,
         Ok(Refresh::ReconnectRequired) => Outcome::ReconnectRequired,
+        // A request is refreshing it; the next run looks again.
+        Err(crate::error::Error::RefreshInProgress { .. }) => Outcome::Skipped,
         Err(error) => {
             tracing::warn!(user_id, error = %error, "refresh failed; it stays due");
             Outcome::Failed

@@ -33,6 +33,16 @@ const REFUSED_GRANT_GRACE: [Duration; 3] = [
     Duration::from_millis(300),
 ];
 
+/// How long a refresh lease is held at most (Unix seconds): a container that
+/// dies mid-refresh blocks its siblings no longer than this.
+pub const REFRESH_LEASE_SECS: i64 = 10;
+
+/// How long a request waits for a sibling's refresh before answering 503.
+const REFRESH_LEASE_WAIT: Duration = Duration::from_secs(5);
+
+/// How often a waiting request re-reads the connection.
+const REFRESH_LEASE_POLL: Duration = Duration::from_millis(100);
+
 /// How a refresh attempt ended.
 #[derive(Debug)]
 pub enum Refresh {
@@ -73,19 +83,22 @@ pub struct TokenService {
     clock: Clock,
     token_mode: TokenMode,
     user_daily_upstream_calls: u32,
+    app_daily_upstream_calls: u32,
     app_tokens: Arc<AppTokenCache>,
 }
 
 impl TokenService {
     /// Token logic over `store`, refreshing through `authorization`; data
     /// calls use the user's token or the app's (`token_mode`), each counted
-    /// against a daily budget of `user_daily_upstream_calls` per user.
+    /// against a daily budget of `user_daily_upstream_calls` per user and
+    /// `app_daily_upstream_calls` for the whole app.
     pub fn new(
         store: Arc<dyn TokenStore>,
         authorization: Arc<dyn Authorization>,
         clock: Clock,
         token_mode: TokenMode,
         user_daily_upstream_calls: u32,
+        app_daily_upstream_calls: u32,
     ) -> Self {
         Self {
             store,
@@ -93,6 +106,7 @@ impl TokenService {
             clock,
             token_mode,
             user_daily_upstream_calls,
+            app_daily_upstream_calls,
             app_tokens: Arc::default(),
         }
     }
@@ -105,7 +119,76 @@ impl TokenService {
     /// compare-and-set on its version. On `invalid_grant` it re-reads first (a
     /// sibling may have rotated the token) and only then marks the connection as
     /// needing a reconnect.
+    ///
+    /// Across containers at most one refresh of a grant is in flight: the
+    /// caller first takes the connection's refresh lease ([`RefreshLease`]);
+    /// one that cannot waits for the holder's rotation (re-reading the
+    /// connection, taking the lease over if it is given back or expires) and
+    /// answers 503 with `Retry-After` if none lands in time. The refresh token
+    /// is never presented by two containers at once.
     pub async fn refresh_connection(
+        &self,
+        connection: &Connection,
+        deadline: Instant,
+    ) -> Result<Refresh, Error> {
+        let holder = crate::crypto::random_token(12);
+        let waited_until = (Instant::now() + REFRESH_LEASE_WAIT).min(deadline);
+        loop {
+            let now = self.now();
+            if self
+                .store
+                .acquire_refresh_lease(
+                    &connection.user_id,
+                    connection.version,
+                    &holder,
+                    now,
+                    now + REFRESH_LEASE_SECS,
+                )
+                .await?
+            {
+                break;
+            }
+            // Someone else is refreshing (or the connection moved on).
+            match self.store.get_connection(&connection.user_id).await? {
+                None => return Ok(Refresh::Gone),
+                Some(current) if current.version != connection.version => {
+                    return Ok(match current.status {
+                        ConnectionStatus::Active => Refresh::LostRace(current),
+                        ConnectionStatus::ReconnectRequired | ConnectionStatus::Dormant => {
+                            Refresh::ReconnectRequired
+                        }
+                    })
+                }
+                Some(_) => {}
+            }
+            if Instant::now() + REFRESH_LEASE_POLL >= waited_until {
+                tracing::warn!(
+                    user_id = %connection.user_id,
+                    "another container's refresh did not land in time"
+                );
+                return Err(Error::RefreshInProgress {
+                    retry_after: Duration::from_secs(1),
+                });
+            }
+            tokio::time::sleep(REFRESH_LEASE_POLL).await;
+        }
+        let result = self.refresh_leased(connection, deadline).await;
+        // A stored rotation bumped the version, which ends the lease; anything
+        // else gives it back so a sibling need not wait for its expiry.
+        if !matches!(result, Ok(Refresh::Refreshed(_))) {
+            if let Err(error) = self
+                .store
+                .release_refresh_lease(&connection.user_id, &holder)
+                .await
+            {
+                tracing::warn!(error = %error, "could not give the refresh lease back");
+            }
+        }
+        result
+    }
+
+    /// [`TokenService::refresh_connection`] once the lease is held.
+    async fn refresh_leased(
         &self,
         connection: &Connection,
         deadline: Instant,
@@ -331,26 +414,34 @@ impl TokenService {
         }
     }
 
-    /// Counts one upstream call against the user's daily budget (one atomic
-    /// update, no read); 429 with `Retry-After` until the next UTC day once it
-    /// is spent, so one user cannot use up the app's daily quota.
+    /// Counts one upstream call against the user's daily budget, then against
+    /// the whole app's daily quota (one atomic update each, no read); 429 with
+    /// `Retry-After` until the next UTC day once either is spent, so one user
+    /// cannot use up the app's quota and the app stops before the upstream's
+    /// quota is exceeded for everyone.
     async fn spend_upstream_call(&self, user_id: &str) -> Result<(), Error> {
         let now = self.now();
         let day = now.div_euclid(86_400);
         let next_day = (day + 1) * 86_400;
+        let retry_after = Duration::from_secs((next_day - now).max(1) as u64);
         let limit = self.user_daily_upstream_calls;
-        if self
+        if !self
             .store
             .spend_upstream_call(user_id, day, limit, next_day + 86_400)
             .await?
         {
-            Ok(())
-        } else {
-            Err(Error::DailyBudgetSpent {
-                limit,
-                retry_after: Duration::from_secs((next_day - now).max(1) as u64),
-            })
+            return Err(Error::DailyBudgetSpent { limit, retry_after });
         }
+        let limit = self.app_daily_upstream_calls;
+        if !self
+            .store
+            .spend_app_upstream_call(day, limit, next_day + 86_400)
+            .await?
+        {
+            tracing::warn!(limit, "the app's daily upstream quota is spent");
+            return Err(Error::AppQuotaSpent { limit, retry_after });
+        }
+        Ok(())
     }
 
     async fn record_use(&self, connection: &mut Connection) {
@@ -456,13 +547,17 @@ impl Session for RequestConnection<'_> {
     ) -> Result<Option<AccessToken>, Error> {
         let tokens = self.tokens;
         match tokens.token_mode {
+            // The retry is an upstream call too: counted like the first.
             TokenMode::App if !self.refreshed => {
                 self.refreshed = true;
-                Ok(Some(tokens.app_token(deadline, Some(token)).await?))
+                let token = tokens.app_token(deadline, Some(token)).await?;
+                tokens.spend_upstream_call(&self.connection.user_id).await?;
+                Ok(Some(token))
             }
             TokenMode::App => Ok(None),
             TokenMode::User if !self.refreshed => {
                 self.refresh(deadline).await?;
+                tokens.spend_upstream_call(&self.connection.user_id).await?;
                 Ok(Some(self.connection.tokens.access_token.clone()))
             }
             TokenMode::User => {

@@ -620,7 +620,7 @@ async fn a_seller_account_round_trips_and_follows_refreshes(store: Arc<dyn Token
 async fn shops_point_at_their_seller_and_deliveries_are_remembered(store: Arc<dyn TokenStore>) {
     let user = user();
     let shop = test_support::unique("shop");
-    assert_eq!(store.user_of_shop(&shop).await.unwrap(), None);
+    assert!(store.users_of_shop(&shop).await.unwrap().is_empty());
     let mut with_account = tokens("a", NOW + 3600, NOW + 86_400);
     with_account.account = Some(SellerAccount {
         shops: vec![SellerShop {
@@ -630,15 +630,49 @@ async fn shops_point_at_their_seller_and_deliveries_are_remembered(store: Arc<dy
         ..Default::default()
     });
     store.put_connection(&user, &with_account).await.unwrap();
-    assert_eq!(store.user_of_shop(&shop).await.unwrap(), Some(user.clone()));
+    assert_eq!(
+        store.users_of_shop(&shop).await.unwrap(),
+        vec![user.clone()]
+    );
+    // A second user connecting the same seller: both are found (issue 20 item 4).
+    let colleague = format!("{user}-colleague");
+    store
+        .put_connection(&colleague, &with_account)
+        .await
+        .unwrap();
+    store.put_connection(&user, &with_account).await.unwrap();
+    let mut both = vec![user.clone(), colleague];
+    both.sort();
+    assert_eq!(store.users_of_shop(&shop).await.unwrap(), both);
 
     let id = test_support::unique("delivery");
-    assert!(!store.delivery_seen(&id, NOW).await.unwrap());
-    store.record_delivery(&id, NOW + 60).await.unwrap();
-    assert!(store.delivery_seen(&id, NOW).await.unwrap());
+    assert!(store.claim_delivery(&id, NOW, NOW + 60).await.unwrap());
     assert!(
-        !store.delivery_seen(&id, NOW + 60).await.unwrap(),
+        !store.claim_delivery(&id, NOW, NOW + 60).await.unwrap(),
+        "claimed once"
+    );
+    assert!(
+        store
+            .claim_delivery(&id, NOW + 60, NOW + 120)
+            .await
+            .unwrap(),
         "expired"
+    );
+    store.release_delivery(&id, NOW + 61).await.unwrap();
+    assert!(
+        store
+            .claim_delivery(&id, NOW + 61, NOW + 120)
+            .await
+            .unwrap(),
+        "given back"
+    );
+    // Eight at once: one claim.
+    let id = test_support::unique("delivery");
+    let claims =
+        futures::future::join_all((0..8).map(|_| store.claim_delivery(&id, NOW, NOW + 60))).await;
+    assert_eq!(
+        claims.into_iter().filter(|c| *c.as_ref().unwrap()).count(),
+        1
     );
 }
 
@@ -752,6 +786,135 @@ async fn a_product_lookup_reads_the_connection_and_the_entry_at_once(store: Arc<
     assert_eq!(cached, None);
 }
 
+/// Issue 20 item 1: one refresh lease per connection version; a second
+/// holder is refused until it is given back, expires, or the version moves on.
+async fn a_refresh_lease_has_one_holder_per_version(store: Arc<dyn TokenStore>) {
+    let (u, c) = connect_new_user(store.as_ref(), &tokens("a", NOW + 60, NOW + 86_400)).await;
+    let v = c.version;
+    assert!(store
+        .acquire_refresh_lease(&u, v, "h1", NOW, NOW + 10)
+        .await
+        .unwrap());
+    assert!(!store
+        .acquire_refresh_lease(&u, v, "h2", NOW, NOW + 10)
+        .await
+        .unwrap());
+    // Not for a version that is not stored, nor for a user with no connection.
+    assert!(!store
+        .acquire_refresh_lease(&u, v + 1, "h3", NOW, NOW + 10)
+        .await
+        .unwrap());
+    assert!(!store
+        .acquire_refresh_lease(&user(), 1, "h3", NOW, NOW + 10)
+        .await
+        .unwrap());
+    // Only its holder gives it back.
+    store.release_refresh_lease(&u, "h2").await.unwrap();
+    assert!(!store
+        .acquire_refresh_lease(&u, v, "h2", NOW, NOW + 10)
+        .await
+        .unwrap());
+    store.release_refresh_lease(&u, "h1").await.unwrap();
+    assert!(store
+        .acquire_refresh_lease(&u, v, "h2", NOW, NOW + 10)
+        .await
+        .unwrap());
+    // It expires by itself.
+    assert!(store
+        .acquire_refresh_lease(&u, v, "h3", NOW + 10, NOW + 20)
+        .await
+        .unwrap());
+    // A stored rotation ends it: the next version has its own.
+    let rotated = store
+        .update_tokens(&u, v, &tokens("b", NOW + 3_600, NOW + 86_400))
+        .await
+        .unwrap();
+    assert!(store
+        .acquire_refresh_lease(&u, rotated.version, "h4", NOW + 11, NOW + 21)
+        .await
+        .unwrap());
+    // Nothing about the lease shows in the connection.
+    let stored = store.get_connection(&u).await.unwrap().unwrap();
+    assert_eq!(stored.version, rotated.version);
+    assert_eq!(stored.tokens, rotated.tokens);
+    assert_eq!(stored.status, ConnectionStatus::Active);
+}
+
+/// Issue 20 items 3 and 5: the webhook's two writes, conditional and narrow.
+async fn seller_notices_write_only_what_they_name(store: Arc<dyn TokenStore>) {
+    let shop = test_support::unique("shop");
+    let mut seller = tokens("s", NOW + 3600, NOW + 86_400);
+    seller.account = Some(SellerAccount {
+        shops: vec![SellerShop {
+            id: shop.clone(),
+            ..Default::default()
+        }],
+        ..Default::default()
+    });
+    let (u, c) = connect_new_user(store.as_ref(), &seller).await;
+    // Expiry: another shop's, or an older notice, is not recorded.
+    assert!(!store
+        .record_authorization_expiry(&u, "999", NOW + 50, NOW)
+        .await
+        .unwrap());
+    assert!(!store
+        .record_authorization_expiry(&u, &shop, NOW + 50, NOW - 1)
+        .await
+        .unwrap());
+    assert!(store
+        .record_authorization_expiry(&u, &shop, NOW + 50, NOW)
+        .await
+        .unwrap());
+    let read = store.get_connection(&u).await.unwrap().unwrap();
+    assert_eq!(
+        read.tokens
+            .account
+            .as_ref()
+            .unwrap()
+            .authorization_expires_at,
+        Some(NOW + 50)
+    );
+    assert_eq!(
+        (read.version, read.status),
+        (c.version, ConnectionStatus::Active)
+    );
+    assert_eq!(read.tokens.refresh_token, c.tokens.refresh_token);
+    // Deauthorization: one write; then the expiry is not recorded on it.
+    assert!(!store
+        .end_seller_authorization(&u, &shop, NOW - 1)
+        .await
+        .unwrap());
+    assert!(store
+        .end_seller_authorization(&u, &shop, NOW)
+        .await
+        .unwrap());
+    assert!(
+        !store
+            .end_seller_authorization(&u, &shop, NOW)
+            .await
+            .unwrap(),
+        "once"
+    );
+    let ended = store.get_connection(&u).await.unwrap().unwrap();
+    assert_eq!(ended.status, ConnectionStatus::ReconnectRequired);
+    assert_eq!(ended.tokens.access_token.expose(), "");
+    assert_eq!(ended.tokens.refresh_token.expose(), "");
+    assert_eq!(ended.version, c.version + 1);
+    assert!(!store
+        .record_authorization_expiry(&u, &shop, NOW + 60, NOW)
+        .await
+        .unwrap());
+    assert!(all_due(store.as_ref(), window(i64::MAX, i64::MAX))
+        .await
+        .iter()
+        .all(|d| d.user_id != u));
+    // A new grant starts without the old expiry.
+    let again = store.put_connection(&u, &seller).await.unwrap();
+    assert_eq!(again.tokens.account.unwrap().authorization_expires_at, None);
+    let read = store.get_connection(&u).await.unwrap().unwrap();
+    assert_eq!(read.tokens.account.unwrap().authorization_expires_at, None);
+}
+
 macro_rules! contract {
     ($($name:ident),* $(,)?) => {
         mod memory_store {
@@ -764,6 +927,8 @@ macro_rules! contract {
 }
 
 contract!(
+    a_refresh_lease_has_one_holder_per_version,
+    seller_notices_write_only_what_they_name,
     a_connection_round_trips,
     a_stale_writer_loses_and_changes_nothing,
     a_refresh_claim_has_one_holder_per_version_until_it_lapses,
@@ -986,6 +1151,97 @@ async fn no_user_id_shares_the_app_tokens_encryption_context() {
     assert!(
         !matches!(&user, Ok(Some(c)) if c.tokens.access_token.expose() == "clt.the-apps-2"),
         "the app's token served as a user's"
+    );
+}
+
+/// Issue 20 item 10: the fallback for connections sealed before contexts
+/// named the item type (`<sub>/<field>`) must not let a user id that looks
+/// like another item's key (`APP`, `USER#x`, `GRANT#h`) open that item's
+/// ciphertext.
+#[tokio::test]
+async fn the_legacy_context_fallback_refuses_subs_shaped_like_item_keys() {
+    let (store, client, table, _) = dynamo_parts().await;
+    let served = |c: &Result<Option<Connection>, StoreError>, token: &str| matches!(c, Ok(Some(c)) if c.tokens.access_token.expose() == token);
+    // `APP`: the app token's context is `APP/access_token`.
+    store
+        .put_app_token(&AccessToken::new("clt.the-apps"), NOW + 7200, None)
+        .await
+        .unwrap();
+    store
+        .put_connection("APP", &tokens("attacker", NOW + 3600, NOW + 86_400))
+        .await
+        .unwrap();
+    copy_attribute(
+        &client,
+        &table,
+        ("APP", "TIKTOK#client_token"),
+        ("USER#APP", "TIKTOK"),
+        "access_token",
+    )
+    .await;
+    let c = store.get_connection("APP").await;
+    assert!(
+        !served(&c, "clt.the-apps"),
+        "the app's token served to user APP"
+    );
+
+    // `USER#victim`: the victim's own context is `USER#victim/access_token`.
+    let victim = user();
+    let attacker = format!("USER#{victim}");
+    store
+        .put_connection(&victim, &tokens("victims", NOW + 3600, NOW + 86_400))
+        .await
+        .unwrap();
+    store
+        .put_connection(&attacker, &tokens("attacker", NOW + 3600, NOW + 86_400))
+        .await
+        .unwrap();
+    let (from, to) = (format!("USER#{victim}"), format!("USER#{attacker}"));
+    copy_attribute(
+        &client,
+        &table,
+        (from.as_str(), "TIKTOK"),
+        (to.as_str(), "TIKTOK"),
+        "access_token",
+    )
+    .await;
+    let c = store.get_connection(&attacker).await;
+    assert!(
+        !served(&c, "act.victims"),
+        "another user's token served to {attacker}"
+    );
+
+    // `GRANT#h`: a pending grant's context is `GRANT#h/access_token`.
+    let hash = "0f".repeat(32);
+    store
+        .put_grant(
+            &hash,
+            &PendingGrant {
+                user_id: victim.clone(),
+                tokens: tokens("granted", NOW + 3600, NOW + 86_400),
+                expires_at: NOW + 600,
+            },
+        )
+        .await
+        .unwrap();
+    let attacker = format!("GRANT#{hash}");
+    store
+        .put_connection(&attacker, &tokens("attacker", NOW + 3600, NOW + 86_400))
+        .await
+        .unwrap();
+    let to = format!("USER#{attacker}");
+    copy_attribute(
+        &client,
+        &table,
+        (attacker.as_str(), "GRANT"),
+        (to.as_str(), "TIKTOK"),
+        "access_token",
+    )
+    .await;
+    let c = store.get_connection(&attacker).await;
+    assert!(
+        !served(&c, "act.granted"),
+        "a pending grant's token served to {attacker}"
     );
 }
 

@@ -10,11 +10,20 @@ use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 
 /// The proxy; dropped with the test's runtime.
+#[derive(Clone)]
 pub struct Recorder {
     /// Point the AWS SDK here (`aws_config_for(&recorder.endpoint)`).
     pub endpoint: String,
     calls: Arc<Mutex<Vec<String>>>,
+    keys: Arc<Mutex<Keys>>,
     failing: Arc<Mutex<Vec<Rule>>>,
+}
+
+/// The DynamoDB leading keys seen: since the last `take`, and those taken.
+#[derive(Default)]
+struct Keys {
+    pending: Vec<(String, String)>,
+    taken: Vec<(String, String)>,
 }
 
 /// How a failed action is answered.
@@ -40,6 +49,7 @@ struct Forward {
     upstream: String,
     http: reqwest::Client,
     calls: Arc<Mutex<Vec<String>>>,
+    keys: Arc<Mutex<Keys>>,
     failing: Arc<Mutex<Vec<Rule>>>,
 }
 
@@ -47,11 +57,13 @@ impl Recorder {
     /// Starts a proxy on 127.0.0.1 forwarding to `upstream` (moto).
     pub async fn start(upstream: &str) -> Recorder {
         let calls = Arc::new(Mutex::new(Vec::new()));
+        let keys = Arc::new(Mutex::new(Keys::default()));
         let failing = Arc::new(Mutex::new(Vec::new()));
         let forward = Forward {
             upstream: upstream.trim_end_matches('/').to_owned(),
             http: reqwest::Client::new(),
             calls: calls.clone(),
+            keys: keys.clone(),
             failing: failing.clone(),
         };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -63,6 +75,7 @@ impl Recorder {
         Recorder {
             endpoint,
             calls,
+            keys,
             failing,
         }
     }
@@ -92,9 +105,83 @@ impl Recorder {
         self.failing.lock().expect("recorder lock").clear();
     }
 
-    /// The IAM actions recorded since the last `take`, in order.
+    /// The IAM actions recorded since the last `take`, in order. The
+    /// DynamoDB leading keys recorded with them are kept for
+    /// [`Recorder::taken_leading_keys`].
     pub fn take(&self) -> Vec<String> {
+        let mut keys = self.keys.lock().expect("recorder lock");
+        let pending = std::mem::take(&mut keys.pending);
+        keys.taken.extend(pending);
         std::mem::take(&mut *self.calls.lock().expect("recorder lock"))
+    }
+
+    /// Forgets everything recorded so far (a test's set-up).
+    pub fn forget(&self) {
+        self.calls.lock().expect("recorder lock").clear();
+        *self.keys.lock().expect("recorder lock") = Keys::default();
+    }
+
+    /// `(action, leading key)` of every DynamoDB item or partition touched by
+    /// the calls `take` returned since the last `forget`: the leading key is
+    /// the partition key value's prefix through its `#` (`USER#`, `APP` when
+    /// it has none), as `dynamodb:LeadingKeys` conditions name them with a
+    /// `*`; `index:<name>` for a query of an index.
+    pub fn taken_leading_keys(&self) -> Vec<(String, String)> {
+        self.keys.lock().expect("recorder lock").taken.clone()
+    }
+}
+
+/// The leading-key prefix of partition key value `pk` (`USER#abc` → `USER#`).
+fn key_prefix(pk: &str) -> String {
+    match pk.find('#') {
+        Some(at) => pk[..=at].to_owned(),
+        None => pk.to_owned(),
+    }
+}
+
+/// The partition keys a DynamoDB request touches (see [`Recorder::taken_leading_keys`]).
+fn leading_keys(action: &str, body: &[u8]) -> Vec<String> {
+    let Ok(body) = serde_json::from_slice::<serde_json::Value>(body) else {
+        return Vec::new();
+    };
+    let pk = |item: &serde_json::Value| item["pk"]["S"].as_str().map(key_prefix);
+    match action {
+        "dynamodb:GetItem" | "dynamodb:UpdateItem" | "dynamodb:DeleteItem" => {
+            pk(&body["Key"]).into_iter().collect()
+        }
+        "dynamodb:PutItem" => pk(&body["Item"]).into_iter().collect(),
+        "dynamodb:Query" => {
+            if let Some(index) = body["IndexName"].as_str() {
+                return vec![format!("index:{index}")];
+            }
+            // `pk = :v ...`: the value of :v.
+            let condition = body["KeyConditionExpression"].as_str().unwrap_or_default();
+            let placeholder = condition
+                .split_whitespace()
+                .skip_while(|t| *t != "=")
+                .nth(1)
+                .unwrap_or_default();
+            body["ExpressionAttributeValues"][placeholder]["S"]
+                .as_str()
+                .map(key_prefix)
+                .into_iter()
+                .collect()
+        }
+        "dynamodb:BatchWriteItem" | "dynamodb:BatchGetItem" => body["RequestItems"]
+            .as_object()
+            .into_iter()
+            .flat_map(|tables| tables.values())
+            .flat_map(|requests| match requests {
+                serde_json::Value::Array(list) => list.clone(),
+                other => other["Keys"].as_array().cloned().unwrap_or_default(),
+            })
+            .filter_map(|request| {
+                pk(&request["PutRequest"]["Item"])
+                    .or_else(|| pk(&request["DeleteRequest"]["Key"]))
+                    .or_else(|| pk(&request))
+            })
+            .collect(),
+        _ => Vec::new(),
     }
 }
 
@@ -134,6 +221,13 @@ async fn proxy(
         .lock()
         .expect("recorder lock")
         .push(action.clone());
+    let keys = leading_keys(&action, &body);
+    forward
+        .keys
+        .lock()
+        .expect("recorder lock")
+        .pending
+        .extend(keys.into_iter().map(|k| (action.clone(), k)));
     let failure = forward
         .failing
         .lock()

@@ -105,7 +105,12 @@ async fn a_rotation_whose_write_fails_leaves_the_old_tokens_then_asks_for_a_reco
         .mount(&h.tiktok)
         .await;
 
-    recorder.fail("dynamodb:UpdateItem", Failure::ServerError);
+    // The write of the rotated tokens fails (not the refresh lease before it).
+    recorder.fail_when_body_contains(
+        "dynamodb:UpdateItem",
+        "refresh_expires_at",
+        Failure::ServerError,
+    );
     let started = Instant::now();
     let response = search(&h).await;
     unavailable(&response, started);

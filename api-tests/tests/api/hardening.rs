@@ -103,6 +103,92 @@ on_each_store!(the_daily_budget_stops_one_user_not_the_others(("USER_DAILY_UPSTR
     the_daily_budget_stops_one_user_not_the_others_memory,
     the_daily_budget_stops_one_user_not_the_others_dynamodb);
 
+/// Issue 20 item 6: the app's daily upstream quota is shared by everyone, so
+/// an app-wide counter stops all users once it is spent (429, `Retry-After`
+/// until the next UTC day, TikTok not called), whatever each user has left.
+async fn the_apps_daily_quota_holds_across_users(h: Harness) {
+    friendly_tiktok(&h, 1_729_000_000_000_000_001).await;
+    for user in ["a", "b", "c"] {
+        h.connect(user, user, 3600).await;
+    }
+    for user in ["a", "a", "b", "c"] {
+        assert_eq!(h.shops(user, "beauty").await.status(), 200, "{user}");
+    }
+    for user in ["b", "c"] {
+        let refused = h.shops(user, "beauty").await;
+        assert_eq!(refused.status(), 429, "{user}");
+        assert_eq!(error_code(&refused), "rate_limited");
+        let message = body_json(&refused)["error"]["message"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        assert!(message.contains("app"), "{message}");
+        assert_eq!(
+            refused.headers()["retry-after"],
+            (16 * 3600).to_string().as_str()
+        );
+    }
+    let shop_calls = h
+        .tiktok
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .filter(|r| r.url.path() == "/v2/research/tts/shop/")
+        .count();
+    assert_eq!(shop_calls, 4, "TikTok is not called past the app's quota");
+    h.advance(16 * 3600);
+    assert_eq!(
+        h.shops("b", "beauty").await.status(),
+        200,
+        "back the next UTC day"
+    );
+}
+
+on_each_store!(the_apps_daily_quota_holds_across_users(
+        ("APP_DAILY_UPSTREAM_CALLS", "4"), ("USER_DAILY_UPSTREAM_CALLS", "3")) =>
+    the_apps_daily_quota_holds_across_users_memory,
+    the_apps_daily_quota_holds_across_users_dynamodb);
+
+/// Issue 20 item 6: every upstream attempt is counted, the retry after a
+/// refresh included; and the per-user default is well below the app's.
+#[tokio::test]
+async fn every_upstream_attempt_is_counted_and_the_user_default_is_below_the_apps() {
+    let h = Harness::memory(&[("USER_DAILY_UPSTREAM_CALLS", "2")]).await;
+    h.connect("user-1", "old", 3600).await;
+    let shops = || research_request("shop");
+    h.expect(
+        1,
+        shops().and(bearer("act.old")).respond_with(research_error(
+            401,
+            "access_token_invalid",
+            "expired",
+        )),
+    )
+    .await;
+    h.expect(1, token_request().respond_with(token_response("new", 7200)))
+        .await;
+    h.expect(
+        1,
+        shops()
+            .and(bearer("act.new"))
+            .respond_with(research_ok(sunny_home())),
+    )
+    .await;
+    assert_eq!(h.shops("user-1", "sunny").await.status(), 200);
+    // Two attempts were made: the budget of two is spent.
+    let next = h.shops("user-1", "sunny").await;
+    assert_eq!(next.status(), 429, "{}", body_json(&next));
+
+    let defaults = Harness::memory(&[]).await;
+    let config = &defaults.state.config;
+    assert!(
+        config.user_daily_upstream_calls * 4 <= 1_000,
+        "one user's default budget is a small share of the app's quota: {}",
+        config.user_daily_upstream_calls
+    );
+}
+
 /// The token key a connection was sealed under was removed from the secret
 /// (a rotation finished too early): the connection reads as needing a
 /// reconnect; status and disconnect keep working; data routes answer 409.

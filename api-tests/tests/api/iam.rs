@@ -68,7 +68,7 @@ fn granted() -> BTreeMap<String, BTreeMap<String, Vec<String>>> {
 /// what it needs, calls `cold(&h, &recorder)` for the function's own state (a
 /// new container: nothing cached, the secret not yet fetched), runs the function
 /// with it, and returns `recorder.take()`: the distinct actions the function made.
-async fn observe<F, Fut>(extra: &[(&str, &str)], flow: F) -> BTreeSet<String>
+async fn observe<F, Fut>(extra: &[(&str, &str)], flow: F) -> Observed
 where
     F: FnOnce(Harness, Recorder) -> Fut,
     Fut: std::future::Future<Output = Vec<String>>,
@@ -76,7 +76,24 @@ where
     let recorder = Recorder::start(&test_support::moto_endpoint()).await;
     let h = Harness::moto_through(&test_support::aws_config_for(&recorder.endpoint), extra).await;
     friendly_tiktok(&h, PRODUCT).await;
-    flow(h, recorder).await.into_iter().collect()
+    let actions = flow(h, recorder.clone()).await.into_iter().collect();
+    let keys = recorder.taken_leading_keys().into_iter().collect();
+    Observed { actions, keys }
+}
+
+/// What one function did: its AWS actions, and each DynamoDB action with the
+/// leading key (partition key prefix, `USER#`) it touched.
+#[derive(Default)]
+struct Observed {
+    actions: BTreeSet<String>,
+    keys: BTreeSet<(String, String)>,
+}
+
+impl Observed {
+    fn extend(&mut self, other: Observed) {
+        self.actions.extend(other.actions);
+        self.keys.extend(other.keys);
+    }
 }
 
 /// A cold container's state over the same table and secret, behind `recorder`,
@@ -86,7 +103,7 @@ fn cold(h: &Harness, recorder: &Recorder) -> tiktok_gateway::AppState {
     let state =
         tiktok_gateway::boot::from_aws_at((*h.state.config).clone(), &aws, h.state.clock().clone())
             .unwrap();
-    recorder.take();
+    recorder.forget();
     state
 }
 
@@ -102,8 +119,8 @@ fn ok(response: lambda_http::Response<lambda_http::Body>, what: &str) {
 const MODES: [&[(&str, &str)]; 2] = [&[], &[("DATA_TOKEN_MODE", "app")]];
 
 /// Every action a function makes across its flows.
-async fn observed(binary: &str) -> BTreeSet<String> {
-    let mut actions = BTreeSet::new();
+async fn observed(binary: &str) -> Observed {
+    let mut actions = Observed::default();
     match binary {
         "login-redirect" => {
             actions.extend(
@@ -152,6 +169,36 @@ async fn observed(binary: &str) -> BTreeSet<String> {
                     let answer =
                         oauth_complete::handler(&c, complete_request(Some("u1"), &completion));
                     ok(answer.await.unwrap(), "complete");
+                    r.take()
+                })
+                .await,
+            );
+            // A seller's grant: its shops point back at the user.
+            actions.extend(
+                observe(&[], |h, r| async move {
+                    let mut tokens = tokens("seller", h.now(), 3600);
+                    tokens.account = Some(tiktok_gateway::store::SellerAccount {
+                        shops: vec![tiktok_gateway::store::SellerShop {
+                            id: SHOP.into(),
+                            ..Default::default()
+                        }],
+                        ..Default::default()
+                    });
+                    let completion = tiktok_gateway::crypto::random_token(32);
+                    let grant = tiktok_gateway::store::PendingGrant {
+                        user_id: "u1".into(),
+                        tokens,
+                        expires_at: h.now() + 600,
+                    };
+                    h.state
+                        .store
+                        .put_grant(&tiktok_gateway::crypto::sha256_hex(&completion), &grant)
+                        .await
+                        .unwrap();
+                    let c = cold(&h, &r);
+                    let answer =
+                        oauth_complete::handler(&c, complete_request(Some("u1"), &completion));
+                    ok(answer.await.unwrap(), "complete a seller's grant");
                     r.take()
                 })
                 .await,
@@ -317,7 +364,7 @@ async fn observed(binary: &str) -> BTreeSet<String> {
                     h.state.store.put_connection("u1", &tokens).await.unwrap();
                     let c = cold(&h, &r);
                     let body = serde_json::json!({"type": 6, "tts_notification_id": "1",
-                        "shop_id": SHOP, "timestamp": 1, "data": {}})
+                        "shop_id": SHOP, "timestamp": h.now(), "data": {}})
                     .to_string();
                     let signature = tiktok_gateway::tiktok::shop::webhook_signature(
                         APP_KEY,
@@ -353,7 +400,7 @@ async fn each_function_is_granted_exactly_the_aws_actions_it_makes() {
     assert_eq!(granted.len(), 11, "{:?}", granted.keys());
     let mut problems = Vec::new();
     for (binary, actions) in &granted {
-        let made = observed(binary).await;
+        let made = observed(binary).await.actions;
         let grants: BTreeSet<String> = actions.keys().cloned().collect();
         let missing: Vec<_> = made.difference(&grants).collect();
         let unused: Vec<_> = grants.difference(&made).collect();
@@ -374,6 +421,114 @@ async fn each_function_is_granted_exactly_the_aws_actions_it_makes() {
                         || resource.ends_with("/index/*"),
                     "{binary}: {action} on {resource}"
                 );
+            }
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+/// One DynamoDB statement of a function's policy.
+struct TableGrant {
+    actions: Vec<String>,
+    on_index: bool,
+    /// `dynamodb:LeadingKeys` patterns (`USER#*`, `APP`), if conditioned.
+    leading_keys: Option<Vec<String>>,
+}
+
+/// Binary name → its DynamoDB statements.
+fn table_grants() -> BTreeMap<String, Vec<TableGrant>> {
+    let template = template();
+    let mut out = BTreeMap::new();
+    for (_, resource) in template["Resources"].as_mapping().unwrap() {
+        if resource["Type"] != "AWS::Serverless::Function" {
+            continue;
+        }
+        let binary = resource["Metadata"]["BuildProperties"]["Binary"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let mut grants = Vec::new();
+        for policy in resource["Properties"]["Policies"].as_sequence().unwrap() {
+            for statement in policy["Statement"].as_sequence().unwrap() {
+                let actions = as_strings(&statement["Action"]);
+                if !actions.iter().any(|a| a.starts_with("dynamodb:")) {
+                    continue;
+                }
+                let condition =
+                    &statement["Condition"]["ForAllValues:StringLike"]["dynamodb:LeadingKeys"];
+                grants.push(TableGrant {
+                    actions,
+                    on_index: describe(&statement["Resource"])
+                        .iter()
+                        .all(|r| r.ends_with("/index/*")),
+                    leading_keys: (!condition.is_null()).then(|| as_strings(condition)),
+                });
+            }
+        }
+        out.insert(binary, grants);
+    }
+    out
+}
+
+/// Whether `dynamodb:LeadingKeys` pattern `pattern` (`USER#*`, `APP`) allows
+/// the partition keys the recorder summarised as `key` (`USER#`, `APP`).
+fn allows(pattern: &str, key: &str) -> bool {
+    match pattern.strip_suffix('*') {
+        Some(prefix) => key.starts_with(prefix) && key.ends_with('#'),
+        None => pattern == key,
+    }
+}
+
+/// Issue 20 item 7: each function's table statements carry a
+/// `dynamodb:LeadingKeys` condition naming exactly the key prefixes its flows
+/// touch (recorded from the requests it really made): the public callback
+/// cannot write any item, the public webhook cannot read or update any item.
+/// Index queries (the refresher's, on a keys-only index of connections) are
+/// the one unconditioned statement.
+#[tokio::test]
+async fn each_functions_table_access_is_limited_to_the_key_prefixes_it_touches() {
+    let mut problems = Vec::new();
+    for (binary, grants) in table_grants() {
+        if grants.is_empty() {
+            continue;
+        }
+        for grant in &grants {
+            if !grant.on_index && grant.leading_keys.is_none() {
+                problems.push(format!(
+                    "{binary}: {:?} has no LeadingKeys condition",
+                    grant.actions
+                ));
+            }
+        }
+        let made = observed(&binary).await.keys;
+        println!("{binary}: {made:?}");
+        for (action, key) in &made {
+            let allowed = grants.iter().any(|g| {
+                g.actions.contains(action)
+                    && match key.strip_prefix("index:") {
+                        Some(_) => g.on_index,
+                        None => g
+                            .leading_keys
+                            .iter()
+                            .flatten()
+                            .any(|pattern| allows(pattern, key)),
+                    }
+            });
+            if !allowed {
+                problems.push(format!("{binary}: {action} on `{key}…` is not granted"));
+            }
+        }
+        for grant in &grants {
+            for pattern in grant.leading_keys.iter().flatten() {
+                let used = made
+                    .iter()
+                    .any(|(action, key)| grant.actions.contains(action) && allows(pattern, key));
+                if !used {
+                    problems.push(format!(
+                        "{binary}: {pattern} granted for {:?} but never touched",
+                        grant.actions
+                    ));
+                }
             }
         }
     }

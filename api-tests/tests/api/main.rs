@@ -14,6 +14,7 @@ mod policy;
 mod redirect;
 mod refresher;
 mod review;
+mod scan;
 mod shop;
 mod template;
 mod template_env;

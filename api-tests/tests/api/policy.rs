@@ -264,10 +264,18 @@ async fn the_use_is_written_once_a_day_and_the_warm_path_stays_one_read() {
     assert_eq!(first.last_used_at, h.now());
     recorder.take();
     // Later the same day: the warm path, one read of the connection; the only
-    // write is the daily upstream budget's counter (one per upstream call).
+    // writes are the daily counters, the user's and the app's (one each per
+    // upstream call).
     h.advance(3_600);
     assert_eq!(shop_lookup(&h, "u1").await.status(), 200);
-    assert_eq!(recorder.take(), ["dynamodb:GetItem", "dynamodb:UpdateItem"]);
+    assert_eq!(
+        recorder.take(),
+        [
+            "dynamodb:GetItem",
+            "dynamodb:UpdateItem",
+            "dynamodb:UpdateItem"
+        ]
+    );
     let later = h.stored("u1").await;
     assert_eq!(later.last_used_at, first.last_used_at, "once a day");
     assert_eq!(later.version, first.version, "a use is not a new version");
@@ -281,8 +289,9 @@ async fn the_use_is_written_once_a_day_and_the_warm_path_stays_one_read() {
         [
             "dynamodb:GetItem",
             "dynamodb:UpdateItem",
+            "dynamodb:UpdateItem",
             "dynamodb:UpdateItem"
         ],
-        "the read, the day's use, the budget"
+        "the read, the day's use, the user's budget, the app's quota"
     );
 }

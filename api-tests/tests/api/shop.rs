@@ -760,6 +760,58 @@ mod emulated {
         assert_eq!(stored.status, tiktok_gateway::ConnectionStatus::Active);
     }
 
+    /// Issue 20 item 1, against a Partner API that revokes the whole grant
+    /// when a rotated refresh token comes back (RFC 9700 §4.14.2): eight
+    /// containers (separate states and store clients over moto) need the
+    /// expired token at once, three times. One refresh each time, nothing
+    /// refused, the grant never revoked, every search answered.
+    #[tokio::test]
+    async fn eight_containers_under_reuse_detection_keep_the_grant() {
+        let (state, tiktok) = stack().await;
+        connect(&state, &tiktok, "seller-emu", "approve").await;
+        tiktok.emulator.partner().set_reuse_detection(true);
+        let aws = test_support::moto_config();
+        let containers: Vec<AppState> = (0..8)
+            .map(|_| {
+                tiktok_gateway::boot::from_aws_at(
+                    (*state.config).clone(),
+                    &aws,
+                    state.clock().clone(),
+                )
+                .unwrap()
+            })
+            .collect();
+        for round in 1..=3u64 {
+            tiktok.emulator.partner().expire_access_tokens();
+            let query = [("shopId", SHOPS[2].id), ("pageSize", "5")];
+            let answers = futures::future::join_all(
+                containers
+                    .iter()
+                    .map(|c| call(c, "/api/tiktok/search", &query)),
+            )
+            .await;
+            for (status, body) in &answers {
+                assert_eq!(*status, 200, "round {round}: {body}");
+            }
+            let stats = tiktok.emulator.partner().stats();
+            assert_eq!(
+                (
+                    stats.refresh_rotated,
+                    stats.refresh_refused,
+                    stats.grants_revoked
+                ),
+                (round, 0, 0),
+                "round {round}: one refresh, no reuse, the grant kept"
+            );
+        }
+        let stored = connection_of(&state, "seller-emu").await.unwrap();
+        assert_eq!(stored.status, tiktok_gateway::ConnectionStatus::Active);
+        assert!(tiktok
+            .emulator
+            .partner()
+            .is_current_refresh_token(stored.tokens.refresh_token.expose()));
+    }
+
     #[tokio::test]
     async fn the_emulator_refuses_bad_signatures_stale_timestamps_and_misplaced_ciphers() {
         use tiktok_emulator::partner::{cipher, expected_sign};

@@ -3,15 +3,24 @@
 //! No JWT authorizer: the `Authorization` header is the authentication, the
 //! HMAC-SHA256 of `app_key` + the raw body keyed with the app secret, compared
 //! in constant time; a bad or missing one is `401` and changes nothing. Bodies
-//! over 64 KiB are refused unread. Deliveries are retried by TikTok, so each
-//! `tts_notification_id` is handled once (a replay is acknowledged and does
-//! nothing).
+//! over 64 KiB are refused unread. The signed body's `timestamp` must be within
+//! [`MAX_AGE_SECS`] past and [`MAX_AHEAD_SECS`] ahead of now (`400` otherwise,
+//! nothing changed): a captured delivery cannot be replayed later. Deliveries
+//! are retried by TikTok, so each `tts_notification_id` is claimed with one
+//! conditional write before anything is done (a replay or a concurrent copy is
+//! acknowledged and does nothing; a claim whose action failed is given back so
+//! TikTok's retry is acted on). A deauthorization or expiry notice older than
+//! the connection it would act on (sent before the tokens it names were
+//! issued: the seller authorized again since) is ignored.
 //!
 //! - Type 6 (`SELLER_DEAUTHORIZATION`): the seller removed the app; the
-//!   connection of the user owning that shop ends: its tokens are wiped and it
-//!   is marked "reconnect required".
+//!   connection of every user who connected that shop ends: one conditional write
+//!   removes its tokens and marks it "reconnect required" (no token is read or
+//!   opened, so no token key is used).
 //! - Type 7 (`UPCOMING_AUTHORIZATION_EXPIRATION`): the authorization's expiry
-//!   (`data.expiration_time`) is recorded and shown in the status.
+//!   (`data.expiration_time`) is recorded and shown in the status: that one
+//!   attribute, only on an active connection, never the status or the due
+//!   index (an ended or dormant connection is not revived).
 //! - Any other type is acknowledged and ignored.
 //!
 //! Webhooks are not guaranteed: the polling side (refresh, reconnect on a
@@ -20,8 +29,8 @@
 use lambda_http::{Body, Request, Response};
 use serde::Deserialize;
 use tiktok_gateway::tiktok::shop::verify_webhook;
-use tiktok_gateway::{http, AccessToken, AppState, Error, RefreshToken};
-use tiktok_gateway::{Connections, StoreError, WebhookDeliveries};
+use tiktok_gateway::{http, AppState, Error};
+use tiktok_gateway::{Connections, WebhookDeliveries};
 
 /// The largest body read.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -34,8 +43,11 @@ pub const SELLER_DEAUTHORIZATION: i64 = 6;
 /// Upcoming authorization expiration.
 pub const UPCOMING_AUTHORIZATION_EXPIRATION: i64 = 7;
 
-/// Compare-and-set attempts when a refresh races the change.
-const ATTEMPTS: usize = 3;
+/// How old a delivery's `timestamp` may be.
+pub const MAX_AGE_SECS: i64 = 300;
+
+/// How far ahead of our clock a delivery's `timestamp` may be.
+pub const MAX_AHEAD_SECS: i64 = 60;
 
 /// A notification as TikTok sends it.
 #[derive(Debug, Deserialize)]
@@ -49,6 +61,9 @@ pub struct Notification {
     /// The shop it is about.
     #[serde(default, deserialize_with = "text")]
     pub shop_id: String,
+    /// When TikTok sent it (Unix seconds; covered by the signature).
+    #[serde(default, deserialize_with = "unix_time")]
+    pub timestamp: Option<i64>,
     /// Type-specific data.
     #[serde(default)]
     pub data: serde_json::Value,
@@ -60,6 +75,14 @@ fn text<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
         serde_json::Value::Number(n) => Ok(n.to_string()),
         _ => Err(serde::de::Error::custom("expected a string or a number")),
     }
+}
+
+fn unix_time<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+    Ok(match serde_json::Value::deserialize(d)? {
+        serde_json::Value::String(s) => s.trim().parse().ok(),
+        serde_json::Value::Number(n) => n.as_i64(),
+        _ => None,
+    })
 }
 
 /// The Lambda handler.
@@ -114,25 +137,48 @@ async fn handle<S: WebhookDeliveries + Connections + ?Sized>(
         return Err(Error::BadRequest("tts_notification_id is missing".into()));
     }
     let now = state.now();
-    if store.delivery_seen(&note.tts_notification_id, now).await? {
-        tracing::info!(id = %note.tts_notification_id, "webhook already handled");
-        return http::json(200, &serde_json::json!({ "received": true }));
-    }
-    match note.kind {
-        SELLER_DEAUTHORIZATION => deauthorize(store, &note.shop_id).await?,
+    let sent_at = match note.timestamp {
+        Some(at) if (now - MAX_AGE_SECS..=now + MAX_AHEAD_SECS).contains(&at) => at,
+        _ => {
+            tracing::warn!(timestamp = note.timestamp, now, id = %note.tts_notification_id,
+                "TikTok Shop webhook outside the timestamp window; refused");
+            return Err(Error::BadRequest(format!(
+                "the delivery's timestamp is missing or outside the accepted window \
+                 ({MAX_AGE_SECS} s past, {MAX_AHEAD_SECS} s ahead)"
+            )));
+        }
+    };
+    let expiry = match note.kind {
         UPCOMING_AUTHORIZATION_EXPIRATION => match expiration(&note.data) {
-            Some(at) => record_expiry(store, &note.shop_id, at).await?,
+            Some(at) => Some(at),
             None => {
                 return Err(Error::BadRequest(
                     "data.expiration_time is not a Unix time".into(),
                 ))
             }
         },
-        kind => tracing::info!(kind, "TikTok Shop webhook type not handled; acknowledged"),
+        _ => None,
+    };
+    let id = &note.tts_notification_id;
+    if !store.claim_delivery(id, now, now + DEDUPE_SECS).await? {
+        tracing::info!(%id, "webhook already handled");
+        return http::json(200, &serde_json::json!({ "received": true }));
     }
-    store
-        .record_delivery(&note.tts_notification_id, now + DEDUPE_SECS)
-        .await?;
+    let acted = match (note.kind, expiry) {
+        (SELLER_DEAUTHORIZATION, _) => deauthorize(store, &note.shop_id, sent_at).await,
+        (_, Some(at)) => record_expiry(store, &note.shop_id, at, sent_at).await,
+        (kind, None) => {
+            tracing::info!(kind, "TikTok Shop webhook type not handled; acknowledged");
+            Ok(())
+        }
+    };
+    if let Err(error) = acted {
+        // TikTok retries a failed delivery: let the retry act.
+        if let Err(e) = store.release_delivery(id, now).await {
+            tracing::warn!(error = %e, "could not give a webhook claim back");
+        }
+        return Err(error);
+    }
     tracing::info!(kind = note.kind, id = %note.tts_notification_id, "webhook handled");
     http::json(200, &serde_json::json!({ "received": true }))
 }
@@ -146,85 +192,58 @@ fn expiration(data: &serde_json::Value) -> Option<i64> {
     }
 }
 
-/// The connection of the user owning `shop_id`, if it still covers that shop.
-async fn owner<C: Connections + ?Sized>(
+/// Every user who connected `shop_id`, as the shop's pointers say (each
+/// write below checks the connection still covers it).
+async fn owners<C: Connections + ?Sized>(
     connections: &C,
     shop_id: &str,
-) -> Result<Option<tiktok_gateway::Connection>, Error> {
-    let Some(user) = connections.user_of_shop(shop_id).await? else {
+) -> Result<Vec<String>, Error> {
+    let users = connections.users_of_shop(shop_id).await?;
+    if users.is_empty() {
         tracing::info!(shop_id, "webhook for a shop no user connected");
-        return Ok(None);
-    };
-    Ok(connections.get_connection(&user).await?.filter(|c| {
-        c.tokens
-            .account
-            .as_ref()
-            .is_some_and(|a| a.shops.iter().any(|s| s.id == shop_id))
-    }))
+    }
+    Ok(users)
 }
 
-/// Ends the connection: tokens wiped, then marked "reconnect required".
-async fn deauthorize<C: Connections + ?Sized>(connections: &C, shop_id: &str) -> Result<(), Error> {
-    for _ in 0..ATTEMPTS {
-        let Some(connection) = owner(connections, shop_id).await? else {
-            return Ok(());
-        };
-        let user = &connection.user_id;
-        let mut wiped = connection.tokens.clone();
-        wiped.access_token = AccessToken::new("");
-        wiped.refresh_token = RefreshToken::new("");
-        wiped.access_expires_at = 0;
-        let stored = match connections
-            .update_tokens(user, connection.version, &wiped)
-            .await
+/// Ends the connection: one conditional write removes the tokens and marks it
+/// "reconnect required" (nothing is read or opened first).
+async fn deauthorize<C: Connections + ?Sized>(
+    connections: &C,
+    shop_id: &str,
+    sent_at: i64,
+) -> Result<(), Error> {
+    for user in owners(connections, shop_id).await? {
+        if connections
+            .end_seller_authorization(&user, shop_id, sent_at)
+            .await?
         {
-            Ok(stored) => stored,
-            Err(StoreError::Conflict) => continue,
-            Err(e) => return Err(e.into()),
-        };
-        match connections
-            .mark_reconnect_required(user, stored.version)
-            .await
-        {
-            Ok(()) => {
-                tracing::warn!(user_id = %user, shop_id, "the seller deauthorized the app; connection ended");
-                return Ok(());
-            }
-            Err(StoreError::Conflict) => continue,
-            Err(e) => return Err(e.into()),
+            tracing::warn!(user_id = %user, shop_id, "the seller deauthorized the app; connection ended");
+        } else {
+            tracing::info!(user_id = %user, shop_id, sent_at,
+                "deauthorization ignored: already ended, another shop's, or older than the connection");
         }
     }
-    Err(StoreError::Conflict.into())
+    Ok(())
 }
 
-/// Records when the seller's authorization expires.
+/// Records when the seller's authorization expires: that attribute only, and
+/// only on an active connection (one conditional write).
 async fn record_expiry<C: Connections + ?Sized>(
     connections: &C,
     shop_id: &str,
     at: i64,
+    sent_at: i64,
 ) -> Result<(), Error> {
-    for _ in 0..ATTEMPTS {
-        let Some(connection) = owner(connections, shop_id).await? else {
-            return Ok(());
-        };
-        let mut tokens = connection.tokens.clone();
-        if let Some(account) = tokens.account.as_mut() {
-            if account.authorization_expires_at == Some(at) {
-                return Ok(());
-            }
-            account.authorization_expires_at = Some(at);
-        }
-        match connections
-            .update_tokens(&connection.user_id, connection.version, &tokens)
-            .await
+    for user in owners(connections, shop_id).await? {
+        if connections
+            .record_authorization_expiry(&user, shop_id, at, sent_at)
+            .await?
         {
-            Ok(_) => {
-                tracing::info!(user_id = %connection.user_id, shop_id, expires_at = at, "seller authorization expires soon");
-                return Ok(());
-            }
-            Err(StoreError::Conflict) => continue,
-            Err(e) => return Err(e.into()),
+            tracing::info!(user_id = %user, shop_id, expires_at = at, "seller authorization expires soon");
+        } else {
+            tracing::info!(user_id = %user, shop_id, sent_at,
+                "expiry notice ignored: connection not active, another shop's, or newer than the notice");
         }
     }
-    Err(StoreError::Conflict.into())
+    Ok(())
 }

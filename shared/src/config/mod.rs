@@ -97,6 +97,10 @@ pub struct Config {
     /// Upstream data calls one user may cause per UTC day (the app's quota is
     /// shared by everyone).
     pub user_daily_upstream_calls: u32,
+    /// Upstream data calls the whole app may make per UTC day (the upstream's
+    /// daily quota, shared by every user): `APP_DAILY_UPSTREAM_CALLS`, by
+    /// default 1,000 for the Research API and 1,000,000 otherwise.
+    pub app_daily_upstream_calls: u32,
     /// Shards of the refresh-due indexes.
     pub due_shards: u32,
     /// The refresher's settings.
@@ -195,7 +199,16 @@ impl Config {
             page_budget: env.number::<NonZeroU32>("UPSTREAM_PAGE_BUDGET", 5)?.get(),
             use_pkce: env.flag("TIKTOK_PKCE")?,
             user_daily_upstream_calls: env
-                .number::<NonZeroU32>("USER_DAILY_UPSTREAM_CALLS", 500)?
+                .number::<NonZeroU32>("USER_DAILY_UPSTREAM_CALLS", 200)?
+                .get(),
+            app_daily_upstream_calls: env
+                .number::<NonZeroU32>(
+                    "APP_DAILY_UPSTREAM_CALLS",
+                    match provider {
+                        ProviderKind::Research => 1_000,
+                        ProviderKind::Shop | ProviderKind::Creator => 1_000_000,
+                    },
+                )?
                 .get(),
             due_shards: env.number::<NonZeroU32>("DUE_INDEX_SHARDS", 4)?.get(),
             refresher: RefresherConfig::read(&env)?,

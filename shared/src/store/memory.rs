@@ -11,8 +11,8 @@ use tokio::sync::Mutex;
 use super::{
     due_by_user, shard_of, AppToken, AppTokens, CacheEntry, CachedKind, Connection,
     ConnectionActivity, ConnectionStatus, Connections, Due, DueIndex, DueWindow, PendingAuth,
-    PendingGrant, PendingLogin, ProductCache, ProductLookup, StoreError, Tokens, UpstreamBudget,
-    WebhookDeliveries,
+    PendingGrant, PendingLogin, ProductCache, ProductLookup, RefreshLease, StoreError, Tokens,
+    UpstreamBudget, WebhookDeliveries,
 };
 use crate::redacted::AccessToken;
 use crate::tiktok::{Product, TikTokId};
@@ -61,11 +61,14 @@ type ShopProduct = (TikTokId, TikTokId);
 #[derive(Default)]
 struct Tables {
     connections: HashMap<String, Connection>,
+    /// Refresh leases: user → (version, holder, until).
+    leases: HashMap<String, (u64, String, i64)>,
     logins: Expiring<String, PendingLogin>,
     grants: Expiring<String, PendingGrant>,
-    shop_users: HashMap<String, String>,
+    shop_users: HashMap<String, std::collections::BTreeSet<String>>,
     deliveries: Expiring<String, ()>,
     budgets: HashMap<(String, i64), u32>,
+    app_budgets: HashMap<i64, u32>,
     app_token: Option<AppToken>,
     products: Expiring<ShopProduct, Product>,
     details: Expiring<ShopProduct, String>,
@@ -161,6 +164,46 @@ impl ConnectionActivity for MemoryStore {
 }
 
 #[async_trait]
+impl RefreshLease for MemoryStore {
+    async fn acquire_refresh_lease(
+        &self,
+        user_id: &str,
+        version: u64,
+        holder: &str,
+        now: i64,
+        until: i64,
+    ) -> Result<bool, StoreError> {
+        let mut tables = self.tables.lock().await;
+        if tables.connections.get(user_id).map(|c| c.version) != Some(version) {
+            return Ok(false);
+        }
+        let held = tables
+            .leases
+            .get(user_id)
+            .is_some_and(|(v, _, lease_until)| *v == version && *lease_until > now);
+        if held {
+            return Ok(false);
+        }
+        tables
+            .leases
+            .insert(user_id.to_owned(), (version, holder.to_owned(), until));
+        Ok(true)
+    }
+
+    async fn release_refresh_lease(&self, user_id: &str, holder: &str) -> Result<(), StoreError> {
+        let mut tables = self.tables.lock().await;
+        if tables
+            .leases
+            .get(user_id)
+            .is_some_and(|(_, h, _)| h == holder)
+        {
+            tables.leases.remove(user_id);
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
 impl Connections for MemoryStore {
     async fn get_connection(&self, user_id: &str) -> Result<Option<Connection>, StoreError> {
         Ok(self.tables.lock().await.connections.get(user_id).cloned())
@@ -186,7 +229,9 @@ impl Connections for MemoryStore {
         for shop in tokens.account.iter().flat_map(|a| &a.shops) {
             tables
                 .shop_users
-                .insert(shop.id.clone(), user_id.to_owned());
+                .entry(shop.id.clone())
+                .or_default()
+                .insert(user_id.to_owned());
         }
         Ok(connection)
     }
@@ -225,6 +270,56 @@ impl Connections for MemoryStore {
         }
     }
 
+    async fn record_authorization_expiry(
+        &self,
+        user_id: &str,
+        shop_id: &str,
+        expires_at: i64,
+        sent_at: i64,
+    ) -> Result<bool, StoreError> {
+        let mut tables = self.tables.lock().await;
+        let Some(c) = tables.connections.get_mut(user_id) else {
+            return Ok(false);
+        };
+        if c.status != ConnectionStatus::Active || c.tokens.refreshed_at > sent_at {
+            return Ok(false);
+        }
+        match c.tokens.account.as_mut() {
+            Some(account) if account.shops.iter().any(|s| s.id == shop_id) => {
+                account.authorization_expires_at = Some(expires_at);
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    async fn end_seller_authorization(
+        &self,
+        user_id: &str,
+        shop_id: &str,
+        sent_at: i64,
+    ) -> Result<bool, StoreError> {
+        let mut tables = self.tables.lock().await;
+        let Some(c) = tables.connections.get_mut(user_id) else {
+            return Ok(false);
+        };
+        let covers = c
+            .tokens
+            .account
+            .as_ref()
+            .is_some_and(|a| a.shops.iter().any(|s| s.id == shop_id));
+        if !covers || c.tokens.refresh_token.expose().is_empty() || c.tokens.refreshed_at > sent_at
+        {
+            return Ok(false);
+        }
+        c.tokens.access_token = AccessToken::new(String::new());
+        c.tokens.refresh_token = crate::redacted::RefreshToken::new(String::new());
+        c.tokens.access_expires_at = 0;
+        c.status = ConnectionStatus::ReconnectRequired;
+        c.version += 1;
+        Ok(true)
+    }
+
     async fn delete_connection(&self, user_id: &str) -> Result<bool, StoreError> {
         Ok(self
             .tables
@@ -235,8 +330,15 @@ impl Connections for MemoryStore {
             .is_some())
     }
 
-    async fn user_of_shop(&self, shop_id: &str) -> Result<Option<String>, StoreError> {
-        Ok(self.tables.lock().await.shop_users.get(shop_id).cloned())
+    async fn users_of_shop(&self, shop_id: &str) -> Result<Vec<String>, StoreError> {
+        Ok(self
+            .tables
+            .lock()
+            .await
+            .shop_users
+            .get(shop_id)
+            .map(|users| users.iter().cloned().collect())
+            .unwrap_or_default())
     }
 }
 
@@ -309,14 +411,26 @@ impl PendingAuth for MemoryStore {
 
 #[async_trait]
 impl WebhookDeliveries for MemoryStore {
-    async fn delivery_seen(&self, id: &str, now: i64) -> Result<bool, StoreError> {
-        let tables = self.tables.lock().await;
-        Ok(tables.deliveries.get(id, now).is_some())
+    async fn claim_delivery(
+        &self,
+        id: &str,
+        now: i64,
+        expires_at: i64,
+    ) -> Result<bool, StoreError> {
+        let mut tables = self.tables.lock().await;
+        if tables.deliveries.get(id, now).is_some() {
+            return Ok(false);
+        }
+        tables.deliveries.put(id.to_owned(), (), expires_at);
+        Ok(true)
     }
 
-    async fn record_delivery(&self, id: &str, expires_at: i64) -> Result<(), StoreError> {
-        let mut tables = self.tables.lock().await;
-        tables.deliveries.put(id.to_owned(), (), expires_at);
+    async fn release_delivery(&self, id: &str, now: i64) -> Result<(), StoreError> {
+        self.tables
+            .lock()
+            .await
+            .deliveries
+            .put(id.to_owned(), (), now);
         Ok(())
     }
 }
@@ -332,6 +446,21 @@ impl UpstreamBudget for MemoryStore {
     ) -> Result<bool, StoreError> {
         let mut tables = self.tables.lock().await;
         let calls = tables.budgets.entry((user_id.to_owned(), day)).or_default();
+        if *calls >= limit {
+            return Ok(false);
+        }
+        *calls += 1;
+        Ok(true)
+    }
+
+    async fn spend_app_upstream_call(
+        &self,
+        day: i64,
+        limit: u32,
+        _expires_at: i64,
+    ) -> Result<bool, StoreError> {
+        let mut tables = self.tables.lock().await;
+        let calls = tables.app_budgets.entry(day).or_default();
         if *calls >= limit {
             return Ok(false);
         }

@@ -1,6 +1,6 @@
 //! The token store: one port per capability and their adapters, [`DynamoStore`]
 //! (production, tokens sealed with AES-256-GCM) and [`MemoryStore`] (tests, local),
-//! each implementing every port. The ports: [`Connections`], [`ConnectionActivity`]
+//! each implementing every port. The ports: [`Connections`], [`RefreshLease`], [`ConnectionActivity`]
 //! and [`DueIndex`] (the refresh policy's part), [`PendingAuth`] (OAuth states and
 //! pending grants), [`WebhookDeliveries`], [`UpstreamBudget`], [`AppTokens`] and
 //! [`ProductCache`]; [`TokenStore`] is all of them, implemented for anything that
@@ -355,13 +355,66 @@ pub trait Connections: Send + Sync {
         expected_version: u64,
     ) -> Result<(), StoreError>;
 
+    /// Records when the seller's authorization of the app expires (TikTok
+    /// Shop's expiry notice, sent at `sent_at`) and nothing else: not the
+    /// status, the version, the tokens or the due indexes. Only if the
+    /// connection is active, covers `shop_id` and its tokens were issued at
+    /// or before `sent_at` (an older notice is about an earlier grant); a
+    /// deauthorized, reconnect-required or dormant one is never revived.
+    /// Returns whether it was recorded. One conditional write, no read.
+    async fn record_authorization_expiry(
+        &self,
+        user_id: &str,
+        shop_id: &str,
+        expires_at: i64,
+        sent_at: i64,
+    ) -> Result<bool, StoreError>;
+
+    /// Ends the connection because the seller removed the app (a notice sent
+    /// at `sent_at`): one conditional write removes both tokens, marks it
+    /// "reconnect required" and takes it out of the due indexes (the version
+    /// moves on). Only if it covers `shop_id`, still holds tokens, and its
+    /// tokens were issued at or before `sent_at`. Nothing is read or opened
+    /// (no token key is needed). Returns whether it was ended.
+    async fn end_seller_authorization(
+        &self,
+        user_id: &str,
+        shop_id: &str,
+        sent_at: i64,
+    ) -> Result<bool, StoreError>;
+
     /// Deletes the connection. Returns whether there was one.
     async fn delete_connection(&self, user_id: &str) -> Result<bool, StoreError>;
 
-    /// The user whose connection covers TikTok Shop `shop_id`, as the last
-    /// connect that covered it recorded ([`Connections::put_connection`] records
-    /// the shops of a seller's account).
-    async fn user_of_shop(&self, shop_id: &str) -> Result<Option<String>, StoreError>;
+    /// Every user whose connection covered TikTok Shop `shop_id` when it was
+    /// stored ([`Connections::put_connection`] records one pointer per shop and
+    /// user): two dshipit users may connect the same seller, and a
+    /// deauthorization ends both. A pointer may be stale (the user connected
+    /// another seller since): writes acting on it check the connection.
+    async fn users_of_shop(&self, shop_id: &str) -> Result<Vec<String>, StoreError>;
+}
+
+/// At most one refresh of a grant in flight across all containers: a lease
+/// on the connection, tied to its version and expiring on its own, so the
+/// refresh token is presented to TikTok once (an authorization server with
+/// reuse detection revokes the whole grant when a rotated one comes back).
+#[async_trait]
+pub trait RefreshLease: Send + Sync {
+    /// Takes the lease on `user_id`'s connection for `holder` until `until`,
+    /// atomically: only if the stored version is still `version` and no other
+    /// lease on that version is held at `now`. `false` when the connection
+    /// moved on, is gone, or someone else holds the lease.
+    async fn acquire_refresh_lease(
+        &self,
+        user_id: &str,
+        version: u64,
+        holder: &str,
+        now: i64,
+        until: i64,
+    ) -> Result<bool, StoreError>;
+
+    /// Gives the lease back if `holder` still holds it (a no-op otherwise).
+    async fn release_refresh_lease(&self, user_id: &str, holder: &str) -> Result<(), StoreError>;
 }
 
 /// The due indexes the refresher walks: connections whose tokens expire soon.
@@ -411,11 +464,16 @@ pub trait PendingAuth: Send + Sync {
 /// Webhook deliveries already handled, so a replay changes nothing.
 #[async_trait]
 pub trait WebhookDeliveries: Send + Sync {
-    /// Whether webhook delivery `id` was already handled (and not expired at `now`).
-    async fn delivery_seen(&self, id: &str, now: i64) -> Result<bool, StoreError>;
+    /// Claims webhook delivery `id` until `expires_at`, atomically (one
+    /// conditional write): `true` for the one caller that claimed it, `false`
+    /// when it is already claimed and not expired at `now`, so two copies
+    /// delivered at once are acted on once.
+    async fn claim_delivery(&self, id: &str, now: i64, expires_at: i64)
+        -> Result<bool, StoreError>;
 
-    /// Records webhook delivery `id` as handled, until `expires_at`.
-    async fn record_delivery(&self, id: &str, expires_at: i64) -> Result<(), StoreError>;
+    /// Gives a claim back (acting on the delivery failed, TikTok will retry):
+    /// it expires at `now`.
+    async fn release_delivery(&self, id: &str, now: i64) -> Result<(), StoreError>;
 }
 
 /// Each user's daily budget of upstream calls.
@@ -428,6 +486,15 @@ pub trait UpstreamBudget: Send + Sync {
     async fn spend_upstream_call(
         &self,
         user_id: &str,
+        day: i64,
+        limit: u32,
+        expires_at: i64,
+    ) -> Result<bool, StoreError>;
+
+    /// Counts one upstream call against the whole app's quota for `day`, the
+    /// same way: `false` (nothing counted) once `limit` calls were counted.
+    async fn spend_app_upstream_call(
+        &self,
         day: i64,
         limit: u32,
         expires_at: i64,
@@ -529,6 +596,7 @@ pub trait ProductCache: Send + Sync {
 /// it touches; which AWS actions each function makes is proven by the IAM test.
 pub trait TokenStore:
     Connections
+    + RefreshLease
     + ConnectionActivity
     + DueIndex
     + PendingAuth
@@ -542,6 +610,7 @@ pub trait TokenStore:
 
 impl<T> TokenStore for T where
     T: Connections
+        + RefreshLease
         + ConnectionActivity
         + DueIndex
         + PendingAuth

@@ -8,13 +8,12 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use tiktok_gateway::store::{AppToken, CacheEntry, Due, DueWindow, PendingGrant, PendingLogin};
 use tiktok_gateway::tiktok::Product;
-use tiktok_gateway::ConnectionActivity;
-use tiktok_gateway::TikTokId;
 use tiktok_gateway::{AccessToken, Connection, StoreError, TokenStore, Tokens};
 use tiktok_gateway::{
     AppTokens, Connections, DueIndex, PendingAuth, ProductCache, ProductLookup, UpstreamBudget,
     WebhookDeliveries,
 };
+use tiktok_gateway::{ConnectionActivity, RefreshLease, TikTokId};
 
 /// Store calls by method, and reads versus writes.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -117,8 +116,15 @@ count_and_delegate!(Connections {
     write put_connection(user_id: &str, tokens: &Tokens) -> Connection;
     write update_tokens(user_id: &str, expected_version: u64, tokens: &Tokens) -> Connection;
     write mark_reconnect_required(user_id: &str, expected_version: u64) -> ();
+    write record_authorization_expiry(user_id: &str, shop_id: &str, expires_at: i64, sent_at: i64) -> bool;
+    write end_seller_authorization(user_id: &str, shop_id: &str, sent_at: i64) -> bool;
     write delete_connection(user_id: &str) -> bool;
-    read user_of_shop(shop_id: &str) -> Option<String>;
+    read users_of_shop(shop_id: &str) -> Vec<String>;
+});
+
+count_and_delegate!(RefreshLease {
+    write acquire_refresh_lease(user_id: &str, version: u64, holder: &str, now: i64, until: i64) -> bool;
+    write release_refresh_lease(user_id: &str, holder: &str) -> ();
 });
 
 // Not through the macro: `due_shards` is neither a read nor a write.
@@ -143,12 +149,13 @@ count_and_delegate!(PendingAuth {
 });
 
 count_and_delegate!(WebhookDeliveries {
-    read delivery_seen(id: &str, now: i64) -> bool;
-    write record_delivery(id: &str, expires_at: i64) -> ();
+    write claim_delivery(id: &str, now: i64, expires_at: i64) -> bool;
+    write release_delivery(id: &str, now: i64) -> ();
 });
 
 count_and_delegate!(UpstreamBudget {
     write spend_upstream_call(user_id: &str, day: i64, limit: u32, expires_at: i64) -> bool;
+    write spend_app_upstream_call(day: i64, limit: u32, expires_at: i64) -> bool;
 });
 
 count_and_delegate!(AppTokens {

@@ -72,6 +72,7 @@ pub fn app_vars(
         ("DATA_TOKEN_MODE", "user".to_owned()),
         // One benchmark user makes thousands of calls: not held to a daily budget.
         ("USER_DAILY_UPSTREAM_CALLS", "1000000000".to_owned()),
+        ("APP_DAILY_UPSTREAM_CALLS", "1000000000".to_owned()),
     ];
     vars.extend(tiktok_urls(tiktok_base));
     vars.extend(extra.iter().cloned());

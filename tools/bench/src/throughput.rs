@@ -302,6 +302,7 @@ pub async fn run(options: &Options, sink: &Sink) -> Res<Section> {
         .env("UPSTREAM_RATE_PER_SEC", "1000000")
         // One user makes every request: not held to the per-user daily budget.
         .env("USER_DAILY_UPSTREAM_CALLS", "1000000000")
+        .env("APP_DAILY_UPSTREAM_CALLS", "1000000000")
         .env("RUST_LOG", "warn")
         .stdout(Stdio::piped())
         .stderr(Stdio::null())

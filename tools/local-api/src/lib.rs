@@ -381,6 +381,9 @@ pub async fn start(options: Options) -> std::io::Result<LocalStack> {
     if std::env::var("USER_DAILY_UPSTREAM_CALLS").is_err() {
         vars.insert("USER_DAILY_UPSTREAM_CALLS", "1000000".to_owned());
     }
+    if std::env::var("APP_DAILY_UPSTREAM_CALLS").is_err() {
+        vars.insert("APP_DAILY_UPSTREAM_CALLS", "1000000000".to_owned());
+    }
     let config =
         Config::from_lookup(|name| vars.get(name).cloned().or_else(|| std::env::var(name).ok()))
             .map_err(std::io::Error::other)?;
@@ -661,7 +664,27 @@ async fn refresh_workers(
     Ok(Arc::new(tiktok_gateway::queue::SqsQueue::lazy(&aws, url)))
 }
 
-async fn run_refresher(State(refresher): State<token_refresher::Refresher>) -> AxumResponse {
+/// The header a control route needs: a cross-site "simple" request (a form
+/// post, `fetch` with `no-cors`) cannot carry a custom header, and one that
+/// tries is preflighted, which the stack answers only for the demo page.
+pub const LOCAL_CONTROL_HEADER: &str = "x-local-control";
+
+async fn run_refresher(
+    State(refresher): State<token_refresher::Refresher>,
+    headers: axum::http::HeaderMap,
+) -> AxumResponse {
+    if headers
+        .get(LOCAL_CONTROL_HEADER)
+        .is_none_or(|v| v.as_bytes() != b"1")
+    {
+        return (
+            StatusCode::FORBIDDEN,
+            axum::Json(serde_json::json!({
+                "message": "control routes need the header `X-Local-Control: 1`"
+            })),
+        )
+            .into_response();
+    }
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     match token_refresher::run_with(&refresher.state, refresher.queue.as_deref(), deadline).await {
         Ok(summary) => axum::Json(summary).into_response(),

@@ -235,3 +235,29 @@ async fn cors_allows_the_demo_sites_origin_only() {
         .get("access-control-allow-origin")
         .is_none());
 }
+
+/// Issue 20 item 11: a page on any site can send a "simple" cross-site POST
+/// (no preflight) to the local stack; the control routes need a header such a
+/// request cannot carry (`X-Local-Control: 1`).
+#[tokio::test]
+async fn a_cross_site_simple_post_to_a_control_route_is_refused() {
+    let stack = start().await;
+    let http = reqwest::Client::new();
+    let run = format!("{}/__local/refresher/run", stack.base_url);
+    let simple = http
+        .post(&run)
+        .header("origin", "https://evil.example")
+        .header("content-type", "text/plain")
+        .body("x")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(simple.status(), 403);
+    let ours = http
+        .post(&run)
+        .header("x-local-control", "1")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ours.status(), 200);
+}

@@ -121,15 +121,35 @@ pub(super) fn tokens_from_item(
     })
 }
 
+/// Whether a connection of user `user_id` may still be opened under the
+/// context connections were sealed with before contexts named the item type
+/// (`<sub>/<field>`). Not when that context could be another item's: every
+/// item key but a connection's old one has a `#` (`USER#x`, `GRANT#h`,
+/// `LOGIN#h`, ...) or is the app token's (`APP`, formerly `app`), so a `sub`
+/// with a `#` or spelling `app` in any case never falls back (its legacy
+/// ciphertext would not open: such a user connects again).
+pub(super) fn legacy_context_allowed(user_id: &str) -> bool {
+    !user_id.contains('#') && !user_id.eq_ignore_ascii_case("app")
+}
+
 pub(super) fn connection_from(ring: &Keyring, item: &Item) -> Result<Connection, StoreError> {
     let user_id = get_s(item, "user_id")?.to_owned();
     let mut status = ConnectionStatus::parse(get_s(item, "status")?)
         .ok_or_else(|| StoreError::Corrupt("unknown status".into()))?;
     // Connections sealed before contexts named the item type open under
-    // `<sub>/<field>`, except for the one user id whose old context was the app
-    // token's (`app`). Every refresh rewrites a connection in the new form.
-    let legacy_pk = (user_id != "app").then_some(user_id.as_str());
-    let (access, refresh) = match open_tokens(ring, item, &user_pk(&user_id), legacy_pk) {
+    // `<sub>/<field>`. Every refresh rewrites a connection in the new form.
+    let legacy_pk = legacy_context_allowed(&user_id).then_some(user_id.as_str());
+    let ended = !item.contains_key("refresh_token");
+    let opened = if ended {
+        // A seller's deauthorization removed the tokens.
+        Ok((
+            AccessToken::new(String::new()),
+            RefreshToken::new(String::new()),
+        ))
+    } else {
+        open_tokens(ring, item, &user_pk(&user_id), legacy_pk)
+    };
+    let (access, refresh) = match opened {
         Ok(pair) => pair,
         // Sealed under a key that has since been removed from the secret: the
         // tokens are gone for good, the user must connect again.
@@ -147,8 +167,19 @@ pub(super) fn connection_from(ring: &Keyring, item: &Item) -> Result<Connection,
         }
         Err(e) => return Err(StoreError::Corrupt(format!("connection tokens: {e}"))),
     };
+    let mut tokens = tokens_from_item(item, access, refresh)?;
+    // The expiry notice's attribute, newer than the account's copy.
+    if let (Some(account), Some(_)) = (
+        tokens.account.as_mut(),
+        item.get("authorization_expires_at"),
+    ) {
+        account.authorization_expires_at = Some(get_n(item, "authorization_expires_at")?);
+    }
+    if ended {
+        status = ConnectionStatus::ReconnectRequired;
+    }
     Ok(Connection {
-        tokens: tokens_from_item(item, access, refresh)?,
+        tokens,
         status,
         version: get_n(item, "version")?,
         last_used_at: match item.get("last_used_at") {

@@ -90,6 +90,57 @@ impl ConnectionActivity for DynamoStore {
 }
 
 #[async_trait]
+impl RefreshLease for DynamoStore {
+    async fn acquire_refresh_lease(
+        &self,
+        user_id: &str,
+        version: u64,
+        holder: &str,
+        now: i64,
+        until: i64,
+    ) -> Result<bool, StoreError> {
+        // On the connection item itself: no other key to grant, and a
+        // version bump (the winner's rotation) ends the lease by itself.
+        let written = self
+            .client
+            .update_item()
+            .table_name(&self.layout.table)
+            .set_key(Some(user_key(user_id)))
+            .update_expression(
+                "SET lease_holder = :holder, lease_until = :until, lease_version = :version",
+            )
+            .condition_expression(
+                "#v = :version AND (attribute_not_exists(lease_until) OR \
+                 lease_until <= :now OR lease_version <> :version)",
+            )
+            .expression_attribute_names("#v", "version")
+            .expression_attribute_values(":holder", s(holder))
+            .expression_attribute_values(":until", n(until))
+            .expression_attribute_values(":version", n(version))
+            .expression_attribute_values(":now", n(now))
+            .send()
+            .await
+            .map_err(conflict_or_unavailable);
+        applied(written)
+    }
+
+    async fn release_refresh_lease(&self, user_id: &str, holder: &str) -> Result<(), StoreError> {
+        let released = self
+            .client
+            .update_item()
+            .table_name(&self.layout.table)
+            .set_key(Some(user_key(user_id)))
+            .update_expression("REMOVE lease_holder, lease_until, lease_version")
+            .condition_expression("lease_holder = :holder")
+            .expression_attribute_values(":holder", s(holder))
+            .send()
+            .await
+            .map_err(conflict_or_unavailable);
+        applied(released).map(|_| ())
+    }
+}
+
+#[async_trait]
 impl Connections for DynamoStore {
     async fn get_connection(&self, user_id: &str) -> Result<Option<Connection>, StoreError> {
         match self.get(user_key(user_id), true).await? {
@@ -111,7 +162,7 @@ impl Connections for DynamoStore {
             self.client
                 .update_item()
                 .table_name(&self.layout.table)
-                .set_key(Some(seller_shop_key(&shop.id)))
+                .set_key(Some(seller_shop_key(&shop.id, user_id)))
                 .update_expression("SET user_id = :user")
                 .expression_attribute_values(":user", s(user_id))
                 .send()
@@ -153,6 +204,70 @@ impl Connections for DynamoStore {
         Ok(())
     }
 
+    async fn record_authorization_expiry(
+        &self,
+        user_id: &str,
+        shop_id: &str,
+        expires_at: i64,
+        sent_at: i64,
+    ) -> Result<bool, StoreError> {
+        // Its own attribute (read over the account's copy): the account and
+        // the tokens are left as they are, so nothing else moves.
+        let written = self
+            .client
+            .update_item()
+            .table_name(&self.layout.table)
+            .set_key(Some(user_key(user_id)))
+            .update_expression("SET authorization_expires_at = :at")
+            .condition_expression(
+                "#status = :active AND refreshed_at <= :sent AND contains(account, :shop)",
+            )
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":at", n(expires_at))
+            .expression_attribute_values(":active", s(ConnectionStatus::Active.as_str()))
+            .expression_attribute_values(":sent", n(sent_at))
+            .expression_attribute_values(":shop", s(shop_needle(shop_id)?))
+            .send()
+            .await
+            .map_err(conflict_or_unavailable);
+        applied(written)
+    }
+
+    async fn end_seller_authorization(
+        &self,
+        user_id: &str,
+        shop_id: &str,
+        sent_at: i64,
+    ) -> Result<bool, StoreError> {
+        let written = self
+            .client
+            .update_item()
+            .table_name(&self.layout.table)
+            .set_key(Some(user_key(user_id)))
+            .update_expression(
+                "SET #status = :reconnect, access_expires_at = :zero, #v = #v + :one \
+                 REMOVE access_token, refresh_token, due_shard",
+            )
+            .condition_expression(
+                "attribute_exists(refresh_token) AND refreshed_at <= :sent \
+                 AND contains(account, :shop)",
+            )
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_names("#v", "version")
+            .expression_attribute_values(
+                ":reconnect",
+                s(ConnectionStatus::ReconnectRequired.as_str()),
+            )
+            .expression_attribute_values(":zero", n(0))
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":sent", n(sent_at))
+            .expression_attribute_values(":shop", s(shop_needle(shop_id)?))
+            .send()
+            .await
+            .map_err(conflict_or_unavailable);
+        applied(written)
+    }
+
     async fn delete_connection(&self, user_id: &str) -> Result<bool, StoreError> {
         let output = self
             .client
@@ -166,10 +281,29 @@ impl Connections for DynamoStore {
         Ok(output.attributes.is_some_and(|a| !a.is_empty()))
     }
 
-    async fn user_of_shop(&self, shop_id: &str) -> Result<Option<String>, StoreError> {
-        match self.get(seller_shop_key(shop_id), true).await? {
-            Some(item) => Ok(Some(get_s(&item, "user_id")?.to_owned())),
-            None => Ok(None),
+    async fn users_of_shop(&self, shop_id: &str) -> Result<Vec<String>, StoreError> {
+        // One pointer per shop and user (and, from before, one per shop).
+        let mut users = std::collections::BTreeSet::new();
+        let mut start: Option<Item> = None;
+        loop {
+            let output = self
+                .client
+                .query()
+                .table_name(&self.layout.table)
+                .key_condition_expression("pk = :pk")
+                .expression_attribute_values(":pk", s(seller_shop_pk(shop_id)))
+                .consistent_read(true)
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(unavailable)?;
+            for item in output.items.unwrap_or_default() {
+                users.insert(get_s(&item, "user_id")?.to_owned());
+            }
+            match output.last_evaluated_key {
+                Some(key) if !key.is_empty() => start = Some(key),
+                _ => return Ok(users.into_iter().collect()),
+            }
         }
     }
 }
@@ -201,4 +335,12 @@ impl DueIndex for DynamoStore {
         .await?;
         Ok(due_by_user(access.into_iter().chain(refresh)))
     }
+}
+
+/// What the stored `account` JSON holds when it covers shop `shop_id`
+/// (`"id":"<shop id>"`; a quote inside any other value is escaped, so only a
+/// shop's `id` field can match).
+fn shop_needle(shop_id: &str) -> Result<String, StoreError> {
+    let quoted = serde_json::to_string(shop_id).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    Ok(format!("\"id\":{quoted}"))
 }

@@ -9,7 +9,10 @@
 //! | pending grant | `GRANT#<sha256(completion id)>` | `GRANT` |
 //! | app token | `APP` | `TIKTOK#client_token` |
 //! | a user's upstream calls of one UTC day | `USER#<sub>` | `BUDGET#<day>` |
+//! | the whole app's upstream calls of one UTC day | `APP` | `BUDGET#<day>` |
 //! | cached product | `SHOP#<shop id>` | `PRODUCT#<product id>` |
+//! | a user who connected a TikTok Shop | `SELLERSHOP#<shop id>` | `USER#<sub>` |
+//! | a handled webhook delivery | `WEBHOOK#<id>` | `WEBHOOK` |
 //!
 //! Active connections carry `due_shard`, which puts them in the `access-due`
 //! (sort key `access_expires_at`) and `refresh-due` (sort key `refresh_expires_at`)
@@ -42,8 +45,8 @@ use aws_sdk_dynamodb::Client;
 use super::{
     due_by_user, shard_of, AppToken, AppTokens, CacheEntry, CachedKind, Connection,
     ConnectionActivity, ConnectionStatus, Connections, Due, DueIndex, DueWindow, PendingAuth,
-    PendingGrant, PendingLogin, ProductCache, ProductLookup, StoreError, Tokens, UpstreamBudget,
-    WebhookDeliveries,
+    PendingGrant, PendingLogin, ProductCache, ProductLookup, RefreshLease, StoreError, Tokens,
+    UpstreamBudget, WebhookDeliveries,
 };
 use crate::app_secrets::Secrets;
 use crate::aws::LazyClient;
@@ -163,8 +166,10 @@ impl DynamoStore {
         let request = match expected_version {
             None => {
                 values.insert(":zero".to_owned(), n(0));
+                // A new grant: the last grant's expiry notice is not about it.
                 request.update_expression(format!(
-                    "{set}, last_used_at = :refreshed_at, #v = if_not_exists(#v, :zero) + :one"
+                    "{set}, last_used_at = :refreshed_at, #v = if_not_exists(#v, :zero) + :one \
+                     REMOVE authorization_expires_at"
                 ))
             }
             // A refresh keeps the last use (an item from before uses were

@@ -88,21 +88,37 @@ impl PendingAuth for DynamoStore {
 
 #[async_trait]
 impl WebhookDeliveries for DynamoStore {
-    async fn delivery_seen(&self, id: &str, now: i64) -> Result<bool, StoreError> {
-        Ok(self
-            .get_unexpired(delivery_key(id), now, true)
-            .await?
-            .is_some())
+    async fn claim_delivery(
+        &self,
+        id: &str,
+        now: i64,
+        expires_at: i64,
+    ) -> Result<bool, StoreError> {
+        // An update creates the item when there is none: one conditional write.
+        let written = self
+            .client
+            .update_item()
+            .table_name(&self.layout.table)
+            .set_key(Some(delivery_key(id)))
+            .update_expression("SET expires_at = :e, #ttl = :e")
+            .condition_expression("attribute_not_exists(pk) OR expires_at <= :now")
+            .expression_attribute_names("#ttl", "ttl")
+            .expression_attribute_values(":e", n(expires_at))
+            .expression_attribute_values(":now", n(now))
+            .send()
+            .await
+            .map_err(conflict_or_unavailable);
+        applied(written)
     }
 
-    async fn record_delivery(&self, id: &str, expires_at: i64) -> Result<(), StoreError> {
+    async fn release_delivery(&self, id: &str, now: i64) -> Result<(), StoreError> {
         self.client
             .update_item()
             .table_name(&self.layout.table)
             .set_key(Some(delivery_key(id)))
             .update_expression("SET expires_at = :e, #ttl = :e")
             .expression_attribute_names("#ttl", "ttl")
-            .expression_attribute_values(":e", n(expires_at))
+            .expression_attribute_values(":e", n(now))
             .send()
             .await
             .map_err(unavailable)?;

@@ -112,6 +112,11 @@ pub(super) fn budget_key(user_id: &str, day: i64) -> Item {
     key(user_pk(user_id), format!("BUDGET#{day}"))
 }
 
+/// The whole app's upstream calls of one UTC day.
+pub(super) fn app_budget_key(day: i64) -> Item {
+    key("APP", format!("BUDGET#{day}"))
+}
+
 pub(super) fn login_pk(state_hash: &str) -> String {
     format!("LOGIN#{state_hash}")
 }
@@ -120,8 +125,14 @@ pub(super) fn grant_pk(completion_hash: &str) -> String {
     format!("GRANT#{completion_hash}")
 }
 
-pub(super) fn seller_shop_key(shop_id: &str) -> Item {
-    key(format!("SELLERSHOP#{shop_id}"), "SELLERSHOP")
+pub(super) fn seller_shop_pk(shop_id: &str) -> String {
+    format!("SELLERSHOP#{shop_id}")
+}
+
+/// The pointer from a shop to one user who connected it (items written before
+/// there was one per user have the sort key `SELLERSHOP`; both are read).
+pub(super) fn seller_shop_key(shop_id: &str, user_id: &str) -> Item {
+    key(seller_shop_pk(shop_id), user_pk(user_id))
 }
 
 pub(super) fn delivery_key(id: &str) -> Item {
