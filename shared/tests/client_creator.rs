@@ -20,7 +20,7 @@ use wiremock::{Mock, MockServer, Request, ResponseTemplate};
 
 use common::*;
 
-const APP_KEY: &str = "6abc1def2ghi";
+const APP_KEY: &str = "creatorappkey";
 const APP_SECRET: &str = "creator-S3CR3T-app-secret-77";
 const ACCESS: &str = "TTP_access.creator-token";
 const NOW: i64 = 1_760_000_000;
@@ -152,7 +152,7 @@ async fn the_creator_page_gets_app_key_and_state_and_nothing_else() {
     let url = creator(&server).authorize_url(APP_KEY, &OAuthState::new("st+ate/="));
     assert_eq!(
         url.as_str(),
-        "https://shop.tiktok.com/alliance/creator/auth?app_key=6abc1def2ghi&state=st%2Bate%2F%3D"
+        "https://shop.tiktok.com/alliance/creator/auth?app_key=creatorappkey&state=st%2Bate%2F%3D"
     );
 }
 

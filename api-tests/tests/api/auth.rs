@@ -396,3 +396,57 @@ async fn an_unknown_replayed_expired_or_malformed_completion_is_refused() {
     }
     assert!(!h.has_connection("user-1").await);
 }
+
+/// Issue 20 item 5: the completion id goes back in the URL's fragment (never
+/// sent to a server, never in a `Referer`), not its query string; it lives
+/// about two minutes; a grant discarded because another user completed it is
+/// revoked at TikTok.
+#[tokio::test]
+async fn the_completion_id_travels_in_the_fragment_and_lives_two_minutes() {
+    let h = Harness::moto(&[]).await;
+    mock_token_exchange("code-1", "first")
+        .mount(&h.tiktok)
+        .await;
+    let back = h.login_and_return("user-1", "code-1").await;
+    let site = location(&back);
+    assert!(
+        site.query_pairs().all(|(k, _)| k != "tiktokCompletion"),
+        "the completion id is not in the query string: {site}"
+    );
+    let fragment = site.fragment().unwrap_or_default().to_owned();
+    assert!(fragment.starts_with("tiktokCompletion="), "{site}");
+
+    // Two minutes, not ten: a completion after 121 s is refused.
+    let late = completion_of(&h.login_and_return("user-1", "code-1").await);
+    h.advance(121);
+    assert_eq!(h.complete("user-1", &late).await.status(), 400, "expired");
+    assert_eq!(
+        h.complete("user-1", &completion_of(&back)).await.status(),
+        400
+    );
+    assert!(!h.has_connection("user-1").await);
+}
+
+#[tokio::test]
+async fn a_grant_discarded_for_another_user_is_revoked_at_tiktok() {
+    let h = Harness::moto(&[]).await;
+    h.expect(1, mock_token_exchange("code-victim", "victim"))
+        .await;
+    h.expect(
+        1,
+        revoke_request()
+            .and(body_string_contains("token=act.victim"))
+            .respond_with(json_200(serde_json::json!({}))),
+    )
+    .await;
+    let authorize = h.login("attacker-a", None).await;
+    let state = query_of(&authorize, "state").unwrap();
+    let back = h
+        .callback(&[("code", "code-victim"), ("state", &state)])
+        .await;
+    let refused = h.complete("victim-b", &completion_of(&back)).await;
+    assert_eq!(refused.status(), 403);
+    // The mock's expectation (one revoke of the victim's token) is checked
+    // when the harness's TikTok stops.
+    h.tiktok.verify().await;
+}

@@ -337,6 +337,12 @@ pub fn query_of(url: &url::Url, name: &str) -> Option<String> {
     url.query_pairs()
         .find(|(k, _)| k == name)
         .map(|(_, v)| v.into_owned())
+        .or_else(|| {
+            // The completion id comes back in the fragment, `#name=value`.
+            url::form_urlencoded::parse(url.fragment()?.as_bytes())
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.into_owned())
+        })
 }
 
 /// Asserts the error body format and returns the code.

@@ -30,7 +30,7 @@ async fn handle<C: Connections + ?Sized>(
         let revoked = if readable {
             state
                 .authorization
-                .revoke(&connection, state.deadline(req))
+                .revoke(&connection.tokens, state.deadline(req))
                 .await
         } else {
             Ok(())

@@ -9,7 +9,8 @@
 //! - Otherwise the code is exchanged and what the exchange gave is kept as a
 //!   pending grant (sealed, single use, [`GRANT_TTL_SECS`]) under the hash of a
 //!   fresh random completion id, and the browser is sent to `returnTo` (or the
-//!   default page) with `tiktokCompletion=<id>`. The site then completes it with
+//!   default page) with `#tiktokCompletion=<id>` in the URL's fragment (sent to
+//!   no server, in no `Referer`). The site then completes it at once with
 //!   its own JWT (`POST /auth/tiktok/complete`), which stores the connection only
 //!   for the user who started the login. A failure after the state was accepted
 //!   goes back to the site with `tiktokError=<code>` too, since a browser is waiting.
@@ -74,11 +75,14 @@ async fn handle<P: PendingAuth + ?Sized>(
         .await?
         .ok_or_else(|| Error::BadRequest("unknown, expired or already used state".into()))?;
     match connect(state, pending, req, &login, AuthCode::new(code)).await {
-        Ok(completion) => Ok(back_to_site(
-            state,
-            Some(&login),
-            &[("tiktokCompletion", &completion)],
-        )),
+        Ok(completion) => {
+            let mut back = site_url(state, Some(&login));
+            // In the fragment: a browser sends it to no server and puts it in
+            // no `Referer`, so an analytics beacon or a link on that page
+            // cannot leak it.
+            back.set_fragment(Some(&format!("tiktokCompletion={completion}")));
+            Ok(http::redirect(back.as_str()))
+        }
         Err(error) => {
             let log_id = match &error {
                 Error::Upstream(e) => e.log_id(),
@@ -155,10 +159,15 @@ fn back_to_site(
     login: Option<&PendingLogin>,
     params: &[(&str, &str)],
 ) -> Response<Body> {
-    let mut url = login
-        .and_then(|l| l.return_to.as_deref())
-        .and_then(|r| Url::parse(r).ok())
-        .unwrap_or_else(|| state.config.default_return_url.clone());
+    let mut url = site_url(state, login);
     url.query_pairs_mut().extend_pairs(params);
     http::redirect(url.as_str())
+}
+
+/// Where the browser goes back to: the login's `returnTo`, or the default page.
+fn site_url(state: &AppState, login: Option<&PendingLogin>) -> Url {
+    login
+        .and_then(|l| l.return_to.as_deref())
+        .and_then(|r| Url::parse(r).ok())
+        .unwrap_or_else(|| state.config.default_return_url.clone())
 }

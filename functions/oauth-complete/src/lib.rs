@@ -1,12 +1,13 @@
 //! `POST /auth/tiktok/complete`, body `{"completion": "<id>"}`: the site, signed
 //! in as the user (JWT authorizer), completes the connection the callback left
-//! pending under `tiktokCompletion=<id>`.
+//! pending under `#tiktokCompletion=<id>` (about two minutes).
 //!
 //! - The pending grant is taken atomically (single use) whatever happens next.
 //! - It belongs to the caller (`sub`): the connection is stored and the answer is
 //!   the status object, as `GET /auth/tiktok/status` would give it.
 //! - It belongs to another user (someone's login link was approved in this
-//!   user's browser): `403`, the grant is gone and nothing is stored for anyone.
+//!   user's browser): `403`, the grant is gone (revoked at TikTok where the
+//!   provider can) and nothing is stored for anyone.
 //! - Unknown, expired or already used: `400`, nothing stored.
 //!
 //! Provider-neutral: it stores whatever tokens the callback's exchange produced.
@@ -16,7 +17,7 @@ use serde::Deserialize;
 use tiktok_gateway::crypto::sha256_hex;
 use tiktok_gateway::http;
 use tiktok_gateway::status::Status;
-use tiktok_gateway::{AppState, Error};
+use tiktok_gateway::{AppState, Authorization, Error, Tokens};
 use tiktok_gateway::{Connections, PendingAuth};
 
 /// The longest completion id accepted (ours are 43 characters).
@@ -31,7 +32,11 @@ struct Completion {
 /// The Lambda handler.
 pub async fn handler(state: &AppState, req: Request) -> Result<Response<Body>, lambda_http::Error> {
     http::serve(state, req, async |state, req| {
-        complete(state.store.as_ref(), state.now(), req).await
+        let discarded = Discarded {
+            authorization: state.authorization.as_ref(),
+            deadline: state.deadline(req),
+        };
+        complete(state.store.as_ref(), &discarded, state.now(), req).await
     })
     .await
 }
@@ -58,10 +63,26 @@ fn completion_id(req: &Request) -> Result<String, Error> {
     }
 }
 
+/// Where a grant that will never be completed is ended: revoked at TikTok
+/// where the provider can (best effort, logged).
+struct Discarded<'a> {
+    authorization: &'a dyn Authorization,
+    deadline: tokio::time::Instant,
+}
+
+impl Discarded<'_> {
+    async fn revoke(&self, tokens: &Tokens) {
+        if let Err(error) = self.authorization.revoke(tokens, self.deadline).await {
+            tracing::warn!(error = %error, "could not revoke a discarded grant at TikTok");
+        }
+    }
+}
+
 /// Takes the pending grant and, when it is the caller's, stores it as their
 /// connection: the two stores it touches are in its signature.
 async fn complete<S: PendingAuth + Connections + ?Sized>(
     store: &S,
+    discarded: &Discarded<'_>,
     now: i64,
     req: &Request,
 ) -> Result<Response<Body>, Error> {
@@ -77,6 +98,7 @@ async fn complete<S: PendingAuth + Connections + ?Sized>(
             started_by = %grant.user_id,
             "a TikTok authorization started by another user was completed here; discarded"
         );
+        discarded.revoke(&grant.tokens).await;
         return Err(Error::Forbidden(
             "this TikTok authorization was started by another dshipit user; it was discarded. \
              Connect again from your own account"

@@ -31,7 +31,7 @@ use crate::app_secrets::{AppSecrets, Secrets, SecretsError};
 use crate::error::Error;
 use crate::product::DshipitProduct;
 use crate::redacted::{AuthCode, CodeVerifier, OAuthState};
-use crate::store::{CachedKind, Connection, CreatorProfile, SellerAccount, Tokens};
+use crate::store::{CachedKind, CreatorProfile, SellerAccount, Tokens};
 use crate::tiktok::creator::{
     CreatorClient, OpenProduct, OpenSearch, SortField, MAX_KEYWORDS, MAX_KEYWORD_CHARS,
     MAX_SEARCH_PAGE_SIZE, SCOPE_COLLABORATION_READ, USER_TYPE_CREATOR,
@@ -262,7 +262,7 @@ impl Authorization for CreatorProvider {
         })
     }
 
-    async fn revoke(&self, _connection: &Connection, _deadline: Instant) -> Result<(), Error> {
+    async fn revoke(&self, _tokens: &Tokens, _deadline: Instant) -> Result<(), Error> {
         // The creator API has no revoke endpoint: the creator removes the app
         // in TikTok Shop; the connection is deleted here whatever happens.
         Ok(())

@@ -233,9 +233,10 @@ pub trait Authorization: Send + Sync {
     /// `Error::Upstream(UpstreamError::InvalidGrant)`.
     async fn refresh(&self, previous: &Tokens, deadline: Instant) -> Result<Tokens, Error>;
 
-    /// Ends the authorization upstream where the API allows it (best effort;
-    /// the caller deletes the connection whatever happens).
-    async fn revoke(&self, connection: &Connection, deadline: Instant) -> Result<(), Error>;
+    /// Ends the authorization of `tokens` upstream where the API allows it
+    /// (best effort: the caller deletes the connection or discards the grant
+    /// whatever happens).
+    async fn revoke(&self, tokens: &Tokens, deadline: Instant) -> Result<(), Error>;
 
     /// A client-credentials token for the app itself and its lifetime in
     /// seconds (`DATA_TOKEN_MODE=app`; only the Research API has one).

@@ -24,7 +24,7 @@ use crate::clock::expires_at;
 use crate::error::Error;
 use crate::product::DshipitProduct;
 use crate::redacted::{AccessToken, AuthCode, CodeVerifier, OAuthState};
-use crate::store::{CachedKind, Connection, Tokens};
+use crate::store::{CachedKind, Tokens};
 use crate::tiktok::{
     Page, Pkce, Product, Shop, TikTokClient, TikTokId, TokenGrant, UpstreamError, MAX_PAGE_SIZE,
 };
@@ -274,14 +274,10 @@ impl Authorization for ResearchProvider {
         tokens_from_grant(self.now(), grant, Some(previous))
     }
 
-    async fn revoke(&self, connection: &Connection, deadline: Instant) -> Result<(), Error> {
+    async fn revoke(&self, tokens: &Tokens, deadline: Instant) -> Result<(), Error> {
         let secrets = self.secrets.get().await?;
         self.client
-            .revoke(
-                &secrets.credentials,
-                &connection.tokens.access_token,
-                deadline,
-            )
+            .revoke(&secrets.credentials, &tokens.access_token, deadline)
             .await?;
         Ok(())
     }

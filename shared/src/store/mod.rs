@@ -28,7 +28,7 @@ use crate::tiktok::{Product, TikTokId};
 pub const STATE_TTL_SECS: i64 = 600;
 
 /// How long a pending grant waits for the site to complete it (at most 10 minutes).
-pub const GRANT_TTL_SECS: i64 = 600;
+pub const GRANT_TTL_SECS: i64 = 120;
 
 /// Whether a connection can be used.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -206,8 +206,9 @@ pub async fn connect_user(state: &AppState, emulator: &Emulator, user: &str) -> 
         .await
         .map_err(|e| e.to_string())?;
     let (status, location) = status_and_body(response);
+    // The callback puts the completion id in the fragment: `#tiktokCompletion=`.
     let completion = url::Url::parse(&location).ok().and_then(|u| {
-        u.query_pairs()
+        url::form_urlencoded::parse(u.fragment()?.as_bytes())
             .find(|(k, _)| k == "tiktokCompletion")
             .map(|(_, v)| v.into_owned())
     });

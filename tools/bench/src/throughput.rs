@@ -182,7 +182,8 @@ async fn connect(http: &reqwest::Client, api: &str, tiktok: &str) -> Res<()> {
     let completion = url::Url::parse(&site)
         .ok()
         .and_then(|u| {
-            u.query_pairs()
+            // In the fragment: `#tiktokCompletion=<id>`.
+            url::form_urlencoded::parse(u.fragment()?.as_bytes())
                 .find(|(k, _)| k == "tiktokCompletion")
                 .map(|(_, v)| v.into_owned())
         })

@@ -28,7 +28,7 @@ use crate::app_secrets::{AppSecrets, Secrets, SecretsError};
 use crate::error::Error;
 use crate::product::DshipitProduct;
 use crate::redacted::{AuthCode, CodeVerifier, OAuthState};
-use crate::store::{CachedKind, Connection, SellerAccount, SellerShop, Tokens};
+use crate::store::{CachedKind, SellerAccount, SellerShop, Tokens};
 use crate::tiktok::shop::{ListedProduct, ShopClient, MAX_SEARCH_PAGE_SIZE};
 use crate::tiktok::{AppCredentials, Pkce, TikTokId, UpstreamError};
 use detail::product_answer;
@@ -234,7 +234,7 @@ impl Authorization for ShopProvider {
         })
     }
 
-    async fn revoke(&self, _connection: &Connection, _deadline: Instant) -> Result<(), Error> {
+    async fn revoke(&self, _tokens: &Tokens, _deadline: Instant) -> Result<(), Error> {
         // The Partner API has no revoke endpoint.
         Ok(())
     }
