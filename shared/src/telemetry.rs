@@ -32,7 +32,7 @@ const CAPPED: [&str; 15] = [
 ];
 
 /// The functions' log format (JSON lines, no timestamps: CloudWatch adds them)
-/// with `filter` (a `RUST_LOG` value), written to `writer`. The [`CAPPED`]
+/// with `filter` (a `RUST_LOG` value), written to `writer`. The `CAPPED`
 /// crates are held at `info` whatever the filter says, span-scoped directives
 /// (`[request]=trace`, `[{requestId}]=trace`) included: the caps are a filter
 /// of their own that every event must also pass, not directives of the same

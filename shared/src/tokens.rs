@@ -121,7 +121,7 @@ impl TokenService {
     /// needing a reconnect.
     ///
     /// Across containers at most one refresh of a grant is in flight: the
-    /// caller first takes the connection's refresh lease ([`RefreshLease`]);
+    /// caller first takes the connection's refresh lease ([`crate::store::RefreshLease`]);
     /// one that cannot waits for the holder's rotation (re-reading the
     /// connection, taking the lease over if it is given back or expires) and
     /// answers 503 with `Retry-After` if none lands in time. The refresh token
