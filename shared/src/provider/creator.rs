@@ -24,8 +24,8 @@ use url::Url;
 
 use super::paging::{self, Listing, Position, UpstreamPage, Wanted};
 use super::{
-    session_and_cached, with_token, Authorization, CacheSettings, Catalogue, MarketSort,
-    SearchRequest, SearchResult, Session, SessionOpener, ShopView,
+    refreshed_shop_tokens, session_and_cached, with_token, Authorization, CacheSettings, Catalogue,
+    MarketSort, SearchRequest, SearchResult, Session, SessionOpener, ShopView,
 };
 use crate::app_secrets::{AppSecrets, Secrets, SecretsError};
 use crate::error::Error;
@@ -242,24 +242,12 @@ impl Authorization for CreatorProvider {
             .client
             .refresh_token(&app, &previous.refresh_token, deadline)
             .await?;
-        Ok(Tokens {
-            open_id: if grant.open_id.is_empty() {
-                previous.open_id.clone()
-            } else {
-                grant.open_id
-            },
-            scopes: if grant.scopes.is_empty() {
-                previous.scopes.clone()
-            } else {
-                grant.scopes
-            },
-            access_token: grant.access_token,
-            refresh_token: grant.refresh_token,
-            access_expires_at: grant.access_expires_at,
-            refresh_expires_at: grant.refresh_expires_at,
-            refreshed_at: self.now(),
-            account: previous.account.clone(),
-        })
+        Ok(refreshed_shop_tokens(
+            grant,
+            previous,
+            self.now(),
+            previous.account.clone(),
+        ))
     }
 
     async fn revoke(&self, _tokens: &Tokens, _deadline: Instant) -> Result<(), Error> {
@@ -386,19 +374,7 @@ impl Catalogue for CreatorProvider {
                     .into_iter()
                     .find(|p| p.id == *product_id)
                     .ok_or_else(|| Error::NotFound("product".into()))?;
-                match serde_json::to_string(&product) {
-                    Ok(json) => {
-                        if let Err(error) = self
-                            .cache
-                            .cache
-                            .cache_detail(&shop, product_id, &json, self.cache.expires_at())
-                            .await
-                        {
-                            tracing::warn!(error = %error, "could not cache the product");
-                        }
-                    }
-                    Err(error) => tracing::warn!(error = %error, "could not encode the product"),
-                }
+                self.cache.store_detail(&shop, product_id, &product).await;
                 product
             }
         };

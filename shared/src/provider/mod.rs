@@ -410,4 +410,55 @@ impl CacheSettings {
     pub fn expires_at(&self) -> i64 {
         self.now() + self.ttl.as_secs() as i64
     }
+
+    /// Caches one product's detail for product lookups; a failure is logged,
+    /// not fatal (the cache only spares TikTok calls).
+    async fn store_detail(
+        &self,
+        shop_id: &TikTokId,
+        product_id: &TikTokId,
+        detail: &impl Serialize,
+    ) {
+        match serde_json::to_string(detail) {
+            Ok(json) => {
+                if let Err(error) = self
+                    .cache
+                    .cache_detail(shop_id, product_id, &json, self.expires_at())
+                    .await
+                {
+                    tracing::warn!(error = %error, "could not cache the product");
+                }
+            }
+            Err(error) => tracing::warn!(error = %error, "could not encode the product"),
+        }
+    }
+}
+
+/// Tokens after a TikTok Shop refresh (seller or creator) at `now`: what the
+/// answer leaves empty (open id, scopes) is kept from `previous`, and the
+/// account is `account`.
+fn refreshed_shop_tokens(
+    grant: crate::tiktok::shop::ShopGrant,
+    previous: &Tokens,
+    now: i64,
+    account: Option<crate::store::SellerAccount>,
+) -> Tokens {
+    Tokens {
+        open_id: if grant.open_id.is_empty() {
+            previous.open_id.clone()
+        } else {
+            grant.open_id
+        },
+        scopes: if grant.scopes.is_empty() {
+            previous.scopes.clone()
+        } else {
+            grant.scopes
+        },
+        access_token: grant.access_token,
+        refresh_token: grant.refresh_token,
+        access_expires_at: grant.access_expires_at,
+        refresh_expires_at: grant.refresh_expires_at,
+        refreshed_at: now,
+        account,
+    }
 }

@@ -21,8 +21,8 @@ mod detail;
 
 use super::paging::{self, Listing, Position, UpstreamPage, Wanted};
 use super::{
-    required_shop, session_and_cached, with_token, Authorization, CacheSettings, Catalogue,
-    SearchRequest, SearchResult, Session, SessionOpener, ShopView,
+    refreshed_shop_tokens, required_shop, session_and_cached, with_token, Authorization,
+    CacheSettings, Catalogue, SearchRequest, SearchResult, Session, SessionOpener, ShopView,
 };
 use crate::app_secrets::{AppSecrets, Secrets, SecretsError};
 use crate::error::Error;
@@ -211,27 +211,15 @@ impl Authorization for ShopProvider {
         let mut account = previous.account.clone();
         if let Some(account) = account.as_mut() {
             if !grant.seller_name.is_empty() {
-                account.seller_name = grant.seller_name;
+                account.seller_name = grant.seller_name.clone();
             }
         }
-        Ok(Tokens {
-            open_id: if grant.open_id.is_empty() {
-                previous.open_id.clone()
-            } else {
-                grant.open_id
-            },
-            scopes: if grant.scopes.is_empty() {
-                previous.scopes.clone()
-            } else {
-                grant.scopes
-            },
-            access_token: grant.access_token,
-            refresh_token: grant.refresh_token,
-            access_expires_at: grant.access_expires_at,
-            refresh_expires_at: grant.refresh_expires_at,
-            refreshed_at: self.cache.now(),
+        Ok(refreshed_shop_tokens(
+            grant,
+            previous,
+            self.cache.now(),
             account,
-        })
+        ))
     }
 
     async fn revoke(&self, _tokens: &Tokens, _deadline: Instant) -> Result<(), Error> {
@@ -362,20 +350,7 @@ impl Catalogue for ShopProvider {
                 if detail.id != *product_id {
                     return Err(Error::NotFound("product".into()));
                 }
-                let expires_at = self.cache.expires_at();
-                match serde_json::to_string(&detail) {
-                    Ok(json) => {
-                        if let Err(error) = self
-                            .cache
-                            .cache
-                            .cache_detail(shop_id, product_id, &json, expires_at)
-                            .await
-                        {
-                            tracing::warn!(error = %error, "could not cache the product");
-                        }
-                    }
-                    Err(error) => tracing::warn!(error = %error, "could not encode the product"),
-                }
+                self.cache.store_detail(shop_id, product_id, &detail).await;
                 detail
             }
         };
