@@ -142,7 +142,7 @@ impl Config {
                 })
             }
         };
-        let tiktok = TikTokConfig::read(&env, provider)?;
+        let tiktok = TikTokConfig::read(&env)?;
         // Each provider's documented token by default: the Research API is
         // called with the app's client-credentials token, the Partner API with
         // the seller's.

@@ -7,7 +7,7 @@ use std::time::Duration;
 use url::Url;
 
 use super::env::Env;
-use super::{ConfigError, ProviderKind};
+use super::ConfigError;
 
 /// TikTok's current (v2) authorization page.
 pub const DEFAULT_AUTHORIZE_URL: &str = "https://www.tiktok.com/v2/auth/authorize/";
@@ -47,7 +47,7 @@ pub struct TikTokConfig {
 
 impl TikTokConfig {
     /// Reads the section (`TIKTOK_*`, `UPSTREAM_*`).
-    pub(super) fn read(env: &Env<'_>, provider: ProviderKind) -> Result<Self, ConfigError> {
+    pub(super) fn read(env: &Env<'_>) -> Result<Self, ConfigError> {
         Ok(Self {
             authorize_url: env.tiktok_url("TIKTOK_AUTHORIZE_URL", DEFAULT_AUTHORIZE_URL)?,
             token_url: env.tiktok_url("TIKTOK_TOKEN_URL", DEFAULT_TOKEN_URL)?,
@@ -56,10 +56,10 @@ impl TikTokConfig {
             // Only Login Kit sends a redirect URI; TikTok Shop's is fixed in
             // Partner Center, so shop and creator deployments may leave it empty.
             // Empty for research: each login derives it from the API's domain.
-            redirect_uri: match (provider, env.get("TIKTOK_REDIRECT_URI")) {
-                (_, None) => Url::parse(UNUSED_REDIRECT_URI)
+            redirect_uri: match env.get("TIKTOK_REDIRECT_URI") {
+                None => Url::parse(UNUSED_REDIRECT_URI)
                     .map_err(|_| ConfigError::Missing("TIKTOK_REDIRECT_URI"))?,
-                _ => env.redirect_uri("TIKTOK_REDIRECT_URI")?,
+                Some(_) => env.redirect_uri("TIKTOK_REDIRECT_URI")?,
             },
             scopes: env
                 .list("TIKTOK_SCOPES")
