@@ -71,11 +71,31 @@ async fn wait_for_line(child: &mut Child, marker: &str, what: &str) -> Res<Vec<S
     })
     .await
     .unwrap_or(false);
+    let stderr = child.stderr.take();
     if !found {
-        return Err(format!("{what} did not start: {}", seen.join(" | ")));
+        // Why it stopped is on its standard error (a port in use, a bad setting).
+        let mut why = Vec::new();
+        if let Some(stderr) = stderr {
+            let mut errors = BufReader::new(stderr).lines();
+            let _ = tokio::time::timeout(Duration::from_secs(2), async {
+                while let Ok(Some(line)) = errors.next_line().await {
+                    why.push(line);
+                }
+            })
+            .await;
+        }
+        return Err(format!(
+            "{what} did not start: {} | stderr: {}",
+            seen.join(" | "),
+            why.join(" | ")
+        ));
     }
     // Keep draining so the child never blocks on a full pipe.
     tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    if let Some(stderr) = stderr {
+        let mut errors = BufReader::new(stderr).lines();
+        tokio::spawn(async move { while let Ok(Some(_)) = errors.next_line().await {} });
+    }
     Ok(seen)
 }
 
@@ -258,7 +278,7 @@ pub async fn run(options: &Options, sink: &Sink) -> Res<Section> {
         ])
         .env("RUST_LOG", "warn")
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(Stdio::piped())
         .kill_on_drop(true)
         .spawn()
         .map_err(|e| format!("spawn {}: {e}", emulator_bin.display()))?;
@@ -292,6 +312,10 @@ pub async fn run(options: &Options, sink: &Sink) -> Res<Section> {
         .args([
             "--port",
             &api_port.to_string(),
+            // Not the API's port + 1 (local-api's default), which something
+            // else may hold: a free one.
+            "--page-port",
+            "0",
             "--refresh-every",
             "off",
             "--real-tiktok",
@@ -306,7 +330,7 @@ pub async fn run(options: &Options, sink: &Sink) -> Res<Section> {
         .env("APP_DAILY_UPSTREAM_CALLS", "1000000000")
         .env("RUST_LOG", "warn")
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(Stdio::piped())
         .kill_on_drop(true);
     let mut local_api = local_api
         .spawn()
