@@ -56,7 +56,7 @@ pub use redacted::{AccessToken, AuthCode, ClientSecret, CodeVerifier, OAuthState
 /// The decimal type of prices and filters, for the functions.
 pub use rust_decimal;
 pub use store::{
-    AppTokens, Connection, ConnectionActivity, ConnectionStatus, Connections, DueIndex,
+    AppTokens, Budget, Connection, ConnectionActivity, ConnectionStatus, Connections, DueIndex,
     DynamoStore, MemoryStore, PendingAuth, ProductCache, ProductLookup, RefreshLease, StoreError,
     TokenStore, Tokens, UpstreamBudget, WebhookDeliveries,
 };

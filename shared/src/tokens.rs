@@ -19,7 +19,9 @@ use crate::config::TokenMode;
 use crate::error::Error;
 use crate::provider::{Authorization, Session, SessionOpener};
 use crate::redacted::AccessToken;
-use crate::store::{CacheEntry, Connection, ConnectionStatus, StoreError, TokenStore, Tokens};
+use crate::store::{
+    Budget, CacheEntry, Connection, ConnectionStatus, StoreError, TokenStore, Tokens,
+};
 use crate::tiktok::UpstreamError;
 
 /// Tokens this close to expiry are treated as expired (clock skew, request time).
@@ -390,18 +392,40 @@ impl TokenService {
     }
 
     /// Starts a data request for `user_id`: reads their connection once (409 when
-    /// there is none or it needs a reconnect). Every upstream call of the request
-    /// then goes through the returned [`Session`].
+    /// there is none or it needs a reconnect) and, at the same time, reserves
+    /// the `planned` upstream calls the request may make against the daily
+    /// budgets (one write each for the user and the app, in parallel with the
+    /// read; one call when fewer are left). Every upstream call of the request
+    /// then goes through the returned [`Session`], and
+    /// [`RequestConnection::settle`] gives back what it did not use.
     /// The first request of a (UTC) day also records the use (one conditional
     /// write, best effort), which keeps the connection refreshed ahead of time
     /// (see [`crate::refresh`]) and brings a dormant one back.
-    pub async fn request_connection(&self, user_id: &str) -> Result<RequestConnection<'_>, Error> {
-        let mut connection = self.active_connection(user_id).await?;
+    pub async fn request_connection(
+        &self,
+        user_id: &str,
+        planned: u32,
+    ) -> Result<RequestConnection<'_>, Error> {
+        let (connection, prepaid) = tokio::join!(
+            self.active_connection(user_id),
+            self.reserve(user_id, planned)
+        );
+        let mut connection = match connection {
+            Ok(connection) => connection,
+            Err(error) => {
+                if let Ok(prepaid) = prepaid {
+                    self.give_back(user_id, prepaid).await;
+                }
+                return Err(error);
+            }
+        };
+        let prepaid = prepaid?;
         self.record_use(&mut connection).await;
         Ok(RequestConnection {
             tokens: self,
             connection,
             refreshed: false,
+            prepaid,
         })
     }
 
@@ -414,34 +438,90 @@ impl TokenService {
         }
     }
 
-    /// Counts one upstream call against the user's daily budget, then against
-    /// the whole app's daily quota (one atomic update each, no read); 429 with
-    /// `Retry-After` until the next UTC day once either is spent, so one user
-    /// cannot use up the app's quota and the app stops before the upstream's
-    /// quota is exceeded for everyone.
-    async fn spend_upstream_call(&self, user_id: &str) -> Result<(), Error> {
+    /// Counts `calls` upstream calls against the user's daily budget and the
+    /// whole app's daily quota at once (one atomic update each, in parallel, no
+    /// read); 429 with `Retry-After` until the next UTC day once either has no
+    /// room, and the one that did count gives its share back. One user cannot
+    /// use up the app's quota, and the app stops before the upstream's quota
+    /// is exceeded for everyone. Returns the day they were counted on.
+    async fn spend_upstream_calls(&self, user_id: &str, calls: u32) -> Result<i64, Error> {
         let now = self.now();
         let day = now.div_euclid(86_400);
         let next_day = (day + 1) * 86_400;
         let retry_after = Duration::from_secs((next_day - now).max(1) as u64);
-        let limit = self.user_daily_upstream_calls;
-        if !self
-            .store
-            .spend_upstream_call(user_id, day, limit, next_day + 86_400)
-            .await?
-        {
-            return Err(Error::DailyBudgetSpent { limit, retry_after });
+        let (user, app) = (Budget::User(user_id), Budget::App);
+        let (user_limit, app_limit) = (
+            self.user_daily_upstream_calls,
+            self.app_daily_upstream_calls,
+        );
+        let expires_at = next_day + 86_400;
+        let (by_user, by_app) = tokio::join!(
+            self.store
+                .spend_upstream_calls(user, day, calls, user_limit, expires_at),
+            self.store
+                .spend_upstream_calls(app, day, calls, app_limit, expires_at),
+        );
+        match (&by_user, &by_app) {
+            (Ok(true), Ok(true)) => return Ok(day),
+            (Ok(true), _) => self.return_calls(user, day, calls).await,
+            (_, Ok(true)) => self.return_calls(app, day, calls).await,
+            _ => {}
         }
-        let limit = self.app_daily_upstream_calls;
-        if !self
-            .store
-            .spend_app_upstream_call(day, limit, next_day + 86_400)
-            .await?
-        {
-            tracing::warn!(limit, "the app's daily upstream quota is spent");
-            return Err(Error::AppQuotaSpent { limit, retry_after });
+        if !by_user? {
+            return Err(Error::DailyBudgetSpent {
+                limit: user_limit,
+                retry_after,
+            });
         }
-        Ok(())
+        by_app?;
+        tracing::warn!(limit = app_limit, "the app's daily upstream quota is spent");
+        Err(Error::AppQuotaSpent {
+            limit: app_limit,
+            retry_after,
+        })
+    }
+
+    /// Reserves a request's `planned` upstream calls: all of them when both
+    /// budgets have room, else the first one (the others are counted one by
+    /// one as they are made, so what is left is still used exactly).
+    async fn reserve(&self, user_id: &str, planned: u32) -> Result<Prepaid, Error> {
+        if planned == 0 {
+            return Ok(Prepaid::default());
+        }
+        if planned > 1 {
+            match self.spend_upstream_calls(user_id, planned).await {
+                Ok(day) => {
+                    return Ok(Prepaid {
+                        day,
+                        calls: planned,
+                    })
+                }
+                Err(Error::DailyBudgetSpent { .. } | Error::AppQuotaSpent { .. }) => {}
+                Err(error) => return Err(error),
+            }
+        }
+        let day = self.spend_upstream_calls(user_id, 1).await?;
+        Ok(Prepaid { day, calls: 1 })
+    }
+
+    /// Gives back reserved calls that were not made, to the user's budget and
+    /// the app's quota at once (best effort: a failure is logged, and costs
+    /// the user at most those calls that day).
+    async fn give_back(&self, user_id: &str, prepaid: Prepaid) {
+        if prepaid.calls == 0 {
+            return;
+        }
+        let (day, calls) = (prepaid.day, prepaid.calls);
+        tokio::join!(
+            self.return_calls(Budget::User(user_id), day, calls),
+            self.return_calls(Budget::App, day, calls),
+        );
+    }
+
+    async fn return_calls(&self, budget: Budget<'_>, day: i64, calls: u32) {
+        if let Err(error) = self.store.return_upstream_calls(budget, day, calls).await {
+            tracing::warn!(error = %error, "could not give back unused upstream calls");
+        }
     }
 
     async fn record_use(&self, connection: &mut Connection) {
@@ -481,10 +561,12 @@ impl SessionOpener for ProductLookupOpener<'_> {
             .await?;
         let mut connection = tokens.usable(connection)?;
         tokens.record_use(&mut connection).await;
+        // Nothing reserved: a cached product needs no upstream call.
         let session: Box<dyn Session + '_> = Box::new(RequestConnection {
             tokens,
             connection,
             refreshed: false,
+            prepaid: Prepaid::default(),
         });
         Ok((session, cached))
     }
@@ -496,9 +578,36 @@ pub struct RequestConnection<'a> {
     tokens: &'a TokenService,
     connection: Connection,
     refreshed: bool,
+    prepaid: Prepaid,
+}
+
+/// Upstream calls counted for a request before it made them.
+#[derive(Debug, Clone, Copy, Default)]
+struct Prepaid {
+    /// The UTC day (since the epoch) they were counted on.
+    day: i64,
+    calls: u32,
 }
 
 impl RequestConnection<'_> {
+    /// Ends the request: gives back the reserved calls it did not make.
+    /// Call it whatever the request's outcome.
+    pub async fn settle(self) {
+        let user_id = &self.connection.user_id;
+        self.tokens.give_back(user_id, self.prepaid).await;
+    }
+
+    /// Counts the call about to be made: from the reservation while it
+    /// lasts, else against both budgets.
+    async fn count_call(&mut self) -> Result<(), Error> {
+        if self.prepaid.calls > 0 {
+            self.prepaid.calls -= 1;
+            return Ok(());
+        }
+        let user_id = &self.connection.user_id;
+        self.tokens.spend_upstream_calls(user_id, 1).await.map(drop)
+    }
+
     async fn refresh(&mut self, deadline: Instant) -> Result<(), Error> {
         self.refreshed = true;
         self.connection = self
@@ -531,7 +640,7 @@ impl Session for RequestConnection<'_> {
                 self.connection.tokens.access_token.clone()
             }
         };
-        tokens.spend_upstream_call(&self.connection.user_id).await?;
+        self.count_call().await?;
         Ok(token)
     }
 
@@ -551,13 +660,13 @@ impl Session for RequestConnection<'_> {
             TokenMode::App if !self.refreshed => {
                 self.refreshed = true;
                 let token = tokens.app_token(deadline, Some(token)).await?;
-                tokens.spend_upstream_call(&self.connection.user_id).await?;
+                self.count_call().await?;
                 Ok(Some(token))
             }
             TokenMode::App => Ok(None),
             TokenMode::User if !self.refreshed => {
                 self.refresh(deadline).await?;
-                tokens.spend_upstream_call(&self.connection.user_id).await?;
+                self.count_call().await?;
                 Ok(Some(self.connection.tokens.access_token.clone()))
             }
             TokenMode::User => {

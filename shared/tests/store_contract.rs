@@ -6,7 +6,7 @@ use std::sync::Arc;
 use secrecy::SecretString;
 use tiktok_gateway::app_secrets::StaticSecret;
 use tiktok_gateway::store::{
-    AppTokens, CacheEntry, CachedKind, Connections, DueWindow, PendingAuth, PendingGrant,
+    AppTokens, Budget, CacheEntry, CachedKind, Connections, DueWindow, PendingAuth, PendingGrant,
     PendingLogin, SellerAccount, SellerShop, TableLayout,
 };
 use tiktok_gateway::tiktok::Product;
@@ -915,6 +915,92 @@ async fn seller_notices_write_only_what_they_name(store: Arc<dyn TokenStore>) {
     assert_eq!(read.tokens.account.unwrap().authorization_expires_at, None);
 }
 
+/// Calls are counted several at once, never past the limit, per user and for
+/// the app separately, and given back; a given-back day never goes below zero
+/// nor comes back once gone.
+async fn upstream_calls_are_reserved_and_given_back(store: Arc<dyn TokenStore>) {
+    let day = NOW / 86_400;
+    let until = NOW + 2 * 86_400;
+    let (user, other) = (Budget::User("user-1"), Budget::User("user-2"));
+    assert!(store
+        .spend_upstream_calls(user, day, 5, 6, until)
+        .await
+        .unwrap());
+    assert!(
+        !store
+            .spend_upstream_calls(user, day, 2, 6, until)
+            .await
+            .unwrap(),
+        "7 > 6"
+    );
+    assert!(store
+        .spend_upstream_calls(user, day, 1, 6, until)
+        .await
+        .unwrap());
+    assert!(
+        !store
+            .spend_upstream_calls(user, day, 1, 6, until)
+            .await
+            .unwrap(),
+        "spent"
+    );
+    assert!(
+        !store
+            .spend_upstream_calls(other, day, 7, 6, until)
+            .await
+            .unwrap(),
+        "more than the limit"
+    );
+    assert!(
+        store
+            .spend_upstream_calls(other, day, 6, 6, until)
+            .await
+            .unwrap(),
+        "another user's own"
+    );
+    assert!(
+        store
+            .spend_upstream_calls(Budget::App, day, 6, 6, until)
+            .await
+            .unwrap(),
+        "the app's own"
+    );
+    store.return_upstream_calls(user, day, 4).await.unwrap();
+    assert!(
+        store
+            .spend_upstream_calls(user, day, 4, 6, until)
+            .await
+            .unwrap(),
+        "4 given back"
+    );
+    assert!(!store
+        .spend_upstream_calls(user, day, 1, 6, until)
+        .await
+        .unwrap());
+    assert!(!store
+        .spend_upstream_calls(Budget::App, day, 1, 6, until)
+        .await
+        .unwrap());
+    store
+        .return_upstream_calls(Budget::App, day, 1)
+        .await
+        .unwrap();
+    assert!(store
+        .spend_upstream_calls(Budget::App, day, 1, 6, until)
+        .await
+        .unwrap());
+    // Giving back on a day nothing was counted leaves nothing to spend twice.
+    store.return_upstream_calls(user, day + 1, 3).await.unwrap();
+    assert!(store
+        .spend_upstream_calls(user, day + 1, 6, 6, until)
+        .await
+        .unwrap());
+    assert!(!store
+        .spend_upstream_calls(user, day + 1, 1, 6, until)
+        .await
+        .unwrap());
+}
+
 macro_rules! contract {
     ($($name:ident),* $(,)?) => {
         mod memory_store {
@@ -927,6 +1013,7 @@ macro_rules! contract {
 }
 
 contract!(
+    upstream_calls_are_reserved_and_given_back,
     a_refresh_lease_has_one_holder_per_version,
     seller_notices_write_only_what_they_name,
     a_connection_round_trips,

@@ -150,6 +150,71 @@ on_each_store!(the_apps_daily_quota_holds_across_users(
     the_apps_daily_quota_holds_across_users_memory,
     the_apps_daily_quota_holds_across_users_dynamodb);
 
+/// Issue 21: a search reserves its page budget (5 calls) against both daily
+/// counts when it starts, in one write each beside the connection read, and
+/// gives back what it did not use when it ends: a search that read one page
+/// leaves exactly five of six calls, for the user and for the app.
+async fn a_search_gives_back_the_calls_it_did_not_make(h: Harness) {
+    friendly_tiktok(&h, 1_729_000_000_000_000_001).await;
+    h.connect("user-1", "one", 3600).await;
+    h.connect("user-2", "two", 3600).await;
+    let search = h
+        .search("user-1", &[("shopId", SHOP), ("query", "lipstick")])
+        .await;
+    assert_eq!(search.status(), 200, "{}", body_json(&search));
+    for n in 0..5 {
+        let shops = h.shops("user-1", "beauty").await;
+        assert_eq!(shops.status(), 200, "lookup {n}: {}", body_json(&shops));
+    }
+    let spent = h.shops("user-1", "beauty").await;
+    assert_eq!(spent.status(), 429);
+    let message = body_json(&spent)["error"]["message"].to_string();
+    assert!(
+        !message.contains("app"),
+        "the user's budget, not the app's: {message}"
+    );
+    // The app's quota of six is spent too: nothing reserved was kept.
+    let app = h.shops("user-2", "beauty").await;
+    assert_eq!(app.status(), 429);
+    let message = body_json(&app)["error"]["message"].to_string();
+    assert!(message.contains("app"), "{message}");
+    let calls = h.tiktok.received_requests().await.unwrap();
+    let made = |what: &str| {
+        let wanted = format!("/v2/research/tts/{what}/");
+        calls.iter().filter(|r| r.url.path() == wanted).count()
+    };
+    assert_eq!((made("product"), made("shop")), (1, 5));
+}
+
+on_each_store!(a_search_gives_back_the_calls_it_did_not_make(
+        ("USER_DAILY_UPSTREAM_CALLS", "6"), ("APP_DAILY_UPSTREAM_CALLS", "6")) =>
+    a_search_gives_back_the_calls_it_did_not_make_memory,
+    a_search_gives_back_the_calls_it_did_not_make_dynamodb);
+
+/// Issue 21: with fewer calls left than a search's page budget, the search
+/// still runs on what is left (it reserves one call, then counts each page),
+/// and stops with 429 once the last one is spent.
+async fn a_search_runs_on_the_last_calls_of_the_day(h: Harness) {
+    friendly_tiktok(&h, 1_729_000_000_000_000_001).await;
+    h.connect("user-1", "one", 3600).await;
+    assert_eq!(h.shops("user-1", "beauty").await.status(), 200);
+    for n in 0..2 {
+        let search = h
+            .search("user-1", &[("shopId", SHOP), ("query", "lipstick")])
+            .await;
+        assert_eq!(search.status(), 200, "search {n}: {}", body_json(&search));
+    }
+    let spent = h
+        .search("user-1", &[("shopId", SHOP), ("query", "lipstick")])
+        .await;
+    assert_eq!(spent.status(), 429);
+    assert_eq!(error_code(&spent), "rate_limited");
+}
+
+on_each_store!(a_search_runs_on_the_last_calls_of_the_day(("USER_DAILY_UPSTREAM_CALLS", "3")) =>
+    a_search_runs_on_the_last_calls_of_the_day_memory,
+    a_search_runs_on_the_last_calls_of_the_day_dynamodb);
+
 /// Issue 20 item 6: every upstream attempt is counted, the retry after a
 /// refresh included; and the per-user default is well below the app's.
 #[tokio::test]

@@ -125,10 +125,12 @@ async fn handle(state: &AppState, req: &Request) -> Result<Response<Body>, Error
     let search = parse(req, state.catalogue.max_page_size())?;
     state.catalogue.check_search(&search)?;
     let deadline = state.deadline(req);
-    let mut session = state.tokens.request_connection(&user_id).await?;
+    let planned = state.catalogue.search_calls(&search);
+    let mut session = state.tokens.request_connection(&user_id, planned).await?;
     let result = state
         .catalogue
         .search(&mut session, &search, deadline)
-        .await?;
-    http::json(200, &result)
+        .await;
+    session.settle().await;
+    http::json(200, &result?)
 }

@@ -31,8 +31,11 @@ async fn handle(state: &AppState, req: &Request) -> Result<Response<Body>, Error
         )));
     }
     let deadline = state.deadline(req);
-    let mut session = state.tokens.request_connection(&user_id).await?;
-    let shops = state.catalogue.shops(&mut session, &name, deadline).await?;
+    let planned = state.catalogue.shop_calls();
+    let mut session = state.tokens.request_connection(&user_id, planned).await?;
+    let shops = state.catalogue.shops(&mut session, &name, deadline).await;
+    session.settle().await;
+    let shops = shops?;
     if shops.is_empty() {
         return Err(Error::NotFound("shop".into()));
     }

@@ -263,6 +263,18 @@ impl Catalogue for CreatorProvider {
         MAX_PAGE_SIZE
     }
 
+    /// Pages of 20 until `pageSize` products (one more when a cursor starts
+    /// inside a page), within the page budget.
+    fn search_calls(&self, request: &SearchRequest) -> u32 {
+        let pages = request.page_size.div_ceil(MAX_SEARCH_PAGE_SIZE);
+        self.page_budget
+            .min(pages + u32::from(request.cursor.is_some()))
+    }
+
+    fn shop_calls(&self) -> u32 {
+        0
+    }
+
     fn shop_name_required(&self) -> bool {
         false
     }

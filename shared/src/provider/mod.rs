@@ -330,6 +330,17 @@ pub trait Catalogue: Send + Sync {
     /// `shopId` where products live in a shop), before anything is read.
     fn check_product(&self, shop_id: Option<&TikTokId>) -> Result<(), Error>;
 
+    /// The upstream calls `request` is expected to make (within the page
+    /// budget): the request reserves them against the daily budgets when it
+    /// starts, beside the connection read, counts any further call as it is
+    /// made, and gives back the ones it did not make when it ends. Too many
+    /// costs a give-back write, too few a write before each call past them.
+    fn search_calls(&self, request: &SearchRequest) -> u32;
+
+    /// The upstream calls a shop lookup makes (none where the shops come
+    /// with the connection).
+    fn shop_calls(&self) -> u32;
+
     /// Shops by name (case-insensitive).
     async fn shops(
         &self,

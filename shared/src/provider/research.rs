@@ -298,6 +298,19 @@ impl Catalogue for ResearchProvider {
         MAX_PAGE_SIZE
     }
 
+    /// Without a keyword one page, as TikTok gives it; with one, pages until
+    /// enough match, within the page budget.
+    fn search_calls(&self, request: &SearchRequest) -> u32 {
+        match request.query {
+            Some(_) => self.page_budget,
+            None => 1,
+        }
+    }
+
+    fn shop_calls(&self) -> u32 {
+        1
+    }
+
     fn shop_name_required(&self) -> bool {
         true
     }

@@ -9,7 +9,7 @@ use async_trait::async_trait;
 use tokio::sync::Mutex;
 
 use super::{
-    due_by_user, shard_of, AppToken, AppTokens, CacheEntry, CachedKind, Connection,
+    due_by_user, shard_of, AppToken, AppTokens, Budget, CacheEntry, CachedKind, Connection,
     ConnectionActivity, ConnectionStatus, Connections, Due, DueIndex, DueWindow, PendingAuth,
     PendingGrant, PendingLogin, ProductCache, ProductLookup, RefreshLease, StoreError, Tokens,
     UpstreamBudget, WebhookDeliveries,
@@ -67,13 +67,23 @@ struct Tables {
     grants: Expiring<String, PendingGrant>,
     shop_users: HashMap<String, std::collections::BTreeSet<String>>,
     deliveries: Expiring<String, ()>,
-    budgets: HashMap<(String, i64), u32>,
-    app_budgets: HashMap<i64, u32>,
+    /// Upstream calls counted: (user, or `None` for the app; day) → calls.
+    budgets: HashMap<(Option<String>, i64), u32>,
     app_token: Option<AppToken>,
     products: Expiring<ShopProduct, Product>,
     details: Expiring<ShopProduct, String>,
     /// Refresh claims: user id → (version, until).
     refresh_claims: HashMap<String, (u64, i64)>,
+}
+
+impl Tables {
+    fn budget(&mut self, budget: Budget<'_>, day: i64) -> &mut u32 {
+        let whose = match budget {
+            Budget::User(user_id) => Some(user_id.to_owned()),
+            Budget::App => None,
+        };
+        self.budgets.entry((whose, day)).or_default()
+    }
 }
 
 /// The in-memory adapter.
@@ -437,35 +447,33 @@ impl WebhookDeliveries for MemoryStore {
 
 #[async_trait]
 impl UpstreamBudget for MemoryStore {
-    async fn spend_upstream_call(
+    async fn spend_upstream_calls(
         &self,
-        user_id: &str,
+        budget: Budget<'_>,
         day: i64,
+        calls: u32,
         limit: u32,
         _expires_at: i64,
     ) -> Result<bool, StoreError> {
         let mut tables = self.tables.lock().await;
-        let calls = tables.budgets.entry((user_id.to_owned(), day)).or_default();
-        if *calls >= limit {
+        let counted = tables.budget(budget, day);
+        if counted.saturating_add(calls) > limit {
             return Ok(false);
         }
-        *calls += 1;
+        *counted += calls;
         Ok(true)
     }
 
-    async fn spend_app_upstream_call(
+    async fn return_upstream_calls(
         &self,
+        budget: Budget<'_>,
         day: i64,
-        limit: u32,
-        _expires_at: i64,
-    ) -> Result<bool, StoreError> {
+        calls: u32,
+    ) -> Result<(), StoreError> {
         let mut tables = self.tables.lock().await;
-        let calls = tables.app_budgets.entry(day).or_default();
-        if *calls >= limit {
-            return Ok(false);
-        }
-        *calls += 1;
-        Ok(true)
+        let counted = tables.budget(budget, day);
+        *counted = counted.saturating_sub(calls);
+        Ok(())
     }
 }
 

@@ -476,29 +476,41 @@ pub trait WebhookDeliveries: Send + Sync {
     async fn release_delivery(&self, id: &str, now: i64) -> Result<(), StoreError>;
 }
 
-/// Each user's daily budget of upstream calls.
+/// Whose daily count of upstream calls: one user's budget, or the whole app's
+/// quota (shared by everyone, so one user cannot use it up for the others).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Budget<'a> {
+    /// The user's own daily budget.
+    User(&'a str),
+    /// The app's daily quota.
+    App,
+}
+
+/// The daily counts of upstream calls.
 #[async_trait]
 pub trait UpstreamBudget: Send + Sync {
-    /// Counts one upstream call against `user_id`'s budget for `day` (days since
+    /// Counts `calls` upstream calls against `budget` for `day` (days since
     /// the Unix epoch, UTC), atomically and without a read: `false` (nothing
-    /// counted) when `limit` calls were already counted that day. The counter
-    /// is forgotten after `expires_at`.
-    async fn spend_upstream_call(
+    /// counted) when fewer than `calls` of `limit` are left that day. The
+    /// counter is forgotten after `expires_at`.
+    async fn spend_upstream_calls(
         &self,
-        user_id: &str,
+        budget: Budget<'_>,
         day: i64,
+        calls: u32,
         limit: u32,
         expires_at: i64,
     ) -> Result<bool, StoreError>;
 
-    /// Counts one upstream call against the whole app's quota for `day`, the
-    /// same way: `false` (nothing counted) once `limit` calls were counted.
-    async fn spend_app_upstream_call(
+    /// Gives back `calls` that [`UpstreamBudget::spend_upstream_calls`]
+    /// counted for `day` and that were not made (a request reserves its page
+    /// budget and settles). Nothing happens when the day's counter is gone.
+    async fn return_upstream_calls(
         &self,
+        budget: Budget<'_>,
         day: i64,
-        limit: u32,
-        expires_at: i64,
-    ) -> Result<bool, StoreError>;
+        calls: u32,
+    ) -> Result<(), StoreError>;
 }
 
 /// The app's client-credentials token, shared by all containers.

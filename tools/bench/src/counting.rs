@@ -10,8 +10,8 @@ use tiktok_gateway::store::{AppToken, CacheEntry, Due, DueWindow, PendingGrant, 
 use tiktok_gateway::tiktok::Product;
 use tiktok_gateway::{AccessToken, Connection, StoreError, TokenStore, Tokens};
 use tiktok_gateway::{
-    AppTokens, Connections, DueIndex, PendingAuth, ProductCache, ProductLookup, UpstreamBudget,
-    WebhookDeliveries,
+    AppTokens, Budget, Connections, DueIndex, PendingAuth, ProductCache, ProductLookup,
+    UpstreamBudget, WebhookDeliveries,
 };
 use tiktok_gateway::{ConnectionActivity, RefreshLease, TikTokId};
 
@@ -154,8 +154,8 @@ count_and_delegate!(WebhookDeliveries {
 });
 
 count_and_delegate!(UpstreamBudget {
-    write spend_upstream_call(user_id: &str, day: i64, limit: u32, expires_at: i64) -> bool;
-    write spend_app_upstream_call(day: i64, limit: u32, expires_at: i64) -> bool;
+    write spend_upstream_calls(budget: Budget<'_>, day: i64, calls: u32, limit: u32, expires_at: i64) -> bool;
+    write return_upstream_calls(budget: Budget<'_>, day: i64, calls: u32) -> ();
 });
 
 count_and_delegate!(AppTokens {

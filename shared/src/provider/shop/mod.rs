@@ -234,6 +234,19 @@ impl Catalogue for ShopProvider {
         MAX_SEARCH_PAGE_SIZE
     }
 
+    /// One Search Products page (two when a cursor starts inside one): a
+    /// page holds up to 100 products, which for most shops is all of them
+    /// and for a keyword usually enough. Further pages are counted as they
+    /// are read.
+    fn search_calls(&self, request: &SearchRequest) -> u32 {
+        self.page_budget
+            .min(1 + u32::from(request.cursor.is_some()))
+    }
+
+    fn shop_calls(&self) -> u32 {
+        0
+    }
+
     fn shop_name_required(&self) -> bool {
         false
     }

@@ -43,7 +43,7 @@ use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, ReturnValue, WriteRequ
 use aws_sdk_dynamodb::Client;
 
 use super::{
-    due_by_user, shard_of, AppToken, AppTokens, CacheEntry, CachedKind, Connection,
+    due_by_user, shard_of, AppToken, AppTokens, Budget, CacheEntry, CachedKind, Connection,
     ConnectionActivity, ConnectionStatus, Connections, Due, DueIndex, DueWindow, PendingAuth,
     PendingGrant, PendingLogin, ProductCache, ProductLookup, RefreshLease, StoreError, Tokens,
     UpstreamBudget, WebhookDeliveries,
