@@ -5,13 +5,39 @@ use std::sync::OnceLock;
 
 use aws_config::SdkConfig;
 use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode, TlsContext, TrustStore};
+use aws_smithy_runtime_api::client::http::{
+    HttpClient, HttpConnectorSettings, SharedHttpClient, SharedHttpConnector,
+};
+use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use base64::Engine;
 
 /// The HTTP client for the AWS SDK: the SDK's own (hyper, rustls with aws-lc),
 /// trusting Mozilla's root certificates compiled into the binary rather than
 /// reading and parsing the image's certificate files, which took about 3 ms of
-/// every cold start (BENCHMARKS.md).
-pub fn http_client() -> aws_sdk_dynamodb::config::SharedHttpClient {
+/// every cold start (BENCHMARKS.md). Built when the SDK first asks it for a
+/// connection: turning the roots into a trust store took 0.3 ms of every
+/// start-up, which a request answered without AWS (a 400 or a 401) never needs.
+pub fn http_client() -> SharedHttpClient {
+    SharedHttpClient::new(LazyHttpClient::default())
+}
+
+/// Builds [`https_client`] on the SDK's first request for a connector.
+#[derive(Debug, Default)]
+struct LazyHttpClient(OnceLock<SharedHttpClient>);
+
+impl HttpClient for LazyHttpClient {
+    fn http_connector(
+        &self,
+        settings: &HttpConnectorSettings,
+        components: &RuntimeComponents,
+    ) -> SharedHttpConnector {
+        self.0
+            .get_or_init(https_client)
+            .http_connector(settings, components)
+    }
+}
+
+fn https_client() -> SharedHttpClient {
     let mut trust = TrustStore::empty().with_native_roots(false);
     for der in webpki_root_certs::TLS_SERVER_ROOT_CERTS {
         trust.add_pem_certificate(pem(der));

@@ -60,12 +60,28 @@ pub async fn from_env_with(
 ) -> Result<(AppState, aws_config::SdkConfig), BootError> {
     let mut config = Config::from_env()?;
     adjust(&mut config);
-    let aws = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .http_client(crate::aws::http_client())
-        .load()
-        .await;
-    let aws = with_timeouts(&aws);
+    let aws = with_timeouts(&load_aws().await);
     Ok((from_aws(config, &aws)?, aws))
+}
+
+/// The AWS config the functions start with. Lambda puts the region and the
+/// role's credentials in the environment (`AWS_REGION`, `AWS_ACCESS_KEY_ID`,
+/// ...), where the SDK's default chains would find them first anyway: when
+/// they are there they are taken directly, which skips building those chains
+/// (profile files, SSO, web identity, ECS, IMDS) at every cold start.
+/// Anywhere else (a laptop with a profile) the defaults apply.
+pub async fn load_aws() -> aws_config::SdkConfig {
+    let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .http_client(crate::aws::http_client());
+    let region = std::env::var("AWS_REGION").or_else(|_| std::env::var("AWS_DEFAULT_REGION"));
+    if let (Ok(region), Some(_)) = (region, std::env::var_os("AWS_ACCESS_KEY_ID")) {
+        loader = loader
+            .region(aws_config::Region::new(region))
+            .credentials_provider(
+                aws_config::environment::EnvironmentVariableCredentialsProvider::new(),
+            );
+    }
+    loader.load().await
 }
 
 /// The production wiring over an already loaded AWS config, on the wall clock.

@@ -19,13 +19,10 @@ async fn main() {
     step("tracing subscriber (JSON, RUST_LOG filter)");
     let config = Config::from_env().unwrap_or_else(|e| panic!("{e}"));
     step("config from the environment");
-    let aws_http = tiktok_gateway::aws::http_client();
-    step("AWS HTTP client (Mozilla roots as PEM)");
-    let aws = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .http_client(aws_http)
-        .load()
-        .await;
-    step("aws-config load (region, credentials chain)");
+    drop(tiktok_gateway::aws::http_client());
+    step("AWS HTTP client (its trust store built on first use)");
+    let aws = tiktok_gateway::boot::load_aws().await;
+    step("boot::load_aws (its HTTP client again, region and credentials from the environment)");
     let http = TikTokClient::http_client(&config.tiktok).unwrap_or_else(|e| panic!("{e}"));
     step("TikTok reqwest client (rustls, Mozilla roots)");
     drop(http);
